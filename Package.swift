@@ -1,0 +1,105 @@
+// swift-tools-version:6.0
+import Foundation
+import PackageDescription
+
+/// Every numbered migration in `sql/`, embedded into TollgatePostgres so the binary needs no files beside it.
+/// `Sources/TollgatePostgres/Migrations/sql` is a symbolic link to the top-level `sql/` folder.
+let migrationFiles: [String] = {
+    let folder = Context.packageDirectory + "/sql"
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+    return names.filter { $0.hasSuffix(".sql") }.sorted()
+}()
+
+let package = Package(
+    name: "Tollgate",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "tollgate", targets: ["tollgate"]),
+        .library(name: "TollgateCore", targets: ["TollgateCore"]),
+        .library(name: "TollgatePostgres", targets: ["TollgatePostgres"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
+    ],
+    targets: [
+        // libpq, Debian's libpq-dev. The shim includes <postgresql/libpq-fe.h> so no pkg-config is needed.
+        .systemLibrary(
+            name: "CLibPQ",
+            providers: [.apt(["libpq-dev"])]
+        ),
+        .target(
+            name: "TollgateCore",
+            dependencies: [
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .target(
+            name: "TollgatePostgres",
+            dependencies: [
+                "CLibPQ",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            exclude: ["Migrations/sql/README.md"],
+            resources: migrationFiles.map { .embedInCode("Migrations/sql/\($0)") }
+        ),
+        .target(
+            name: "TollgateServer",
+            dependencies: [
+                "TollgateCore",
+                "TollgatePostgres",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "tollgate",
+            dependencies: [
+                "TollgateServer",
+                "TollgateCore",
+                "TollgatePostgres",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "tollgate-bench",
+            dependencies: [
+                "TollgateCore",
+                "TollgatePostgres",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "ops/bench/Sources/tollgate-bench"
+        ),
+        .testTarget(
+            name: "TollgateCoreTests",
+            dependencies: [
+                "TollgateCore",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
+            exclude: ["Fixtures"]
+        ),
+        // A throw-away PostgreSQL cluster per test process, and fresh databases from it.
+        .target(name: "TollgateTestSupport", dependencies: ["TollgatePostgres"], path: "Tests/TollgateTestSupport"),
+        .testTarget(name: "TollgatePostgresTests", dependencies: ["TollgatePostgres", "TollgateTestSupport"]),
+        .testTarget(
+            name: "TollgateServerTests",
+            dependencies: [
+                "TollgateServer",
+                "TollgateTestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

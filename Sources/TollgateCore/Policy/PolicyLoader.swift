@@ -1,0 +1,116 @@
+import Foundation
+
+/// Reads, validates and compiles policies. No I/O: callers pass the file's contents and its name (for messages).
+///
+/// ```swift
+/// let text = try String(contentsOfFile: path, encoding: .utf8)
+/// do {
+///     let policy = try PolicyLoader.load(text, fileName: path)
+/// } catch let error as PolicyValidationError {
+///     for diagnostic in error.diagnostics { print(diagnostic) }   // every problem, with file:line:column
+/// }
+/// ```
+public enum PolicyLoader {
+    /// Parses and validates a policy, and compiles it for evaluation.
+    public static func load(
+        _ text: String,
+        fileName: String,
+        format: PolicyFormat? = nil,
+        limits: SourceLimits = .default
+    ) throws(PolicyValidationError) -> CompiledPolicy {
+        let policy = try parse(text, fileName: fileName, format: format, limits: limits)
+        return try CompiledPolicy(policy, fileName: fileName)
+    }
+
+    /// ``load(_:fileName:format:limits:)`` from bytes, which must be UTF-8.
+    public static func load(
+        _ data: Data,
+        fileName: String,
+        format: PolicyFormat? = nil,
+        limits: SourceLimits = .default
+    ) throws(PolicyValidationError) -> CompiledPolicy {
+        try load(try decodeText(data, fileName: fileName, limits: limits), fileName: fileName, format: format, limits: limits)
+    }
+
+    /// Parses and validates a policy into its model, reporting every problem at once.
+    public static func parse(
+        _ text: String,
+        fileName: String,
+        format: PolicyFormat? = nil,
+        limits: SourceLimits = .default
+    ) throws(PolicyValidationError) -> Policy {
+        let root = try readDocument(text, fileName: fileName, format: format, limits: limits)
+        var decoder = PolicyDecoder(file: fileName)
+        let policy = decoder.decodePolicy(root)
+        guard let policy, decoder.diagnostics.isEmpty else {
+            throw PolicyValidationError(diagnostics: sorted(decoder.diagnostics))
+        }
+        return policy
+    }
+
+    /// Reads JSON or YAML into located nodes, within the limits.
+    static func readDocument(
+        _ text: String,
+        fileName: String,
+        format: PolicyFormat?,
+        limits: SourceLimits
+    ) throws(PolicyValidationError) -> SourceNode {
+        let size = text.utf8.count
+        guard size <= limits.maxBytes else {
+            throw PolicyValidationError(diagnostics: [
+                PolicyDiagnostic(
+                    code: .fileTooLarge,
+                    file: fileName,
+                    location: nil,
+                    path: "",
+                    message: "the file is \(size) bytes; policies are limited to \(limits.maxBytes) bytes",
+                    allowed: "at most \(limits.maxBytes) bytes"
+                )
+            ])
+        }
+        do {
+            switch format ?? PolicyFormat.detect(fileName: fileName, text: text) {
+            case .json:
+                var reader = JSONSourceReader(text: text, limits: limits)
+                return try reader.read()
+            case .yaml:
+                var reader = YAMLSourceReader(text: text, limits: limits)
+                return try reader.read()
+            }
+        } catch {
+            throw PolicyValidationError(diagnostics: [
+                PolicyDiagnostic(code: error.code, file: fileName, location: error.location, path: "", message: error.message)
+            ])
+        }
+    }
+
+    static func decodeText(_ data: Data, fileName: String, limits: SourceLimits) throws(PolicyValidationError) -> String {
+        guard data.count <= limits.maxBytes else {
+            throw PolicyValidationError(diagnostics: [
+                PolicyDiagnostic(
+                    code: .fileTooLarge,
+                    file: fileName,
+                    location: nil,
+                    path: "",
+                    message: "the file is \(data.count) bytes; policies are limited to \(limits.maxBytes) bytes",
+                    allowed: "at most \(limits.maxBytes) bytes"
+                )
+            ])
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw PolicyValidationError(diagnostics: [
+                PolicyDiagnostic(code: .syntax, file: fileName, location: nil, path: "", message: "the file is not valid UTF-8")
+            ])
+        }
+        return text
+    }
+
+    static func sorted(_ diagnostics: [PolicyDiagnostic]) -> [PolicyDiagnostic] {
+        diagnostics.enumerated().sorted { lhs, rhs in
+            let l = lhs.element.location.map { ($0.line, $0.column) } ?? (Int.max, Int.max)
+            let r = rhs.element.location.map { ($0.line, $0.column) } ?? (Int.max, Int.max)
+            if l != r { return l < r }
+            return lhs.offset < rhs.offset
+        }.map(\.element)
+    }
+}

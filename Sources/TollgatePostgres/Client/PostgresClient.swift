@@ -1,0 +1,227 @@
+import Logging
+import NIOPosix
+import Synchronization
+
+/// A pool of libpq connections with a maximum size and a wait timeout. Every blocking libpq call runs on the
+/// pool's own threads, never on the caller's executor or a SwiftNIO event loop.
+///
+/// ```swift
+/// let client = PostgresClient(configuration: PostgresConfiguration("postgresql:///tollgate"))
+/// let count = try await client.withConnection { connection in
+///     try connection.query("SELECT count(*) FROM tollgate.events")[0].decode(Int64.self, 0)
+/// }
+/// try await client.withTransaction { connection in ... }
+/// await client.shutdown()
+/// ```
+///
+/// Broken connections are found when they are leased (the server's termination notice or end of stream is read
+/// without blocking) and replaced by new ones, so a server restart costs at most the statements that were in
+/// flight, which fail with `PostgresError.connectionLost`.
+public final class PostgresClient: Sendable {
+    public struct Options: Sendable {
+        /// Connections open at most at once.
+        public var maxConnections: Int
+        /// How long a caller waits for a free connection before `PostgresError.poolTimeout`.
+        public var waitTimeout: Duration
+
+        public init(maxConnections: Int = 16, waitTimeout: Duration = .seconds(10)) {
+            self.maxConnections = max(1, maxConnections)
+            self.waitTimeout = waitTimeout
+        }
+    }
+
+    public let configuration: PostgresConfiguration
+    public let options: Options
+    let logger: Logger
+    private let threads: NIOThreadPool
+    private let state = Mutex(PoolState())
+
+    public init(configuration: PostgresConfiguration, options: Options = Options(), logger: Logger = Logger(label: "tollgate.postgres")) {
+        self.configuration = configuration
+        self.options = options
+        self.logger = logger
+        self.threads = NIOThreadPool(numberOfThreads: options.maxConnections)
+        self.threads.start()
+    }
+
+    /// Runs `body` with a leased connection on a pool thread. The body may run several statements; it must not
+    /// leave a transaction open (an open one is rolled back).
+    public func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws -> T {
+        let connection = try await lease()
+        do {
+            let value = try await threads.runIfActive {
+                defer { if connection.isInTransaction { try? connection.execute("ROLLBACK") } }
+                return try body(connection)
+            }
+            release(connection)
+            return value
+        } catch {
+            release(connection)
+            throw error
+        }
+    }
+
+    /// Runs `body` in a transaction on a pool thread: committed if it returns, rolled back if it throws.
+    public func withTransaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws -> T {
+        try await withConnection { connection in try connection.transaction(body) }
+    }
+
+    /// Runs one statement on a leased connection.
+    @discardableResult
+    public func query(_ sql: String, _ parameters: [any PostgresEncodable] = []) async throws -> PostgresResult {
+        try await withConnection { connection in try connection.query(sql, parameters) }
+    }
+
+    /// Runs a blocking call that needs its own connection (a `LISTEN` loop) on a dedicated thread, outside the pool.
+    func runBlocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await threads.runIfActive(body)
+    }
+
+    /// Closes every idle connection and fails waiting callers. Leased connections close when they come back.
+    public func shutdown() async {
+        let (idle, waiters) = state.withLock { state -> ([PostgresConnection], [Waiter]) in
+            state.isClosed = true
+            let idle = state.idle
+            let waiters = state.waiters
+            state.open -= idle.count
+            state.idle = []
+            state.waiters = []
+            return (idle, waiters)
+        }
+        for waiter in waiters { waiter.continuation.resume(throwing: PostgresError.poolClosed) }
+        try? await threads.runIfActive { idle.forEach { $0.close() } }
+        try? await threads.shutdownGracefully()
+    }
+
+    /// Connections open now (idle and leased), and idle ones: for metrics and tests.
+    public var connectionCounts: (open: Int, idle: Int) {
+        state.withLock { ($0.open, $0.idle.count) }
+    }
+
+    // MARK: - Leasing
+
+    private struct Waiter {
+        var id: UInt64
+        var continuation: CheckedContinuation<Grant, any Error>
+    }
+
+    private struct PoolState {
+        var idle: [PostgresConnection] = []
+        var open = 0
+        var waiters: [Waiter] = []
+        var nextWaiterID: UInt64 = 0
+        var isClosed = false
+    }
+
+    /// What a caller may do once it has its turn: use an idle connection, or open a new one in a free slot.
+    private enum Grant: Sendable {
+        case connection(PostgresConnection)
+        case openSlot
+    }
+
+    private func lease() async throws -> PostgresConnection {
+        let grant = try await grantNowOrWait()
+        switch grant {
+        case .connection(let connection):
+            let usable = try await threads.runIfActive { connection.isUsable }
+            if usable { return connection }
+            logger.info("replacing a broken database connection", metadata: ["backend": "\(connection.backendPID)"])
+            try? await threads.runIfActive { connection.close() }
+            return try await open()
+        case .openSlot:
+            return try await open()
+        }
+    }
+
+    /// An idle connection or a free slot at once when there is one; otherwise waits in line until one is
+    /// released, or the wait timeout passes.
+    private func grantNowOrWait() async throws -> Grant {
+        enum Now { case grant(Grant), fail(PostgresError), wait(UInt64) }
+        let now = state.withLock { state -> Now in
+            if state.isClosed { return .fail(.poolClosed) }
+            if let connection = state.idle.popLast() { return .grant(.connection(connection)) }
+            if state.open < options.maxConnections {
+                state.open += 1
+                return .grant(.openSlot)
+            }
+            state.nextWaiterID += 1
+            return .wait(state.nextWaiterID)
+        }
+        let waiterID: UInt64
+        switch now {
+        case .grant(let grant): return grant
+        case .fail(let error): throw error
+        case .wait(let id): waiterID = id
+        }
+        let timeout = Task { [options] in
+            try await Task.sleep(for: options.waitTimeout)
+            self.timeOut(waiterID)
+        }
+        defer { timeout.cancel() }
+        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Grant, any Error>) in
+            // Something may have been released between the check above and now: look again before queueing.
+            let immediate = state.withLock { state -> Grant? in
+                if let connection = state.idle.popLast() { return .connection(connection) }
+                if state.open < options.maxConnections {
+                    state.open += 1
+                    return .openSlot
+                }
+                state.waiters.append(Waiter(id: waiterID, continuation: continuation))
+                return nil
+            }
+            if let immediate { continuation.resume(returning: immediate) }
+        }
+    }
+
+    /// Opens a connection in a slot already counted in `open`; gives the slot back if that fails.
+    private func open() async throws -> PostgresConnection {
+        do {
+            let configuration = self.configuration
+            return try await threads.runIfActive { try PostgresConnection.connect(configuration) }
+        } catch {
+            releaseSlot()
+            throw error
+        }
+    }
+
+    private func release(_ connection: PostgresConnection) {
+        guard connection.isConnected, !connection.isInTransaction else {
+            connection.close()
+            releaseSlot()
+            return
+        }
+        enum Next { case handTo(Waiter), keepIdle, close }
+        let next = state.withLock { state -> Next in
+            if state.isClosed {
+                state.open -= 1
+                return .close
+            }
+            if !state.waiters.isEmpty { return .handTo(state.waiters.removeFirst()) }
+            state.idle.append(connection)
+            return .keepIdle
+        }
+        switch next {
+        case .handTo(let waiter): waiter.continuation.resume(returning: .connection(connection))
+        case .keepIdle: break
+        case .close: connection.close()
+        }
+    }
+
+    /// A connection went away: its slot goes to the first waiter, if any.
+    private func releaseSlot() {
+        let waiter = state.withLock { state -> Waiter? in
+            if !state.isClosed, !state.waiters.isEmpty { return state.waiters.removeFirst() }
+            state.open -= 1
+            return nil
+        }
+        waiter?.continuation.resume(returning: .openSlot)
+    }
+
+    private func timeOut(_ waiterID: UInt64) {
+        let waiter = state.withLock { state -> Waiter? in
+            guard let index = state.waiters.firstIndex(where: { $0.id == waiterID }) else { return nil }
+            return state.waiters.remove(at: index)
+        }
+        waiter?.continuation.resume(throwing: PostgresError.poolTimeout(waited: options.waitTimeout, maxConnections: options.maxConnections))
+    }
+}

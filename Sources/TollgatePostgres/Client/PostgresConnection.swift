@@ -1,0 +1,249 @@
+import CLibPQ
+import Foundation
+
+/// One libpq connection. Its calls block: use it from a pool thread (`PostgresClient` does), never from an
+/// event loop, and from one thread at a time.
+///
+/// ```swift
+/// let connection = try PostgresConnection.connect(PostgresConfiguration("host=/tmp dbname=tollgate"))
+/// let result = try connection.query("SELECT $1::int + 1", [41])
+/// ```
+public final class PostgresConnection: @unchecked Sendable {
+    // Exclusive use is the pool's job: a connection is leased to one task at a time.
+    private var handle: OpaquePointer?
+
+    private init(handle: OpaquePointer) {
+        self.handle = handle
+    }
+
+    deinit {
+        if let handle { PQfinish(handle) }
+    }
+
+    /// Opens a connection, or throws `PostgresError.connectionFailed` with libpq's reason.
+    public static func connect(_ configuration: PostgresConfiguration) throws -> PostgresConnection {
+        let pairs = configuration.keywordsAndValues
+        let keywords = pairs.map { strdup($0.0) } + [nil]
+        let values = pairs.map { strdup($0.1) } + [nil]
+        defer {
+            keywords.forEach { free($0) }
+            values.forEach { free($0) }
+        }
+        let handle = keywords.withUnsafeBufferPointer { keywordBuffer in
+            values.withUnsafeBufferPointer { valueBuffer in
+                keywordBuffer.baseAddress!.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: keywords.count) { k in
+                    valueBuffer.baseAddress!.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: values.count) { v in
+                        PQconnectdbParams(k, v, 1)
+                    }
+                }
+            }
+        }
+        guard let handle else { throw PostgresError.connectionFailed(message: "out of memory") }
+        guard PQstatus(handle) == CONNECTION_OK else {
+            let message = String(cString: PQerrorMessage(handle))
+            PQfinish(handle)
+            throw PostgresError.connectionFailed(message: message)
+        }
+        let connection = PostgresConnection(handle: handle)
+        // Timestamps are decoded from ISO text; pin the format so the server's settings cannot change it.
+        try connection.execute("SET TimeZone TO 'UTC'; SET DateStyle TO 'ISO, YMD'")
+        return connection
+    }
+
+    /// Runs one statement with parameters (`$1`, `$2`, ...) and returns its rows.
+    @discardableResult
+    public func query(_ sql: String, _ parameters: [any PostgresEncodable] = []) throws -> PostgresResult {
+        let handle = try liveHandle()
+        let encoded = parameters.map(\.postgresParameter)
+        var values: [UnsafeMutablePointer<CChar>?] = []
+        var lengths: [Int32] = []
+        var formats: [Int32] = []
+        var types: [Oid] = []
+        values.reserveCapacity(encoded.count)
+        defer { values.forEach { free($0) } }
+        for (index, parameter) in encoded.enumerated() {
+            switch parameter {
+            case .null:
+                values.append(nil)
+                lengths.append(0)
+                formats.append(0)
+                types.append(0)
+            case .text(let text):
+                guard !text.utf8.contains(0) else {
+                    throw PostgresError.client(message: "parameter $\(index + 1) contains a NUL byte, which PostgreSQL text cannot hold")
+                }
+                values.append(strdup(text))
+                lengths.append(0)
+                formats.append(0)
+                types.append(0)
+            case .binary(let bytes):
+                let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: max(bytes.count, 1))
+                bytes.withUnsafeBytes { raw in
+                    if let base = raw.baseAddress { UnsafeMutableRawPointer(buffer).copyMemory(from: base, byteCount: bytes.count) }
+                }
+                values.append(buffer)
+                lengths.append(Int32(bytes.count))
+                formats.append(1)
+                types.append(17)  // bytea
+            }
+        }
+        let result = values.withUnsafeBufferPointer { valueBuffer in
+            valueBuffer.baseAddress!.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: max(values.count, 1)) { valuePointer in
+                PQexecParams(handle, sql, Int32(encoded.count), types, encoded.isEmpty ? nil : valuePointer, lengths, formats, 0)
+            }
+        }
+        return try check(result)
+    }
+
+    /// Runs one or more statements without parameters (the simple query protocol): for migrations and
+    /// session commands. Never pass user input here.
+    public func execute(_ sql: String) throws {
+        let handle = try liveHandle()
+        var result = PQexec(handle, sql)
+        // PQexec returns the last statement's result; earlier errors stop the batch and come back here.
+        _ = try check(result)
+        result = nil
+    }
+
+    /// Runs `body` in a transaction: committed if it returns, rolled back if it throws.
+    ///
+    /// The body is synchronous on purpose: a transaction cannot wait on anything but this connection, so it
+    /// stays short, which keeps the event log's committed high-water mark moving.
+    public func transaction<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
+        try execute("BEGIN")
+        do {
+            let value = try body(self)
+            try execute("COMMIT")
+            return value
+        } catch {
+            if isConnected { try? execute("ROLLBACK") }
+            throw error
+        }
+    }
+
+    /// Whether the connection is open and not broken: reads whatever the server sent while it was idle
+    /// (a termination notice, end of stream) without blocking.
+    public var isUsable: Bool {
+        guard let handle, PQstatus(handle) == CONNECTION_OK else { return false }
+        // A server that ended the session (restart, pg_terminate_backend, idle timeout) has closed its end:
+        // libpq only notices at the next query, but the socket already reports the hang-up.
+        var descriptor = pollfd(fd: PQsocket(handle), events: Int16(POLLIN) | Self.pollReadHangUp, revents: 0)
+        if poll(&descriptor, 1, 0) > 0, descriptor.revents & (Self.pollReadHangUp | Int16(POLLHUP | POLLERR)) != 0 { return false }
+        if PQconsumeInput(handle) == 0 { return false }
+        return PQstatus(handle) == CONNECTION_OK && PQtransactionStatus(handle) == PQTRANS_IDLE
+    }
+
+    /// `POLLRDHUP`: the peer closed its end. Linux only, and hidden behind `_GNU_SOURCE` in Swift's Glibc module.
+    #if os(Linux)
+    private static let pollReadHangUp: Int16 = 0x2000
+    #else
+    private static let pollReadHangUp: Int16 = 0
+    #endif
+
+    var isConnected: Bool {
+        guard let handle else { return false }
+        return PQstatus(handle) == CONNECTION_OK
+    }
+
+    /// Whether a transaction is open or failed on this connection.
+    var isInTransaction: Bool {
+        guard let handle else { return false }
+        let status = PQtransactionStatus(handle)
+        return status == PQTRANS_INTRANS || status == PQTRANS_INERROR
+    }
+
+    /// The server's backend process id, for `pg_terminate_backend` in tests and for log lines.
+    public var backendPID: Int32 {
+        guard let handle else { return 0 }
+        return PQbackendPID(handle)
+    }
+
+    public func close() {
+        if let handle { PQfinish(handle) }
+        handle = nil
+    }
+
+    private func liveHandle() throws -> OpaquePointer {
+        guard let handle else { throw PostgresError.connectionLost(message: "the connection is closed") }
+        return handle
+    }
+
+    private func check(_ result: OpaquePointer?) throws -> PostgresResult {
+        let handle = try liveHandle()
+        guard let result else {
+            let message = String(cString: PQerrorMessage(handle))
+            if PQstatus(handle) != CONNECTION_OK { throw PostgresError.connectionLost(message: message) }
+            throw PostgresError.client(message: message)
+        }
+        switch PQresultStatus(result) {
+        case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY:
+            return PostgresResult(handle: result)
+        default:
+            defer { PQclear(result) }
+            func field(_ code: Character) -> String? {
+                guard let pointer = PQresultErrorField(result, Int32(code.asciiValue!)) else { return nil }
+                return String(cString: pointer)
+            }
+            guard let sqlState = field("C") else {
+                let message = String(cString: PQresultErrorMessage(result))
+                if PQstatus(handle) != CONNECTION_OK { throw PostgresError.connectionLost(message: message) }
+                throw PostgresError.client(message: message)
+            }
+            let error = PostgresError.ServerError(
+                sqlState: sqlState, message: field("M") ?? "", detail: field("D"), hint: field("H"), constraint: field("n"))
+            if PQstatus(handle) != CONNECTION_OK {
+                throw PostgresError.connectionLost(message: "\(error.message) (SQLSTATE \(sqlState))")
+            }
+            throw PostgresError.server(error)
+        }
+    }
+}
+
+extension PostgresConnection {
+    /// Starts receiving notifications sent on `channel` (a plain identifier: letters, digits, underscores).
+    public func listen(_ channel: String) throws {
+        guard !channel.isEmpty, channel.utf8.allSatisfy({ $0 == UInt8(ascii: "_") || (48...57).contains($0) || (97...122).contains($0) }) else {
+            throw PostgresError.client(message: "channel name \"\(channel)\" must be lower-case letters, digits and underscores")
+        }
+        try execute("LISTEN \(channel)")
+    }
+
+    /// Waits up to `timeout` for the socket to become readable, then returns every notification that arrived.
+    /// Returns an empty array on timeout; throws `connectionLost` if the connection broke.
+    public func waitForNotifications(timeout: Duration) throws -> [PostgresNotification] {
+        let handle = try liveHandle()
+        var notifications = drainNotifications(handle)
+        if !notifications.isEmpty { return notifications }
+        let socket = PQsocket(handle)
+        guard socket >= 0 else { throw PostgresError.connectionLost(message: "the connection has no socket") }
+        var descriptor = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
+        let milliseconds = Int32(clamping: timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+        let ready = poll(&descriptor, 1, milliseconds)
+        if ready < 0 && errno != EINTR {
+            throw PostgresError.connectionLost(message: String(cString: strerror(errno)))
+        }
+        if PQconsumeInput(handle) == 0 || PQstatus(handle) != CONNECTION_OK {
+            throw PostgresError.connectionLost(message: String(cString: PQerrorMessage(handle)))
+        }
+        notifications = drainNotifications(handle)
+        return notifications
+    }
+
+    private func drainNotifications(_ handle: OpaquePointer) -> [PostgresNotification] {
+        var notifications: [PostgresNotification] = []
+        while let notify = PQnotifies(handle) {
+            let message = notify.pointee
+            notifications.append(
+                PostgresNotification(channel: String(cString: message.relname), payload: String(cString: message.extra), senderPID: message.be_pid))
+            PQfreemem(notify)
+        }
+        return notifications
+    }
+}
+
+/// A message sent with `NOTIFY channel, 'payload'` or `pg_notify`.
+public struct PostgresNotification: Sendable, Hashable {
+    public var channel: String
+    public var payload: String
+    public var senderPID: Int32
+}

@@ -1,0 +1,211 @@
+import Foundation
+import Logging
+
+/// A private PostgreSQL cluster that Tollgate runs itself when no database is configured: `initdb` once into a
+/// data directory, then `pg_ctl start` on a Unix socket in that directory with no TCP port, reused on the next
+/// run, stopped on exit if this process started it.
+///
+/// ```swift
+/// let cluster = EmbeddedPostgres(dataDirectory: EmbeddedPostgres.defaultDataDirectory())
+/// let configuration = try cluster.start()   // PostgresConfiguration over the socket
+/// defer { try? cluster.stopIfStarted() }
+/// ```
+///
+/// PostgreSQL refuses to run as root. When Tollgate runs as root, the cluster runs as the unprivileged
+/// `postgres` user (created by Debian's package) through `runuser`, and its default data directory is
+/// `/var/lib/tollgate/postgres` (a home directory such as `/root` is closed to other users).
+public final class EmbeddedPostgres: @unchecked Sendable {
+    // Mutable state is touched only by start/stop, which the owner calls from one task.
+
+    public enum Failure: Error, CustomStringConvertible, Equatable {
+        case binariesNotFound(searched: [String])
+        case noUnprivilegedUser
+        case commandFailed(command: String, status: Int32, output: String)
+        case dataDirectoryUnusable(path: String, reason: String)
+
+        public var description: String {
+            switch self {
+            case .binariesNotFound(let searched):
+                return "PostgreSQL server programs (initdb, pg_ctl) were not found in \(searched.joined(separator: ", ")). "
+                    + "Install them with `apt-get install postgresql` (Debian/Ubuntu), set TOLLGATE_PG_BINDIR to their "
+                    + "folder, or configure an external database with --database / TOLLGATE_DATABASE_URL."
+            case .noUnprivilegedUser:
+                return "PostgreSQL cannot run as root and there is no `postgres` user to run it as. "
+                    + "Install Debian's `postgresql` package (it creates the user), run tollgate as another user, "
+                    + "or configure an external database with --database / TOLLGATE_DATABASE_URL."
+            case .commandFailed(let command, let status, let output):
+                return "`\(command)` failed with status \(status): \(output.suffix(2000))"
+            case .dataDirectoryUnusable(let path, let reason):
+                return "the embedded database directory \(path) cannot be used: \(reason)"
+            }
+        }
+    }
+
+    public struct Settings: Sendable {
+        /// `fsync`, `synchronous_commit` and `full_page_writes` off: for throw-away test clusters only.
+        public var unsafeFastMode = false
+        public var database = "tollgate"
+        public var user = "tollgate"
+        public init() {}
+    }
+
+    public let dataDirectory: URL
+    public let settings: Settings
+    let logger: Logger
+    private(set) public var startedByUs = false
+
+    public init(dataDirectory: URL, settings: Settings = Settings(), logger: Logger = Logger(label: "tollgate.embedded-postgres")) {
+        self.dataDirectory = dataDirectory
+        self.settings = settings
+        self.logger = logger
+    }
+
+    /// `$TOLLGATE_DATA_DIR/postgres`, else `$XDG_DATA_HOME/tollgate/postgres` or `~/.local/share/tollgate/postgres`;
+    /// as root, `/var/lib/tollgate/postgres`.
+    public static func defaultDataDirectory(environment: [String: String] = ProcessInfo.processInfo.environment) -> URL {
+        if let base = environment["TOLLGATE_DATA_DIR"], !base.isEmpty {
+            return URL(fileURLWithPath: base).appendingPathComponent("postgres")
+        }
+        if geteuid() == 0 { return URL(fileURLWithPath: "/var/lib/tollgate/postgres") }
+        if let xdg = environment["XDG_DATA_HOME"], !xdg.isEmpty {
+            return URL(fileURLWithPath: xdg).appendingPathComponent("tollgate/postgres")
+        }
+        let home = environment["HOME"] ?? NSHomeDirectory()
+        return URL(fileURLWithPath: home).appendingPathComponent(".local/share/tollgate/postgres")
+    }
+
+    /// The connection settings for the cluster's socket.
+    public var configuration: PostgresConfiguration {
+        PostgresConfiguration("host=\(dataDirectory.path) user=\(settings.user) dbname=\(settings.database)")
+    }
+
+    var isRoot: Bool { geteuid() == 0 }
+
+    /// Creates the cluster if needed, starts it unless it already runs, creates the database, and returns how to
+    /// connect. Reuses a cluster left running by an earlier (or another) process.
+    @discardableResult
+    public func start() throws -> PostgresConfiguration {
+        let binaries = try Self.findBinaries()
+        try prepareDirectory()
+        let path = dataDirectory.path
+        if !FileManager.default.fileExists(atPath: dataDirectory.appendingPathComponent("PG_VERSION").path) {
+            logger.info("creating the embedded PostgreSQL cluster", metadata: ["data_directory": "\(path)"])
+            try run(
+                binaries.appendingPathComponent("initdb").path,
+                ["-D", path, "--auth-local=trust", "--auth-host=reject", "-U", settings.user, "-E", "UTF8", "--locale=C.UTF-8"])
+        }
+        if try isRunning(binaries) {
+            logger.info("reusing the running embedded PostgreSQL cluster", metadata: ["data_directory": "\(path)"])
+        } else {
+            var options = "-c listen_addresses='' -c unix_socket_directories='\(path)' -c max_connections=200"
+            if settings.unsafeFastMode { options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off" }
+            try run(
+                binaries.appendingPathComponent("pg_ctl").path,
+                ["-D", path, "-w", "-t", "60", "-l", dataDirectory.appendingPathComponent("server.log").path, "-o", options, "start"])
+            startedByUs = true
+            logger.info("started the embedded PostgreSQL cluster", metadata: ["data_directory": "\(path)"])
+        }
+        try createDatabaseIfMissing()
+        return configuration
+    }
+
+    /// Stops the cluster if this object started it (a cluster another process started keeps running).
+    public func stopIfStarted() throws {
+        guard startedByUs else { return }
+        try stop()
+    }
+
+    /// Stops the cluster (fast shutdown: open sessions are ended, committed work is kept).
+    public func stop(immediate: Bool = false) throws {
+        let binaries = try Self.findBinaries()
+        try run(binaries.appendingPathComponent("pg_ctl").path, ["-D", dataDirectory.path, "-w", "-m", immediate ? "immediate" : "fast", "stop"])
+        startedByUs = false
+    }
+
+    private func isRunning(_ binaries: URL) throws -> Bool {
+        let (status, _) = try execute(binaries.appendingPathComponent("pg_ctl").path, ["-D", dataDirectory.path, "status"])
+        return status == 0
+    }
+
+    private func createDatabaseIfMissing() throws {
+        let admin = try PostgresConnection.connect(PostgresConfiguration("host=\(dataDirectory.path) user=\(settings.user) dbname=postgres"))
+        defer { admin.close() }
+        let exists = try admin.query("SELECT 1 FROM pg_database WHERE datname = $1", [settings.database]).rowCount == 1
+        if !exists {
+            do {
+                try admin.execute("CREATE DATABASE \"\(settings.database.replacingOccurrences(of: "\"", with: ""))\"")
+            } catch let error as PostgresError where error.sqlState == "42P04" {
+                // Another process created it first.
+            }
+        }
+    }
+
+    private func prepareDirectory() throws {
+        let fileManager = FileManager.default
+        let path = dataDirectory.path
+        guard path.utf8.count + 20 < 108 else {
+            throw Failure.dataDirectoryUnusable(path: path, reason: "the path is too long for a Unix socket (at most 87 bytes)")
+        }
+        do {
+            try fileManager.createDirectory(at: dataDirectory, withIntermediateDirectories: true)
+        } catch {
+            throw Failure.dataDirectoryUnusable(path: path, reason: "\(error.localizedDescription)")
+        }
+        if isRoot {
+            guard let user = getpwnam("postgres") else { throw Failure.noUnprivilegedUser }
+            let uid = user.pointee.pw_uid
+            let gid = user.pointee.pw_gid
+            // The cluster's own directory belongs to postgres; its parents must at least be passable.
+            if chown(path, uid, gid) != 0 {
+                throw Failure.dataDirectoryUnusable(path: path, reason: "cannot hand it to the postgres user: \(String(cString: strerror(errno)))")
+            }
+            var parent = dataDirectory.deletingLastPathComponent()
+            while parent.path != "/" {
+                var info = stat()
+                if stat(parent.path, &info) == 0, info.st_mode & 0o001 == 0 {
+                    throw Failure.dataDirectoryUnusable(
+                        path: path, reason: "the postgres user cannot pass through \(parent.path); choose a data directory outside it (TOLLGATE_DATA_DIR)")
+                }
+                parent = parent.deletingLastPathComponent()
+            }
+        }
+        chmod(path, 0o700)
+    }
+
+    static func findBinaries(
+        environment: [String: String] = ProcessInfo.processInfo.environment, debianRoot debian: String = "/usr/lib/postgresql"
+    ) throws -> URL {
+        var candidates: [String] = []
+        if let explicit = environment["TOLLGATE_PG_BINDIR"], !explicit.isEmpty { candidates.append(explicit) }
+        let versions = ((try? FileManager.default.contentsOfDirectory(atPath: debian)) ?? [])
+            .compactMap { Int($0) }.sorted(by: >)
+        candidates += versions.map { "\(debian)/\($0)/bin" }
+        candidates += (environment["PATH"] ?? "/usr/bin").split(separator: ":").map(String.init)
+        for candidate in candidates {
+            let folder = URL(fileURLWithPath: candidate)
+            if FileManager.default.isExecutableFile(atPath: folder.appendingPathComponent("initdb").path),
+                FileManager.default.isExecutableFile(atPath: folder.appendingPathComponent("pg_ctl").path)
+            {
+                return folder
+            }
+        }
+        throw Failure.binariesNotFound(searched: candidates.isEmpty ? [debian] : Array(candidates.prefix(6)))
+    }
+
+    private func run(_ program: String, _ arguments: [String]) throws {
+        let (status, output) = try execute(program, arguments)
+        guard status == 0 else {
+            throw Failure.commandFailed(command: ([program] + arguments).joined(separator: " "), status: status, output: output)
+        }
+    }
+
+    /// Runs a PostgreSQL program, as `postgres` through `runuser` when we are root.
+    private func execute(_ program: String, _ arguments: [String]) throws -> (Int32, String) {
+        do {
+            if isRoot { return try ChildProcess.run("/usr/sbin/runuser", ["-u", "postgres", "--", program] + arguments) }
+            return try ChildProcess.run(program, arguments)
+        } catch let failure as ChildProcess.Failure {
+            throw Failure.commandFailed(command: ([program] + arguments).joined(separator: " "), status: -1, output: failure.description)
+        }
+    }
+}

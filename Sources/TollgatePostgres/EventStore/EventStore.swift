@@ -1,0 +1,373 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// The append-only event log in PostgreSQL: append with optimistic concurrency, read a stream, read the whole
+/// log in commit-safe global order, and follow it as it grows.
+///
+/// ```swift
+/// let store = EventStore(client: client)
+/// try await store.append(stream: "call-\(id)", expectedVersion: .noStream,
+///                        events: [NewEvent(type: "CallDecided", data: Array(json.utf8))])
+/// for try await event in store.subscribe(after: checkpoint) { ... }
+/// ```
+///
+/// Appends from concurrent callers are grouped into one transaction each time the database is busy (group
+/// commit): every caller still gets its own all-or-nothing append and its own conflict error, and is answered
+/// only after the commit is durable. After each commit the store sends one `NOTIFY tollgate_events` from a
+/// separate short transaction (coalesced, never inside the append), so followers in other processes wake within
+/// milliseconds; followers also poll, so a lost notification costs latency, never an event.
+public final class EventStore: Sendable {
+    /// The channel followers listen on.
+    public static let channel = "tollgate_events"
+
+    public struct Options: Sendable {
+        /// Appends grouped into one transaction at most.
+        public var maxGroupSize: Int = 32
+        /// Group transactions in flight at once.
+        public var maxConcurrentGroups: Int = 4
+        /// Events in one append at most.
+        public var maxEventsPerAppend: Int = 1000
+        /// Bytes of JSON data in one event at most.
+        public var maxEventBytes: Int = 1 << 20
+        public init() {}
+    }
+
+    public let client: PostgresClient
+    public let options: Options
+    let logger: Logger
+    let listener: PostgresListener
+    private let queue = Mutex(AppendQueue())
+    private let notifier: CommitNotifier
+
+    public init(client: PostgresClient, options: Options = Options(), logger: Logger = Logger(label: "tollgate.events")) {
+        self.client = client
+        self.options = options
+        self.logger = logger
+        self.listener = PostgresListener(configuration: client.configuration, channels: [Self.channel], logger: logger)
+        self.notifier = CommitNotifier(client: client, logger: logger)
+    }
+
+    /// Signals every time the log may have grown: a commit in this process, or a notification from another.
+    /// Starts the listening connection on first use.
+    public var changes: ChangeSignal {
+        listener.start()
+        return listener.signal
+    }
+
+    /// Stops the listening connection. The client is the caller's to shut down.
+    public func stop() {
+        listener.stop()
+    }
+
+    // MARK: - Appending
+
+    /// Appends `events` to `stream` as one all-or-nothing batch, if the stream is at `expectedVersion`.
+    ///
+    /// - Throws: `EventStoreError.wrongExpectedVersion` when another writer got there first (exactly one of two
+    ///   writers at the same expected version wins); `EventStoreError.invalidAppend` for a malformed append;
+    ///   `PostgresError` when the database cannot be reached (then the append may or may not have committed
+    ///   if the connection broke during the commit: re-read the stream to know).
+    @discardableResult
+    public func append(stream: String, expectedVersion: ExpectedVersion, events: [NewEvent]) async throws -> AppendResult {
+        try validate(stream: stream, events: events)
+        let request = AppendRequest(stream: stream, expected: expectedVersion, events: events)
+        while true {
+            let outcome = try await submit(request)
+            switch outcome {
+            case .appended(let result):
+                return result
+            case .conflict(let actual):
+                // With `.any`, a conflict only means a concurrent writer took the next version: try again.
+                if case .any = expectedVersion { continue }
+                throw EventStoreError.wrongExpectedVersion(stream: stream, expected: expectedVersion, actual: actual)
+            }
+        }
+    }
+
+    private func validate(stream: String, events: [NewEvent]) throws {
+        func refuse(_ reason: String) -> EventStoreError { .invalidAppend(stream: String(stream.prefix(200)), reason: reason) }
+        guard (1...200).contains(stream.count) else { throw refuse("a stream id has 1 to 200 characters") }
+        guard !events.isEmpty else { throw refuse("an append needs at least one event") }
+        guard events.count <= options.maxEventsPerAppend else {
+            throw refuse("\(events.count) events in one append; at most \(options.maxEventsPerAppend)")
+        }
+        for (index, event) in events.enumerated() {
+            guard (1...200).contains(event.type.count) else { throw refuse("event \(index): a type has 1 to 200 characters") }
+            guard event.data.count <= options.maxEventBytes, event.metadata.count <= options.maxEventBytes else {
+                throw refuse("event \(index) is larger than \(options.maxEventBytes) bytes")
+            }
+            guard !event.data.contains(0), !event.metadata.contains(0), !stream.utf8.contains(0), !event.type.utf8.contains(0) else {
+                throw refuse("event \(index) contains a NUL byte")
+            }
+        }
+    }
+
+    private func submit(_ request: AppendRequest) async throws -> AppendOutcome {
+        try await withCheckedThrowingContinuation { continuation in
+            let startGroup = queue.withLock { queue -> Bool in
+                queue.pending.append(PendingAppend(request: request, continuation: continuation))
+                guard queue.activeGroups < options.maxConcurrentGroups else { return false }
+                queue.activeGroups += 1
+                return true
+            }
+            if startGroup {
+                Task { await self.drain() }
+            }
+        }
+    }
+
+    /// Commits queued appends in groups until the queue is empty.
+    private func drain() async {
+        while true {
+            let group = queue.withLock { queue -> [PendingAppend]? in
+                if queue.pending.isEmpty {
+                    queue.activeGroups -= 1
+                    return nil
+                }
+                let count = min(options.maxGroupSize, queue.pending.count)
+                let group = Array(queue.pending.prefix(count))
+                queue.pending.removeFirst(count)
+                return group
+            }
+            guard let group else { return }
+            await commit(group)
+        }
+    }
+
+    private func commit(_ group: [PendingAppend], attempt: Int = 1) async {
+        // One lock order for every group, so two groups touching the same streams cannot deadlock.
+        let ordered = group.sorted { $0.request.stream < $1.request.stream }
+        let requests = ordered.map(\.request)
+        do {
+            let outcomes = try await client.withConnection { connection in try Self.append(requests, on: connection) }
+            for (pending, outcome) in zip(ordered, outcomes) { pending.continuation.resume(returning: outcome) }
+            if outcomes.contains(where: { if case .appended = $0 { return true } else { return false } }) {
+                listener.signal.bump()
+                notifier.commitHappened()
+            }
+        } catch let error as PostgresError where group.count > 1 && (Self.isBadData(error) || Self.isTransient(error)) {
+            // One append's data was bad, or the group lost a race that a fresh transaction wins: commit each
+            // alone, so only a culprit fails.
+            for pending in ordered { await commit([pending]) }
+        } catch let error as PostgresError where Self.isTransient(error) && attempt < 5 {
+            await commit(group, attempt: attempt + 1)
+        } catch let error as PostgresError where Self.isBadData(error) {
+            let message: String
+            if case .server(let server) = error { message = server.message } else { message = "\(error)" }
+            let reason = "the database refused it (SQLSTATE \(error.sqlState ?? "?")): \(message)"
+            group[0].continuation.resume(throwing: EventStoreError.invalidAppend(stream: group[0].request.stream, reason: reason))
+        } catch {
+            for pending in ordered { pending.continuation.resume(throwing: error) }
+        }
+    }
+
+    /// Data exceptions and integrity violations: something in one append's content.
+    private static func isBadData(_ error: PostgresError) -> Bool {
+        guard let state = error.sqlState else { return false }
+        return state.hasPrefix("22") || state.hasPrefix("23")
+    }
+
+    /// Serialization failures and deadlocks: a new transaction succeeds.
+    private static func isTransient(_ error: PostgresError) -> Bool {
+        error.sqlState == "40001" || error.sqlState == "40P01"
+    }
+
+    /// Appends several streams' batches in one statement on `connection` (one transaction unless the caller
+    /// opened one). Every returned outcome is in the order of `requests`.
+    static func append(_ requests: [AppendRequest], on connection: PostgresConnection) throws -> [AppendOutcome] {
+        var streams: [String?] = []
+        var expected: [String?] = []
+        var counts: [String?] = []
+        var types: [String?] = []
+        var data: [String?] = []
+        var metadata: [String?] = []
+        for request in requests {
+            streams.append(request.stream)
+            expected.append(request.expected.parameter.map { String($0) })
+            counts.append(String(request.events.count))
+            for event in request.events {
+                types.append(event.type)
+                data.append(String(decoding: event.data, as: UTF8.self))
+                metadata.append(event.metadata.isEmpty ? "{}" : String(decoding: event.metadata, as: UTF8.self))
+            }
+        }
+        let result = try connection.query(
+            """
+            SELECT item, appended, stream_version, last_position
+            FROM tollgate.append_events($1::text[], $2::bigint[], $3::int[], $4::text[], $5::jsonb[], $6::jsonb[])
+            """,
+            [PostgresArray(streams), PostgresArray(expected), PostgresArray(counts), PostgresArray(types), PostgresArray(data), PostgresArray(metadata)])
+        var outcomes = [AppendOutcome](repeating: .conflict(actual: 0), count: requests.count)
+        for row in result.rows {
+            let item = try row.decode(Int.self, 0) - 1
+            let version = try row.decode(Int64.self, 2)
+            if try row.decode(Bool.self, 1) {
+                outcomes[item] = .appended(AppendResult(streamVersion: version, lastPosition: try row.decode(Int64.self, 3)))
+            } else {
+                outcomes[item] = .conflict(actual: version)
+            }
+        }
+        return outcomes
+    }
+
+    // MARK: - Reading
+
+    /// The events of one stream from `version` on, in order.
+    public func read(stream: String, fromVersion version: Int64 = 1) async throws -> [RecordedEvent] {
+        try await client.withConnection { connection in
+            try Self.decodeEvents(
+                connection.query(
+                    "SELECT \(Self.columns) FROM tollgate.events WHERE stream_id = $1 AND version >= $2 ORDER BY version",
+                    [stream, version]))
+        }
+    }
+
+    /// Up to `limit` events after `position`, in global order, never skipping one whose transaction commits
+    /// late: only events from transactions older than every transaction still running are returned.
+    public func readAll(after position: LogPosition, limit: Int = 1000) async throws -> [RecordedEvent] {
+        try await client.withConnection { connection in try Self.readAll(after: position, limit: limit, on: connection) }
+    }
+
+    /// `readAll` on a connection the caller holds (inside a projection's transaction, say).
+    public static func readAll(after position: LogPosition, limit: Int, on connection: PostgresConnection) throws -> [RecordedEvent] {
+        try decodeEvents(
+            connection.query(
+                """
+                SELECT \(columns) FROM tollgate.events e
+                WHERE (transaction_id, position) > ($1::text::xid8, $2::bigint)
+                  AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+                ORDER BY e.transaction_id, e.position
+                LIMIT $3
+                """,
+                [String(position.transactionID), position.position, max(1, limit)]))
+    }
+
+    /// The latest `limit` readable events (of one stream, or of the whole log), oldest first.
+    public func readLatest(limit: Int, stream: String? = nil) async throws -> [RecordedEvent] {
+        guard limit > 0 else { return [] }
+        return try await client.withConnection { connection in
+            try Self.decodeEvents(
+                connection.query(
+                    """
+                    SELECT \(Self.columns) FROM tollgate.events e
+                    WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot()) AND ($1::text IS NULL OR stream_id = $1)
+                    ORDER BY e.transaction_id DESC, e.position DESC
+                    LIMIT $2
+                    """, [stream, limit])
+            ).reversed()
+        }
+    }
+
+    /// The position of the last readable event, or `.start` for an empty log: where to start following
+    /// only what comes next.
+    public func headPosition() async throws -> LogPosition {
+        try await client.withConnection { connection in
+            let result = try connection.query(
+                """
+                SELECT transaction_id::text, position FROM tollgate.events e
+                WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+                ORDER BY e.transaction_id DESC, e.position DESC LIMIT 1
+                """)
+            guard result.rowCount == 1 else { return .start }
+            return LogPosition(transactionID: try result[0].decode(UInt64.self, 0), position: try result[0].decode(Int64.self, 1))
+        }
+    }
+
+    /// Follows the log from `position`: every event after it exactly once, in global order, then each new one
+    /// as it commits. Ends when the consuming task is cancelled.
+    public func subscribe(after position: LogPosition, batchSize: Int = 1000, pollInterval: Duration = .milliseconds(500)) -> EventSubscription {
+        EventSubscription(store: self, start: position, batchSize: batchSize, pollInterval: pollInterval)
+    }
+
+    /// Selected as text for decoding; queries must sort by the qualified `e.transaction_id`, because a bare
+    /// `ORDER BY transaction_id` would name this text output column and sort "1003" before "921".
+    static let columns =
+        "position, transaction_id::text, stream_id, version, type, data::text, metadata::text, "
+        + "(extract(epoch FROM recorded_at) * 1000000)::bigint"
+
+    static func decodeEvents(_ result: PostgresResult) throws -> [RecordedEvent] {
+        var events: [RecordedEvent] = []
+        events.reserveCapacity(result.rowCount)
+        for row in result.rows {
+            events.append(
+                RecordedEvent(
+                    position: try row.decode(Int64.self, 0),
+                    transactionID: try row.decode(UInt64.self, 1),
+                    streamID: try row.decode(String.self, 2),
+                    version: try row.decode(Int64.self, 3),
+                    type: try row.decode(String.self, 4),
+                    data: try row.decode(JSONText.self, 5).bytes,
+                    metadata: try row.decode(JSONText.self, 6).bytes,
+                    recordedAt: Date(timeIntervalSince1970: Double(try row.decode(Int64.self, 7)) / 1_000_000)))
+        }
+        return events
+    }
+}
+
+// MARK: - Group commit state
+
+struct AppendRequest: Sendable {
+    var stream: String
+    var expected: ExpectedVersion
+    var events: [NewEvent]
+}
+
+enum AppendOutcome: Sendable {
+    case appended(AppendResult)
+    case conflict(actual: Int64)
+}
+
+private struct PendingAppend {
+    var request: AppendRequest
+    var continuation: CheckedContinuation<AppendOutcome, any Error>
+}
+
+private struct AppendQueue {
+    var pending: [PendingAppend] = []
+    var activeGroups = 0
+}
+
+/// Sends `NOTIFY tollgate_events` after commits, at most one at a time: commits that land while one is in
+/// flight are covered by one more after it. Keeps NOTIFY (and the global lock it takes at commit) out of the
+/// append transactions.
+private final class CommitNotifier: Sendable {
+    private let client: PostgresClient
+    private let logger: Logger
+    private let state = Mutex((inFlight: false, again: false))
+
+    init(client: PostgresClient, logger: Logger) {
+        self.client = client
+        self.logger = logger
+    }
+
+    func commitHappened() {
+        let start = state.withLock { state -> Bool in
+            if state.inFlight {
+                state.again = true
+                return false
+            }
+            state.inFlight = true
+            return true
+        }
+        guard start else { return }
+        Task {
+            while true {
+                do {
+                    try await client.query("SELECT pg_notify($1, '')", [EventStore.channel])
+                } catch {
+                    logger.debug("could not send the commit notification; followers will poll", metadata: ["error": "\(error)"])
+                }
+                let again = state.withLock { state -> Bool in
+                    if state.again {
+                        state.again = false
+                        return true
+                    }
+                    state.inFlight = false
+                    return false
+                }
+                if !again { return }
+            }
+        }
+    }
+}

@@ -1,0 +1,32 @@
+import Crypto
+
+/// One numbered SQL file from `sql/`, compiled into the binary.
+public struct Migration: Sendable, Hashable {
+    /// The number the file name starts with: the order of application.
+    public var version: Int
+    /// The file name, e.g. `0001_event_log.sql`.
+    public var name: String
+    public var sql: String
+
+    init(_ name: String, _ bytes: [UInt8]) {
+        self.name = name
+        self.version = Int(name.prefix { $0.isNumber }) ?? 0
+        self.sql = String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// SHA-256 of the text, hex: recorded when applied, compared on every later run.
+    public var checksum: String {
+        SHA256.hash(data: Array(sql.utf8)).map { byte in
+            let hex = String(byte, radix: 16)
+            return byte < 16 ? "0" + hex : hex
+        }.joined()
+    }
+}
+
+extension Migration {
+    /// Every migration, in order. A new file in `sql/` is added here too; `MigrationTests` fails otherwise.
+    public static let all: [Migration] = [
+        Migration("0001_event_log.sql", PackageResources._001_event_log_sql),
+        Migration("0002_stream_summaries.sql", PackageResources._002_stream_summaries_sql),
+    ]
+}

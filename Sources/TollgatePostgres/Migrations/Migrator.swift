@@ -1,0 +1,92 @@
+import Logging
+
+/// Applies the migrations from `sql/` that a database has not seen yet, in order, each in its own transaction,
+/// and records them in `tollgate.schema_migrations`.
+///
+/// Safe to run twice (applied migrations are skipped) and from several processes at once (a session-level
+/// advisory lock serialises them; the second finds the work done).
+public struct Migrator: Sendable {
+    public enum Failure: Error, CustomStringConvertible, Equatable {
+        /// A migration's text differs from the one applied earlier.
+        case changedAfterApplying(name: String, appliedChecksum: String, currentChecksum: String)
+        /// The database has migrations this binary does not know: it is older than the schema.
+        case unknownMigrations(versions: [Int])
+        /// A migration's SQL failed; nothing of it was applied.
+        case failed(name: String, error: PostgresError)
+
+        public var description: String {
+            switch self {
+            case .changedAfterApplying(let name, _, _):
+                return "migration \(name) was changed after it was applied to this database; "
+                    + "restore the original file and put the change in a new numbered migration"
+            case .unknownMigrations(let versions):
+                return "the database has migrations \(versions.map(String.init).joined(separator: ", ")) that this tollgate "
+                    + "binary does not know: it is older than the database schema; run a newer tollgate"
+            case .failed(let name, let error):
+                return "migration \(name) failed and was rolled back: \(error)"
+            }
+        }
+    }
+
+    /// An arbitrary constant that names our advisory lock ("tollgate" in ASCII, as a number).
+    static let lockKey: Int64 = 0x746f_6c6c_6761_7465
+
+    public let migrations: [Migration]
+    let logger: Logger
+
+    public init(migrations: [Migration] = Migration.all, logger: Logger = Logger(label: "tollgate.migrate")) {
+        self.migrations = migrations.sorted { $0.version < $1.version }
+        self.logger = logger
+    }
+
+    /// Applies what is missing and returns the names of the migrations it applied (empty when up to date).
+    @discardableResult
+    public func migrate(_ client: PostgresClient) async throws -> [String] {
+        let migrations = self.migrations
+        let logger = self.logger
+        return try await client.withConnection { connection in
+            try connection.query("SELECT pg_advisory_lock($1)", [Self.lockKey])
+            defer { _ = try? connection.query("SELECT pg_advisory_unlock($1)", [Self.lockKey]) }
+            try connection.execute(
+                """
+                CREATE SCHEMA IF NOT EXISTS tollgate;
+                CREATE TABLE IF NOT EXISTS tollgate.schema_migrations (
+                    version    int PRIMARY KEY,
+                    name       text NOT NULL,
+                    checksum   text NOT NULL,
+                    applied_at timestamptz NOT NULL DEFAULT now()
+                )
+                """)
+            var applied: [Int: (name: String, checksum: String)] = [:]
+            for row in try connection.query("SELECT version, name, checksum FROM tollgate.schema_migrations").rows {
+                applied[try row.decode(Int.self, 0)] = (try row.decode(String.self, 1), try row.decode(String.self, 2))
+            }
+            let known = Set(migrations.map(\.version))
+            let unknown = applied.keys.filter { !known.contains($0) }.sorted()
+            if !unknown.isEmpty { throw Failure.unknownMigrations(versions: unknown) }
+            var newlyApplied: [String] = []
+            for migration in migrations {
+                if let record = applied[migration.version] {
+                    guard record.checksum == migration.checksum else {
+                        throw Failure.changedAfterApplying(
+                            name: migration.name, appliedChecksum: record.checksum, currentChecksum: migration.checksum)
+                    }
+                    continue
+                }
+                do {
+                    try connection.transaction { connection in
+                        try connection.execute(migration.sql)
+                        try connection.query(
+                            "INSERT INTO tollgate.schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+                            [migration.version, migration.name, migration.checksum])
+                    }
+                } catch let error as PostgresError {
+                    throw Failure.failed(name: migration.name, error: error)
+                }
+                logger.info("applied migration", metadata: ["migration": "\(migration.name)"])
+                newlyApplied.append(migration.name)
+            }
+            return newlyApplied
+        }
+    }
+}

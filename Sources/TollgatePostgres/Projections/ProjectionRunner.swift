@@ -1,0 +1,160 @@
+import Logging
+import ServiceLifecycle
+
+/// Keeps projections up to date with the log: reads events after each projection's checkpoint in batches and
+/// applies each batch and the new checkpoint in one transaction.
+///
+/// Several runners (in several gateway processes) may share a database: the checkpoint row is locked for the
+/// batch, so each event is applied once whoever applies it.
+///
+/// ```swift
+/// let runner = ProjectionRunner(store: store, projections: [StreamSummaryProjection()])
+/// try await runner.catchUp()           // once, e.g. in a command
+/// try await runner.rebuild("streams")  // from position zero
+/// // or as a Service in a ServiceGroup: follows the log until shutdown
+/// ```
+public final class ProjectionRunner: Service, Sendable {
+    public let store: EventStore
+    public let projections: [any Projection]
+    let batchSize: Int
+    let pollInterval: Duration
+    let logger: Logger
+
+    public init(
+        store: EventStore, projections: [any Projection], batchSize: Int = 2000, pollInterval: Duration = .milliseconds(500),
+        logger: Logger = Logger(label: "tollgate.projections")
+    ) {
+        self.store = store
+        self.projections = projections
+        self.batchSize = batchSize
+        self.pollInterval = pollInterval
+        self.logger = logger
+    }
+
+    /// Follows the log until the task is cancelled or the service group shuts down.
+    public func run() async throws {
+        let signal = store.changes
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                let seen = signal.generation
+                do {
+                    try await self.catchUp()
+                } catch is CancellationError {
+                    return
+                } catch {
+                    self.logger.error("projection update failed; retrying", metadata: ["error": "\(error)"])
+                }
+                await signal.wait(after: seen, timeout: self.pollInterval)
+            }
+        }
+    }
+
+    /// Applies every readable event to every projection, and returns how many events were applied in all.
+    @discardableResult
+    public func catchUp() async throws -> Int {
+        var total = 0
+        for projection in projections {
+            total += try await catchUp(projection)
+        }
+        return total
+    }
+
+    /// Empties the projection named `name` and replays the whole log into it. Returns the events replayed.
+    @discardableResult
+    public func rebuild(_ name: String) async throws -> Int {
+        let projection = try self.projection(named: name)
+        try await store.client.withTransaction { connection in
+            try Self.lockCheckpoint(projection.name, on: connection)
+            try projection.reset(on: connection)
+            try connection.query(
+                "UPDATE tollgate.projection_checkpoints SET transaction_id = '0', position = 0, updated_at = now() WHERE name = $1",
+                [projection.name])
+        }
+        return try await catchUp(projection)
+    }
+
+    /// Each projection's checkpoint and how many readable events lie beyond it.
+    public func status() async throws -> [ProjectionStatus] {
+        let names = projections.map(\.name)
+        return try await store.client.withConnection { connection in
+            try names.map { name in
+                let result = try connection.query(
+                    """
+                    SELECT c.transaction_id::text, c.position, c.updated_at,
+                           (SELECT count(*) FROM tollgate.events e
+                            WHERE (e.transaction_id, e.position) > (c.transaction_id, c.position))
+                    FROM tollgate.projection_checkpoints c WHERE c.name = $1
+                    """, [name])
+                guard result.rowCount == 1 else {
+                    let lag = try connection.query("SELECT count(*) FROM tollgate.events")[0].decode(Int64.self, 0)
+                    return ProjectionStatus(name: name, checkpoint: .start, updatedAt: nil, lag: lag)
+                }
+                let row = result[0]
+                return ProjectionStatus(
+                    name: name,
+                    checkpoint: LogPosition(transactionID: try row.decode(UInt64.self, 0), position: try row.decode(Int64.self, 1)),
+                    updatedAt: try row.decode(Date?.self, 2), lag: try row.decode(Int64.self, 3))
+            }
+        }
+    }
+
+    func projection(named name: String) throws -> any Projection {
+        guard let projection = projections.first(where: { $0.name == name }) else {
+            throw ProjectionError.unknownProjection(name: name, known: projections.map(\.name))
+        }
+        return projection
+    }
+
+    private func catchUp(_ projection: any Projection) async throws -> Int {
+        var total = 0
+        let batchSize = self.batchSize
+        while true {
+            try Task.checkCancellation()
+            let applied = try await store.client.withTransaction { connection -> Int in
+                let checkpoint = try Self.lockCheckpoint(projection.name, on: connection)
+                let events = try EventStore.readAll(after: checkpoint, limit: batchSize, on: connection)
+                guard let last = events.last else { return 0 }
+                try projection.apply(events, on: connection)
+                try connection.query(
+                    """
+                    UPDATE tollgate.projection_checkpoints
+                    SET transaction_id = $2::text::xid8, position = $3, updated_at = now() WHERE name = $1
+                    """, [projection.name, String(last.transactionID), last.position])
+                return events.count
+            }
+            total += applied
+            if applied < batchSize { return total }
+        }
+    }
+
+    /// Creates the checkpoint row if needed and locks it for this transaction; returns where it stands.
+    @discardableResult
+    static func lockCheckpoint(_ name: String, on connection: PostgresConnection) throws -> LogPosition {
+        try connection.query("INSERT INTO tollgate.projection_checkpoints (name) VALUES ($1) ON CONFLICT DO NOTHING", [name])
+        let row = try connection.query(
+            "SELECT transaction_id::text, position FROM tollgate.projection_checkpoints WHERE name = $1 FOR UPDATE", [name])[0]
+        return LogPosition(transactionID: try row.decode(UInt64.self, 0), position: try row.decode(Int64.self, 1))
+    }
+}
+
+/// Where a projection stands.
+public struct ProjectionStatus: Sendable, Hashable, Codable {
+    public var name: String
+    public var checkpoint: LogPosition
+    public var updatedAt: Date?
+    /// Events in the log beyond the checkpoint.
+    public var lag: Int64
+}
+
+public enum ProjectionError: Error, CustomStringConvertible, Equatable {
+    case unknownProjection(name: String, known: [String])
+
+    public var description: String {
+        switch self {
+        case .unknownProjection(let name, let known):
+            return "there is no projection named \"\(name)\"; known projections: \(known.joined(separator: ", "))"
+        }
+    }
+}
+
+import struct Foundation.Date

@@ -1,0 +1,59 @@
+import Foundation
+
+/// Projection `streams`: one row per stream in `tollgate.stream_summaries` with its version, its number of
+/// events, its first and last event types and when it last changed. What `tollgate events streams` lists.
+public struct StreamSummaryProjection: Projection {
+    public let name = "streams"
+
+    public init() {}
+
+    public func reset(on connection: PostgresConnection) throws {
+        try connection.query("DELETE FROM tollgate.stream_summaries")
+    }
+
+    public func apply(_ events: [RecordedEvent], on connection: PostgresConnection) throws {
+        struct Summary {
+            var version: Int64
+            var count: Int64
+            var firstType: String
+            var lastType: String
+            var lastPosition: Int64
+            var updatedAt: Date
+        }
+        var order: [String] = []
+        var summaries: [String: Summary] = [:]
+        for event in events {
+            if var summary = summaries[event.streamID] {
+                summary.version = max(summary.version, event.version)
+                summary.count += 1
+                summary.lastType = event.type
+                summary.lastPosition = event.position
+                summary.updatedAt = event.recordedAt
+                summaries[event.streamID] = summary
+            } else {
+                order.append(event.streamID)
+                summaries[event.streamID] = Summary(
+                    version: event.version, count: 1, firstType: event.type, lastType: event.type, lastPosition: event.position,
+                    updatedAt: event.recordedAt)
+            }
+        }
+        let rows = order.map { ($0, summaries[$0]!) }
+        try connection.query(
+            """
+            INSERT INTO tollgate.stream_summaries AS s
+                (stream_id, version, event_count, first_type, last_type, last_position, updated_at)
+            SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::bigint[], $7::timestamptz[])
+            ON CONFLICT (stream_id) DO UPDATE SET
+                version = greatest(s.version, EXCLUDED.version),
+                event_count = s.event_count + EXCLUDED.event_count,
+                last_type = EXCLUDED.last_type,
+                last_position = EXCLUDED.last_position,
+                updated_at = EXCLUDED.updated_at
+            """,
+            [
+                PostgresArray(rows.map { $0.0 }), PostgresArray(rows.map { $0.1.version }), PostgresArray(rows.map { $0.1.count }),
+                PostgresArray(rows.map { $0.1.firstType }), PostgresArray(rows.map { $0.1.lastType }),
+                PostgresArray(rows.map { $0.1.lastPosition }), PostgresArray(rows.map { PostgresTimestamp.format($0.1.updatedAt) }),
+            ])
+    }
+}

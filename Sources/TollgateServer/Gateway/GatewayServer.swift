@@ -1,0 +1,93 @@
+import Foundation
+import Hummingbird
+import Logging
+import ServiceLifecycle
+import TollgatePostgres
+
+/// The composition root of `tollgate serve`: opens the database (the embedded cluster when none is configured),
+/// applies migrations, and runs the HTTP server and the projector as services in one `ServiceGroup`, so SIGINT
+/// and SIGTERM stop them in order; then closes the pool and stops the embedded cluster if it started it.
+///
+/// ```swift
+/// try await GatewayServer(settings: .init(host: "127.0.0.1", port: 8420)).run(logger: logger)
+/// ```
+public struct GatewayServer: Sendable {
+    public struct Settings: Sendable {
+        public var host: String
+        public var port: Int
+        public var database: DatabaseConnector
+
+        public init(host: String = "127.0.0.1", port: Int = 8420, database: DatabaseConnector = DatabaseConnector(connectionString: nil, dataDirectory: nil)) {
+            self.host = host
+            self.port = port
+            self.database = database
+        }
+    }
+
+    public let settings: Settings
+
+    public init(settings: Settings) {
+        self.settings = settings
+    }
+
+    /// The projections `serve` keeps up to date.
+    public static func projections() -> [any Projection] {
+        [StreamSummaryProjection()]
+    }
+
+    /// Runs until SIGINT or SIGTERM.
+    public func run(logger: Logger) async throws {
+        let database = try await settings.database.open(logger: logger)
+        do {
+            let applied = try await Migrator(logger: logger).migrate(database.client)
+            if !applied.isEmpty { logger.info("database migrated", metadata: ["applied": "\(applied.joined(separator: ", "))"]) }
+            let store = EventStore(client: database.client, logger: logger)
+            defer { store.stop() }
+            let readiness = Readiness(waitingFor: ["projector"])
+            let runner = ProjectionRunner(store: store, projections: Self.projections(), logger: logger)
+            let app = makeApplication(client: database.client, readiness: readiness, logger: logger)
+            let group = ServiceGroup(
+                configuration: .init(
+                    services: [
+                        .init(service: ReadyWhenRunning(runner, part: "projector", readiness: readiness)),
+                        .init(service: app),
+                    ],
+                    gracefulShutdownSignals: [.sigterm, .sigint],
+                    logger: logger))
+            try await group.run()
+        } catch {
+            await database.close()
+            throw error
+        }
+        await database.close()
+        logger.info("stopped")
+    }
+
+    func makeApplication(client: PostgresClient, readiness: Readiness, logger: Logger) -> some ApplicationProtocol {
+        let router = Router()
+        HealthRoutes(client: client, readiness: readiness).register(on: router)
+        return Application(
+            router: router,
+            configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "tollgate"),
+            logger: logger)
+    }
+}
+
+/// Runs a service and marks `part` ready while it runs.
+struct ReadyWhenRunning<Wrapped: Service>: Service {
+    let wrapped: Wrapped
+    let part: String
+    let readiness: Readiness
+
+    init(_ wrapped: Wrapped, part: String, readiness: Readiness) {
+        self.wrapped = wrapped
+        self.part = part
+        self.readiness = readiness
+    }
+
+    func run() async throws {
+        readiness.set(part, ready: true)
+        defer { readiness.set(part, ready: false) }
+        try await wrapped.run()
+    }
+}

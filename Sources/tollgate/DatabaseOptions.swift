@@ -1,0 +1,58 @@
+import ArgumentParser
+import Foundation
+import Logging
+import TollgateServer
+
+/// `--database` and `--data-dir`, shared by every command that touches the database.
+struct DatabaseOptions: ParsableArguments {
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "PostgreSQL to use: a libpq connection string or URL (default: $TOLLGATE_DATABASE_URL, else the embedded cluster).",
+            valueName: "url"))
+    var database: String?
+
+    @Option(
+        name: .customLong("data-dir"),
+        help: ArgumentHelp(
+            "Where the embedded cluster keeps its files (default: $TOLLGATE_DATA_DIR/postgres, ~/.local/share/tollgate/postgres, or /var/lib/tollgate/postgres as root).",
+            valueName: "path"))
+    var dataDirectory: String?
+
+    @Flag(name: .long, help: "Use the PG* environment variables (PGHOST, PGDATABASE, ...) instead of the embedded cluster.")
+    var pgEnvironment = false
+
+    func validate() throws {
+        if pgEnvironment && database != nil {
+            throw ValidationError("--pg-environment and --database both say which database to use; give one of them")
+        }
+        if let database, database.utf8.contains(0) || database.count > 4096 {
+            throw ValidationError("--database must be a connection string or URL of at most 4096 characters")
+        }
+    }
+
+    var connector: DatabaseConnector {
+        let environment = ProcessInfo.processInfo.environment
+        var connectionString = database ?? environment["TOLLGATE_DATABASE_URL"]
+        // An empty libpq connection string means "from the PG* variables"; DatabaseConnector reads a nil one
+        // as "embedded", so pass a harmless explicit keyword instead.
+        if pgEnvironment { connectionString = "application_name=tollgate" }
+        let dataDirectory = self.dataDirectory.map { URL(fileURLWithPath: $0).appendingPathComponent("postgres") }
+        return DatabaseConnector(connectionString: connectionString, dataDirectory: dataDirectory)
+    }
+}
+
+/// The log output of every command: to standard error, level from `--log-level` or `TOLLGATE_LOG_LEVEL`.
+struct LoggingOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("trace, debug, info, notice, warning, error or critical (default: info, or $TOLLGATE_LOG_LEVEL).", valueName: "level"))
+    var logLevel: Logger.Level?
+
+    func makeLogger(_ label: String) -> Logger {
+        let level = logLevel ?? ProcessInfo.processInfo.environment["TOLLGATE_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+        var logger = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
+        logger.logLevel = level
+        return logger
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}

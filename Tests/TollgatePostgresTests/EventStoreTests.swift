@@ -1,0 +1,279 @@
+import Foundation
+import Logging
+@testable import TollgatePostgres
+import TollgateTestSupport
+import Synchronization
+import XCTest
+
+final class EventStoreTests: XCTestCase {
+    func makeStore(maxConnections: Int = 16) async throws -> (EventStore, PostgresConfiguration) {
+        let configuration = try await TestCluster.freshDatabase()
+        let client = PostgresClient(configuration: configuration, options: .init(maxConnections: maxConnections))
+        return (EventStore(client: client), configuration)
+    }
+
+
+    func testAppendedEventsReadBackInOrder() async throws {
+        let (store, _) = try await makeStore()
+        let first = try await store.append(stream: "call-1", expectedVersion: .noStream, events: [event("A", #"{"n": 1}"#), event("B")])
+        XCTAssertEqual(first.streamVersion, 2)
+        let second = try await store.append(stream: "call-1", expectedVersion: .exactly(2), events: [event("C", #"{"s": "x\"y"}"#)])
+        XCTAssertEqual(second.streamVersion, 3)
+        XCTAssertGreaterThan(second.lastPosition, first.lastPosition)
+        let events = try await store.read(stream: "call-1")
+        XCTAssertEqual(events.map(\.type), ["A", "B", "C"])
+        XCTAssertEqual(events.map(\.version), [1, 2, 3])
+        XCTAssertEqual(String(decoding: events[0].data, as: UTF8.self), #"{"n": 1}"#)
+        struct Payload: Decodable { var s: String }
+        XCTAssertEqual(try events[2].decode(Payload.self).s, "x\"y")
+        XCTAssertLessThan(abs(events[0].recordedAt.timeIntervalSinceNow), 60)
+        let fromThree = try await store.read(stream: "call-1", fromVersion: 3)
+        XCTAssertEqual(fromThree.map(\.type), ["C"])
+        let missing = try await store.read(stream: "no-such-stream")
+        XCTAssertEqual(missing, [])
+    }
+
+    func testExpectedVersionMismatchIsATypedConflict() async throws {
+        let (store, _) = try await makeStore()
+        try await store.append(stream: "s", expectedVersion: .noStream, events: [event("A")])
+        for expected in [ExpectedVersion.noStream, .exactly(0), .exactly(2), .exactly(7)] {
+            do {
+                try await store.append(stream: "s", expectedVersion: expected, events: [event("B")])
+                XCTFail("\(expected) must conflict")
+            } catch let error as EventStoreError {
+                XCTAssertEqual(error, .wrongExpectedVersion(stream: "s", expected: expected, actual: 1))
+            }
+        }
+        let appended = try await store.append(stream: "s", expectedVersion: .any, events: [event("C")])
+        XCTAssertEqual(appended.streamVersion, 2)
+        let events = try await store.read(stream: "s")
+        XCTAssertEqual(events.count, 2)
+    }
+
+    func testConcurrentWritersAtTheSameVersionHaveExactlyOneWinner() async throws {
+        let (store, _) = try await makeStore()
+        try await store.append(stream: "race", expectedVersion: .noStream, events: [event("Start")])
+        for round in 1...5 {
+            let results = await withTaskGroup(of: Result<AppendResult, any Error>.self) { group in
+                for writer in 0..<16 {
+                    group.addTask {
+                        await attempt { try await store.append(stream: "race", expectedVersion: .exactly(Int64(round)), events: [event("W\(writer)")]) }
+                    }
+                }
+                var all: [Result<AppendResult, any Error>] = []
+                for await result in group { all.append(result) }
+                return all
+            }
+            let winners = results.filter { if case .success = $0 { return true } else { return false } }
+            XCTAssertEqual(winners.count, 1, "round \(round)")
+            for case .failure(let error) in results {
+                guard case EventStoreError.wrongExpectedVersion(_, _, let actual) = error else { return XCTFail("unexpected \(error)") }
+                XCTAssertEqual(actual, Int64(round + 1))
+            }
+        }
+        let raced = try await store.read(stream: "race")
+        XCTAssertEqual(raced.map(\.version), Array(1...6))
+    }
+
+    func testOneBadAppendInAGroupFailsAloneAndTheRestCommit() async throws {
+        let (store, _) = try await makeStore()
+        let results = await withTaskGroup(of: (Int, Result<AppendResult, any Error>).self) { group in
+            for index in 0..<24 {
+                group.addTask {
+                    let json = index == 7 ? "{not json" : #"{"i": \#(index)}"#
+                    return (index, await attempt { try await store.append(stream: "g-\(index)", expectedVersion: .noStream, events: [event("E", json)]) })
+                }
+            }
+            var all: [Int: Result<AppendResult, any Error>] = [:]
+            for await (index, result) in group { all[index] = result }
+            return all
+        }
+        for (index, result) in results {
+            switch result {
+            case .success: XCTAssertNotEqual(index, 7)
+            case .failure(let error):
+                XCTAssertEqual(index, 7, "\(error)")
+                guard case EventStoreError.invalidAppend(let stream, let reason) = error else { return XCTFail("\(error)") }
+                XCTAssertEqual(stream, "g-7")
+                XCTAssertTrue(reason.contains("22P02") || reason.contains("json"), reason)
+            }
+        }
+        let count = try await store.client.query("SELECT count(*) FROM tollgate.events")[0].decode(Int.self, 0)
+        XCTAssertEqual(count, 23)
+    }
+
+    func testMalformedAppendsAreRefusedBeforeTheDatabase() async throws {
+        let (store, _) = try await makeStore()
+        let cases: [(String, [NewEvent])] = [
+            ("", [event("A")]),
+            (String(repeating: "s", count: 201), [event("A")]),
+            ("ok", []),
+            ("ok", [event("")]),
+            ("ok", [NewEvent(type: "A", data: Array("\"a\u{0}b\"".utf8))]),
+            ("ok", [NewEvent(type: "A", data: [UInt8](repeating: 32, count: (1 << 20) + 1))]),
+            ("ok", Array(repeating: event("A"), count: 1001)),
+        ]
+        for (stream, events) in cases {
+            do {
+                try await store.append(stream: stream, expectedVersion: .any, events: events)
+                XCTFail("append to \(stream.prefix(10)) with \(events.count) events must be refused")
+            } catch let error as EventStoreError {
+                guard case .invalidAppend = error else { return XCTFail("\(error)") }
+            }
+        }
+        let count = try await store.client.query("SELECT count(*) FROM tollgate.events")[0].decode(Int.self, 0)
+        XCTAssertEqual(count, 0)
+    }
+
+    func testTheDatabaseRefusesToChangeOrRemoveEvents() async throws {
+        let (store, _) = try await makeStore()
+        try await store.append(stream: "s", expectedVersion: .noStream, events: [event("A", #"{"amount": 5}"#)])
+        for statement in [
+            "UPDATE tollgate.events SET data = '{\"amount\": 5000}'",
+            "DELETE FROM tollgate.events",
+            "TRUNCATE tollgate.events",
+        ] {
+            do {
+                try await store.client.query(statement)
+                XCTFail("\(statement) must be refused")
+            } catch let error as PostgresError {
+                XCTAssertEqual(error.sqlState, "TG001", "\(statement): \(error)")
+                XCTAssertTrue("\(error)".contains("append-only"))
+            }
+        }
+        let events = try await store.read(stream: "s")
+        XCTAssertEqual(events.count, 1)
+        XCTAssertEqual(String(decoding: events[0].data, as: UTF8.self), #"{"amount": 5}"#)
+    }
+
+    /// The gap problem: transaction A takes a position and stays open; B takes a higher one and commits. A
+    /// reader must not move past A's position, and must see A's event once A commits.
+    func testAnEventCommittedLateIsNeverSkipped() async throws {
+        let (store, configuration) = try await makeStore()
+        try await store.append(stream: "before", expectedVersion: .noStream, events: [event("Before")])
+
+        let slow = try PostgresConnection.connect(configuration)
+        defer { slow.close() }
+        try slow.execute("BEGIN")
+        _ = try EventStore.append([AppendRequest(stream: "slow", expected: .noStream, events: [event("Slow")])], on: slow)
+
+        try await store.append(stream: "fast", expectedVersion: .noStream, events: [event("Fast")])
+        let positions = try await store.client.query("SELECT stream_id, position FROM tollgate.events ORDER BY position")
+        XCTAssertEqual(positions.rowCount, 2, "the slow event is not visible yet")
+
+        // While A is open, the reader stops before it: it sees only what committed before A began.
+        let early = try await store.readAll(after: .start)
+        XCTAssertEqual(early.map(\.streamID), ["before"])
+
+        try slow.execute("COMMIT")
+        let all = try await store.readAll(after: early.last!.logPosition)
+        XCTAssertEqual(all.map(\.streamID), ["slow", "fast"])
+        let slowPosition = all[0].position
+        let fastPosition = all[1].position
+        XCTAssertLessThan(slowPosition, fastPosition, "the slow event took the lower position but committed last")
+        let nothingMore = try await store.readAll(after: all.last!.logPosition)
+        XCTAssertEqual(nothingMore, [])
+    }
+
+    func testConcurrentWritersWithLateCommitsAreFollowedExactlyOnceInOrder() async throws {
+        let (store, configuration) = try await makeStore()
+        let writers = 8
+        let appendsPerWriter = 60
+        let delivered = Mutex<[RecordedEvent]>([])
+        let follower = Task {
+            for try await event in store.subscribe(after: .start, batchSize: 50, pollInterval: .milliseconds(50)) {
+                delivered.withLock { $0.append(event) }
+            }
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for writer in 0..<writers {
+                group.addTask {
+                    for index in 0..<appendsPerWriter {
+                        try await store.append(
+                            stream: "w\(writer)", expectedVersion: .exactly(Int64(index)), events: [event("E", #"{"i": \#(index)}"#)])
+                    }
+                }
+            }
+            // Slow transactions that take early positions and commit late, interleaved with the writers.
+            group.addTask {
+                let slow = try PostgresConnection.connect(configuration)
+                defer { slow.close() }
+                for index in 0..<20 {
+                    try slow.execute("BEGIN")
+                    _ = try EventStore.append([AppendRequest(stream: "slow-\(index)", expected: .noStream, events: [event("Slow")])], on: slow)
+                    _ = try slow.query("SELECT pg_sleep(0.02)")
+                    try slow.execute("COMMIT")
+                }
+            }
+            try await group.waitForAll()
+        }
+        // Every writer has committed: the follower must deliver exactly what the table holds, in (xid, position) order.
+        let stored = try await store.client.query(
+            "SELECT transaction_id::text AS xid, position FROM tollgate.events ORDER BY transaction_id, position"
+        ).rows.map { LogPosition(transactionID: try $0.decode(UInt64.self, 0), position: try $0.decode(Int64.self, 1)) }
+        let deadline = ContinuousClock.now + .seconds(20)
+        while delivered.withLock({ $0.count }) < stored.count, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        try await Task.sleep(for: .milliseconds(200))  // anything delivered twice would arrive now
+        follower.cancel()
+        let seen = delivered.withLock { $0 }
+        XCTAssertEqual(seen.map(\.logPosition), stored, "every committed event delivered once, in global order")
+        XCTAssertEqual(stored.count, writers * appendsPerWriter + 20)
+        for writer in 0..<writers {
+            let versions = seen.filter { $0.streamID == "w\(writer)" }.map(\.version)
+            XCTAssertEqual(versions, Array(1...Int64(appendsPerWriter)), "stream w\(writer) in version order")
+        }
+    }
+
+    func testAppendingBehindANewerWriterIsRefusedSoStreamsStayInOrder() async throws {
+        let (store, configuration) = try await makeStore()
+        let old = try PostgresConnection.connect(configuration)
+        defer { old.close() }
+        try old.execute("BEGIN")
+        _ = try old.query("SELECT pg_current_xact_id()")  // this transaction's id is now older than the next writer's
+        try await store.append(stream: "s", expectedVersion: .noStream, events: [event("First")])
+        do {
+            _ = try EventStore.append([AppendRequest(stream: "s", expected: .any, events: [event("Second")])], on: old)
+            XCTFail("an older transaction must not append after a newer one")
+        } catch let error as PostgresError {
+            XCTAssertEqual(error.sqlState, "40001")
+        }
+        try? old.execute("ROLLBACK")
+        let retried = try await store.append(stream: "s", expectedVersion: .any, events: [event("Second")])
+        XCTAssertEqual(retried.streamVersion, 2)
+    }
+
+    func testAFollowerInAnotherProcessWakesOnNotification() async throws {
+        let (writer, configuration) = try await makeStore()
+        // A second store with its own pool and listener stands in for another gateway process.
+        let reader = EventStore(client: PostgresClient(configuration: configuration))
+        defer { reader.stop() }
+        var iterator = reader.subscribe(after: .start, pollInterval: .seconds(30)).makeAsyncIterator()
+        // Let the listener connect before appending (the first read also happens here).
+        let signal = reader.changes
+        let deadline = ContinuousClock.now + .seconds(5)
+        while signal.generation == 0 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        let started = ContinuousClock.now
+        Task {
+            try await Task.sleep(for: .milliseconds(50))
+            try await writer.append(stream: "x", expectedVersion: .noStream, events: [event("Hello")])
+        }
+        let woken = try await iterator.next()
+        XCTAssertEqual(woken?.type, "Hello")
+        XCTAssertLessThan(ContinuousClock.now - started, .seconds(5), "woken by NOTIFY, not the 30 s poll")
+    }
+
+    func testALostNotificationCostsOnlyLatency() async throws {
+        let (store, configuration) = try await makeStore()
+        var iterator = store.subscribe(after: .start, pollInterval: .milliseconds(100)).makeAsyncIterator()
+        // Written behind the store's back: no local signal and no NOTIFY.
+        let raw = try PostgresConnection.connect(configuration)
+        _ = try EventStore.append([AppendRequest(stream: "quiet", expected: .noStream, events: [event("Quiet")])], on: raw)
+        raw.close()
+        let polled = try await iterator.next()
+        XCTAssertEqual(polled?.streamID, "quiet")
+    }
+}
+
+private func event(_ type: String, _ json: String = "{}") -> NewEvent { NewEvent(type: type, data: Array(json.utf8)) }

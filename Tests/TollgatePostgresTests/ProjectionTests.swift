@@ -1,0 +1,117 @@
+import Foundation
+import Logging
+@testable import TollgatePostgres
+import TollgateTestSupport
+import XCTest
+
+final class ProjectionTests: XCTestCase {
+    struct Row: Equatable {
+        var stream: String
+        var version: Int64
+        var count: Int64
+        var firstType: String
+        var lastType: String
+        var lastPosition: Int64
+        var updatedAt: Date
+    }
+
+    func summaries(_ client: PostgresClient) async throws -> [Row] {
+        try await client.query(
+            "SELECT stream_id, version, event_count, first_type, last_type, last_position, updated_at FROM tollgate.stream_summaries ORDER BY stream_id"
+        ).rows.map {
+            Row(stream: try $0.decode(String.self, 0), version: try $0.decode(Int64.self, 1), count: try $0.decode(Int64.self, 2),
+                firstType: try $0.decode(String.self, 3), lastType: try $0.decode(String.self, 4), lastPosition: try $0.decode(Int64.self, 5),
+                updatedAt: try $0.decode(Date.self, 6))
+        }
+    }
+
+    func testARebuiltProjectionEqualsTheLiveOne() async throws {
+        let configuration = try await TestCluster.freshDatabase()
+        let store = EventStore(client: PostgresClient(configuration: configuration))
+        defer { store.stop() }
+        let runner = ProjectionRunner(store: store, projections: [StreamSummaryProjection()], batchSize: 7, pollInterval: .milliseconds(20))
+        let live = Task { try await runner.run() }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for writer in 0..<6 {
+                group.addTask {
+                    for index in 0..<40 {
+                        try await store.append(
+                            stream: "s\(writer % 4)", expectedVersion: .any,
+                            events: [NewEvent(type: "T\(index % 3)", data: Array("{}".utf8)), NewEvent(type: "U", data: Array("[1]".utf8))])
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        // Let the live runner finish, then compare with a rebuild.
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline, try await runner.status()[0].lag > 0 { try await Task.sleep(for: .milliseconds(20)) }
+        live.cancel()
+        _ = try? await live.value
+        let liveRows = try await summaries(store.client)
+        XCTAssertEqual(liveRows.map(\.count).reduce(0, +), 6 * 40 * 2)
+        XCTAssertEqual(liveRows.count, 4)
+
+        let replayed = try await runner.rebuild("streams")
+        XCTAssertEqual(replayed, 6 * 40 * 2)
+        let rebuiltRows = try await summaries(store.client)
+        XCTAssertEqual(rebuiltRows, liveRows)
+        let status = try await runner.status()
+        XCTAssertEqual(status[0].lag, 0)
+    }
+
+    /// A projection whose apply fails part-way: neither its rows nor its checkpoint may move.
+    struct FailingProjection: Projection {
+        let name = "failing"
+        func reset(on connection: PostgresConnection) throws {}
+        func apply(_ events: [RecordedEvent], on connection: PostgresConnection) throws {
+            try StreamSummaryProjection().apply(events, on: connection)
+            throw PostgresError.client(message: "boom after writing")
+        }
+    }
+
+    func testAFailedBatchAdvancesNeitherTheProjectionNorItsCheckpoint() async throws {
+        let configuration = try await TestCluster.freshDatabase()
+        let store = EventStore(client: PostgresClient(configuration: configuration))
+        try await store.append(stream: "a", expectedVersion: .noStream, events: [NewEvent(type: "A", data: Array("{}".utf8))])
+        let runner = ProjectionRunner(store: store, projections: [FailingProjection()])
+        do {
+            try await runner.catchUp()
+            XCTFail("expected the projection to fail")
+        } catch {}
+        let rows = try await summaries(store.client)
+        XCTAssertEqual(rows, [])
+        let status = try await runner.status()
+        XCTAssertEqual(status[0].checkpoint, .start)
+        XCTAssertEqual(status[0].lag, 1)
+    }
+
+    func testTwoRunnersSharingADatabaseApplyEachEventOnce() async throws {
+        let configuration = try await TestCluster.freshDatabase()
+        let store = EventStore(client: PostgresClient(configuration: configuration))
+        for index in 0..<300 {
+            try await store.append(stream: "s\(index % 10)", expectedVersion: .any, events: [NewEvent(type: "E", data: Array("{}".utf8))])
+        }
+        let other = EventStore(client: PostgresClient(configuration: configuration))
+        let first = ProjectionRunner(store: store, projections: [StreamSummaryProjection()], batchSize: 5)
+        let second = ProjectionRunner(store: other, projections: [StreamSummaryProjection()], batchSize: 5)
+        async let a = first.catchUp()
+        async let b = second.catchUp()
+        let applied = try await a + b
+        XCTAssertEqual(applied, 300)
+        let rows = try await summaries(store.client)
+        XCTAssertEqual(rows.map(\.count).reduce(0, +), 300)
+        XCTAssertEqual(rows.map(\.version), Array(repeating: 30, count: 10))
+    }
+
+    func testRebuildingAnUnknownProjectionSaysWhichExist() async throws {
+        let store = EventStore(client: PostgresClient(configuration: try await TestCluster.freshDatabase()))
+        let runner = ProjectionRunner(store: store, projections: [StreamSummaryProjection()])
+        do {
+            try await runner.rebuild("aprovals")
+            XCTFail("expected an error")
+        } catch let error as ProjectionError {
+            XCTAssertEqual("\(error)", "there is no projection named \"aprovals\"; known projections: streams")
+        }
+    }
+}
