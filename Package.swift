@@ -96,6 +96,7 @@ let package = Package(
             name: "TollgateServerTests",
             dependencies: [
                 "TollgateServer",
+                "tollgate",
                 "TollgateTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]

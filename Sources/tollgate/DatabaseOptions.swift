@@ -44,7 +44,9 @@ struct DatabaseOptions: ParsableArguments {
 
 /// The log output of every command: to standard error, level from `--log-level` or `TOLLGATE_LOG_LEVEL`.
 struct LoggingOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("trace, debug, info, notice, warning, error or critical (default: info, or $TOLLGATE_LOG_LEVEL).", valueName: "level"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("trace, debug, info, notice, warning, error or critical (default: info, or $TOLLGATE_LOG_LEVEL).", valueName: "level"))
     var logLevel: Logger.Level?
 
     func makeLogger(_ label: String) -> Logger {

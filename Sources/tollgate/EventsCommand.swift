@@ -26,7 +26,7 @@ struct EventsTailCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(name: .shortAndLong, help: "How many of the latest events to print first (0 to 10000).")
+    @Option(name: [.customShort("n"), .customLong("lines")], help: "How many of the latest events to print first (0 to 10000).")
     var lines = 20
 
     @Flag(name: .shortAndLong, help: "Keep running and print new events as they are committed.")

@@ -18,34 +18,29 @@ struct ServeCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(name: .long, help: ArgumentHelp("Address and port to listen on (default: $TOLLGATE_LISTEN, else 127.0.0.1:8420).", valueName: "host:port"))
+    @Option(
+        name: .long, help: ArgumentHelp("Address and port to listen on (default: $TOLLGATE_LISTEN, else 127.0.0.1:8420).", valueName: "host:port"))
     var listen: String?
 
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var logging: LoggingOptions
 
+    func validate() throws {
+        _ = try address()
+    }
+
+    func address() throws -> ListenAddress {
+        do {
+            return try ListenAddress(listen ?? ProcessInfo.processInfo.environment["TOLLGATE_LISTEN"] ?? "127.0.0.1:8420")
+        } catch {
+            throw ValidationError("--listen: \(error)")
+        }
+    }
+
     func run() async throws {
-        let address = try ListenAddress(listen ?? ProcessInfo.processInfo.environment["TOLLGATE_LISTEN"] ?? "127.0.0.1:8420")
+        let address = try address()
         let logger = logging.makeLogger("tollgate")
         let server = GatewayServer(settings: .init(host: address.host, port: address.port, database: database.connector))
         try await server.run(logger: logger)
-    }
-}
-
-/// `host:port`, `[v6]:port` or `:port` (all interfaces).
-struct ListenAddress: Equatable {
-    var host: String
-    var port: Int
-
-    init(_ text: String) throws {
-        let message = "--listen must be host:port, [ipv6]:port or :port with a port from 1 to 65535; got \"\(text.prefix(100))\""
-        guard let colon = text.lastIndex(of: ":"), text.count <= 300 else { throw ValidationError(message) }
-        var host = String(text[..<colon])
-        guard let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port) else { throw ValidationError(message) }
-        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        if host.isEmpty { host = "0.0.0.0" }
-        guard host.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" || $0 == ":" }) else { throw ValidationError(message) }
-        self.host = host
-        self.port = port
     }
 }

@@ -16,7 +16,9 @@ struct ChoiceReader {
     }
 
     static let strings = ["", "a", "amount", "usd", "0", "1e3", "-5", "NaN", "yes", "null", "é", "😀", "a\"b", "line\nbreak", "*", "x: y"]
-    static let numbers: [Double] = [0, -0.0, 1, -1, 0.5, 1000, 1e308, -1e308, .leastNonzeroMagnitude, .nan, .infinity, -.infinity, 2.5e15, 9_007_199_254_740_992]
+    static let numbers: [Double] = [
+        0, -0.0, 1, -1, 0.5, 1000, 1e308, -1e308, .leastNonzeroMagnitude, .nan, .infinity, -.infinity, 2.5e15, 9_007_199_254_740_992,
+    ]
 
     mutating func string() -> String { Self.strings[next(Self.strings.count)] }
 

@@ -1,7 +1,8 @@
 import Foundation
-@testable import TollgatePostgres
 import TollgateTestSupport
 import XCTest
+
+@testable import TollgatePostgres
 
 final class EmbeddedPostgresTests: XCTestCase {
     func testMissingServerProgramsNameThePackageToInstall() throws {

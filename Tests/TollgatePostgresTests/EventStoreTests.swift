@@ -1,9 +1,10 @@
 import Foundation
 import Logging
-@testable import TollgatePostgres
-import TollgateTestSupport
 import Synchronization
+import TollgateTestSupport
 import XCTest
+
+@testable import TollgatePostgres
 
 final class EventStoreTests: XCTestCase {
     func makeStore(maxConnections: Int = 16) async throws -> (EventStore, PostgresConfiguration) {
@@ -11,7 +12,6 @@ final class EventStoreTests: XCTestCase {
         let client = PostgresClient(configuration: configuration, options: .init(maxConnections: maxConnections))
         return (EventStore(client: client), configuration)
     }
-
 
     func testAppendedEventsReadBackInOrder() async throws {
         let (store, _) = try await makeStore()
@@ -57,7 +57,9 @@ final class EventStoreTests: XCTestCase {
             let results = await withTaskGroup(of: Result<AppendResult, any Error>.self) { group in
                 for writer in 0..<16 {
                     group.addTask {
-                        await attempt { try await store.append(stream: "race", expectedVersion: .exactly(Int64(round)), events: [event("W\(writer)")]) }
+                        await attempt {
+                            try await store.append(stream: "race", expectedVersion: .exactly(Int64(round)), events: [event("W\(writer)")])
+                        }
                     }
                 }
                 var all: [Result<AppendResult, any Error>] = []
@@ -81,7 +83,9 @@ final class EventStoreTests: XCTestCase {
             for index in 0..<24 {
                 group.addTask {
                     let json = index == 7 ? "{not json" : #"{"i": \#(index)}"#
-                    return (index, await attempt { try await store.append(stream: "g-\(index)", expectedVersion: .noStream, events: [event("E", json)]) })
+                    return (
+                        index, await attempt { try await store.append(stream: "g-\(index)", expectedVersion: .noStream, events: [event("E", json)]) }
+                    )
                 }
             }
             var all: [Int: Result<AppendResult, any Error>] = [:]

@@ -1,8 +1,9 @@
 import Foundation
 import Logging
-@testable import TollgatePostgres
 import TollgateTestSupport
 import XCTest
+
+@testable import TollgatePostgres
 
 final class MigrationTests: XCTestCase {
     func testEverySQLFileIsListedInOrder() throws {

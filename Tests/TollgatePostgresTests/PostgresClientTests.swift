@@ -16,8 +16,10 @@ final class PostgresClientTests: XCTestCase {
             SELECT $1::text, $2::bigint, $3::int, $4::bool, $5::timestamptz, $6::jsonb, $7::bytea, $8::uuid,
                    $9::text, $10::float8
             """,
-            ["héllo \"quoted\" 'single'", Int64.max, Int32.min, true, when, JSONText(#"{"b": [1, 2], "a": null}"#), bytes, id,
-             String?.none, 2.5])[0]
+            [
+                "héllo \"quoted\" 'single'", Int64.max, Int32.min, true, when, JSONText(#"{"b": [1, 2], "a": null}"#), bytes, id,
+                String?.none, 2.5,
+            ])[0]
         XCTAssertEqual(try row.decode(String.self, 0), "héllo \"quoted\" 'single'")
         XCTAssertEqual(try row.decode(Int64.self, 1), Int64.max)
         XCTAssertEqual(try row.decode(Int32.self, 2), Int32.min)
@@ -124,10 +126,12 @@ final class PostgresClientTests: XCTestCase {
         defer { Task { await client.shutdown() } }
         try await withThrowingTaskGroup(of: Int32.self) { group in
             for _ in 0..<12 {
-                group.addTask { try await client.withConnection { connection in
-                    _ = try connection.query("SELECT pg_sleep(0.02)")
-                    return connection.backendPID
-                } }
+                group.addTask {
+                    try await client.withConnection { connection in
+                        _ = try connection.query("SELECT pg_sleep(0.02)")
+                        return connection.backendPID
+                    }
+                }
             }
             var backends = Set<Int32>()
             for try await pid in group { backends.insert(pid) }

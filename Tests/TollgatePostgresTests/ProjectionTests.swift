@@ -1,8 +1,9 @@
 import Foundation
 import Logging
-@testable import TollgatePostgres
 import TollgateTestSupport
 import XCTest
+
+@testable import TollgatePostgres
 
 final class ProjectionTests: XCTestCase {
     struct Row: Equatable {
@@ -19,7 +20,8 @@ final class ProjectionTests: XCTestCase {
         try await client.query(
             "SELECT stream_id, version, event_count, first_type, last_type, last_position, updated_at FROM tollgate.stream_summaries ORDER BY stream_id"
         ).rows.map {
-            Row(stream: try $0.decode(String.self, 0), version: try $0.decode(Int64.self, 1), count: try $0.decode(Int64.self, 2),
+            Row(
+                stream: try $0.decode(String.self, 0), version: try $0.decode(Int64.self, 1), count: try $0.decode(Int64.self, 2),
                 firstType: try $0.decode(String.self, 3), lastType: try $0.decode(String.self, 4), lastPosition: try $0.decode(Int64.self, 5),
                 updatedAt: try $0.decode(Date.self, 6))
         }

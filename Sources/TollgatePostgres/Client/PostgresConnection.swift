@@ -135,9 +135,9 @@ public final class PostgresConnection: @unchecked Sendable {
 
     /// `POLLRDHUP`: the peer closed its end. Linux only, and hidden behind `_GNU_SOURCE` in Swift's Glibc module.
     #if os(Linux)
-    private static let pollReadHangUp: Int16 = 0x2000
+        private static let pollReadHangUp: Int16 = 0x2000
     #else
-    private static let pollReadHangUp: Int16 = 0
+        private static let pollReadHangUp: Int16 = 0
     #endif
 
     var isConnected: Bool {

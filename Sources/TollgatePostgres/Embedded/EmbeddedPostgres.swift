@@ -164,7 +164,8 @@ public final class EmbeddedPostgres: @unchecked Sendable {
                 var info = stat()
                 if stat(parent.path, &info) == 0, info.st_mode & 0o001 == 0 {
                     throw Failure.dataDirectoryUnusable(
-                        path: path, reason: "the postgres user cannot pass through \(parent.path); choose a data directory outside it (TOLLGATE_DATA_DIR)")
+                        path: path,
+                        reason: "the postgres user cannot pass through \(parent.path); choose a data directory outside it (TOLLGATE_DATA_DIR)")
                 }
                 parent = parent.deletingLastPathComponent()
             }

@@ -197,7 +197,10 @@ public final class EventStore: Sendable {
             SELECT item, appended, stream_version, last_position
             FROM tollgate.append_events($1::text[], $2::bigint[], $3::int[], $4::text[], $5::jsonb[], $6::jsonb[])
             """,
-            [PostgresArray(streams), PostgresArray(expected), PostgresArray(counts), PostgresArray(types), PostgresArray(data), PostgresArray(metadata)])
+            [
+                PostgresArray(streams), PostgresArray(expected), PostgresArray(counts), PostgresArray(types), PostgresArray(data),
+                PostgresArray(metadata),
+            ])
         var outcomes = [AppendOutcome](repeating: .conflict(actual: 0), count: requests.count)
         for row in result.rows {
             let item = try row.decode(Int.self, 0) - 1

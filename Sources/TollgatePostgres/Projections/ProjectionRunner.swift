@@ -1,6 +1,8 @@
 import Logging
 import ServiceLifecycle
 
+import struct Foundation.Date
+
 /// Keeps projections up to date with the log: reads events after each projection's checkpoint in batches and
 /// applies each batch and the new checkpoint in one transaction.
 ///
@@ -156,5 +158,3 @@ public enum ProjectionError: Error, CustomStringConvertible, Equatable {
         }
     }
 }
-
-import struct Foundation.Date

@@ -43,7 +43,8 @@ public struct DatabaseConnector: Sendable {
             try? embedded?.stopIfStarted()
             throw error
         }
-        logger.info("connected to PostgreSQL", metadata: ["database": "\(embedded.map { "embedded at \($0.dataDirectory.path)" } ?? configuration.redacted)"])
+        logger.info(
+            "connected to PostgreSQL", metadata: ["database": "\(embedded.map { "embedded at \($0.dataDirectory.path)" } ?? configuration.redacted)"])
         return OpenDatabase(client: client, embedded: embedded)
     }
 }

@@ -17,7 +17,9 @@ public struct GatewayServer: Sendable {
         public var port: Int
         public var database: DatabaseConnector
 
-        public init(host: String = "127.0.0.1", port: Int = 8420, database: DatabaseConnector = DatabaseConnector(connectionString: nil, dataDirectory: nil)) {
+        public init(
+            host: String = "127.0.0.1", port: Int = 8420, database: DatabaseConnector = DatabaseConnector(connectionString: nil, dataDirectory: nil)
+        ) {
             self.host = host
             self.port = port
             self.database = database

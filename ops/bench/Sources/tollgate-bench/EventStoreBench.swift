@@ -153,7 +153,9 @@ struct EventStoreBench: AsyncParsableCommand {
         try await Task.sleep(for: .milliseconds(200))
         for version in 1...Int64(samples) {
             sent.withLock { $0[version] = .now }
-            try await writer.append(stream: stream, expectedVersion: version == 1 ? .noStream : .exactly(version - 1), events: [NewEvent(type: "Wake", data: Array("{}".utf8))])
+            try await writer.append(
+                stream: stream, expectedVersion: version == 1 ? .noStream : .exactly(version - 1),
+                events: [NewEvent(type: "Wake", data: Array("{}".utf8))])
             // Space the samples out so each measures one wake-up, not a batch.
             try await Task.sleep(for: .milliseconds(5))
         }

@@ -52,7 +52,8 @@ func runPolicyBench() throws {
     print(String(format: "  evaluate:            %.0f decisions/s", decisions / seconds))
     print(
         String(
-            format: "  per decision:        p50 %.2f µs  p99 %.2f µs  max %.2f µs (batches of %d)", perDecision.percentile(0.5) / 1000, perDecision.percentile(0.99) / 1000,
+            format: "  per decision:        p50 %.2f µs  p99 %.2f µs  max %.2f µs (batches of %d)", perDecision.percentile(0.5) / 1000,
+            perDecision.percentile(0.99) / 1000,
             perDecision.last! / 1000, batch))
     print(
         String(

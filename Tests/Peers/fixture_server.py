@@ -1,0 +1,258 @@
+#!/usr/bin/env python3
+"""A small, real MCP server for Tollgate's interop tests, built on the official Python SDK's high-level server.
+
+It runs with either generation of the SDK:
+  - mcp 2.x (ops/.venv/mcp2): `mcp.server.mcpserver.MCPServer`; answers `server/discover` and serves
+    protocol 2026-07-28 as well as the initialize handshake (2025-11-25 and older);
+  - mcp 1.x (ops/.venv/mcp1): `mcp.server.fastmcp.FastMCP`; initialize handshake only, which makes it
+    a "legacy-only" upstream.
+
+Usage:
+  python fixture_server.py --transport stdio [--ledger FILE] [--outcomes FILE]
+  python fixture_server.py --transport streamable-http|sse [--port N] [--json-response] [--stateless]
+                           [--ledger FILE] [--outcomes FILE]
+
+Over HTTP it listens on 127.0.0.1 only (port 0, the default, picks a free port) and prints exactly one
+line `READY <url>` to stdout once it accepts connections: `http://127.0.0.1:PORT/mcp` for streamable-http,
+`http://127.0.0.1:PORT/sse` for sse. Logs go to stderr.
+
+Tools:
+  echo(text)                 -> text                                   (readOnlyHint)
+  add(a, b)                  -> a + b, also as structuredContent       (readOnlyHint)
+  transfer(amount, to)       -> a pretend transfer receipt (no annotations)
+  delete_file(path)          -> reports; deletes nothing               (destructiveHint)
+  slow(seconds, steps=1)     -> sleeps, sending `steps` progress notifications when the call asked for them
+  fail(message)              -> a CallToolResult with isError: true and `message` as its text
+  crash()                    -> raises RuntimeError (the SDK turns it into an isError result)
+  rpc_error(code, message)   -> answers with a JSON-RPC error (code, message)
+  garbage(text)              -> writes `text` plus a newline straight to file descriptor 1 (in stdio mode:
+                                a line that is not JSON-RPC on the protocol stream), then returns "ok"
+  die(code=3)                -> the process exits at once with `code` (no answer is sent)
+
+Ledger: with --ledger FILE, every tools/call that reaches a tool appends one JSON line
+`{"tool": NAME, "arguments": {...}, "time": UNIX_SECONDS}` *before* the tool runs (so a test can assert that
+the upstream ran a call exactly once, or never). With --outcomes FILE, each call also appends
+`{"tool": NAME, "outcome": "ok"|"error"|"raised"|"cancelled", "time": ...}` when it ends, which shows whether a
+cancellation reached the upstream. Calls to unknown tools are answered by the SDK and never reach the ledger.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import inspect
+import json
+import os
+import socket
+import sys
+import time
+from typing import Any
+
+import anyio
+
+# ---- SDK generation -------------------------------------------------------------------------------------------
+try:  # mcp 2.x
+    from mcp.server.mcpserver import Context, MCPServer
+    from mcp.shared.exceptions import MCPError
+
+    SDK_GENERATION = 2
+except ImportError:  # mcp 1.x
+    from mcp.server.fastmcp import Context, FastMCP
+    from mcp.shared.exceptions import McpError, UrlElicitationRequiredError
+    from mcp.types import ErrorData
+
+    SDK_GENERATION = 1
+
+from mcp.types import CallToolResult, ToolAnnotations
+
+SERVER_NAME = "tollgate-fixture"
+SERVER_VERSION = "1.0.0"
+
+READ_ONLY = ToolAnnotations.model_validate({"readOnlyHint": True, "destructiveHint": False, "openWorldHint": False})
+DESTRUCTIVE = ToolAnnotations.model_validate({"readOnlyHint": False, "destructiveHint": True, "idempotentHint": True})
+
+
+def _json_line(path: str | None, record: dict[str, Any]) -> None:
+    if not path:
+        return
+    line = json.dumps(record, sort_keys=True) + "\n"
+    # One write on an O_APPEND descriptor: concurrent calls never interleave within a line.
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line.encode())
+    finally:
+        os.close(fd)
+
+
+def _rpc_error(code: int, message: str) -> Exception:
+    if SDK_GENERATION == 2:
+        return MCPError(code=code, message=message)
+
+    # FastMCP 1.x turns every exception raised by a tool into an isError result, except
+    # UrlElicitationRequiredError, which its low-level server answers with the exception's ErrorData.
+    class _RawRpcError(UrlElicitationRequiredError):
+        def __init__(self) -> None:
+            McpError.__init__(self, ErrorData(code=code, message=message))
+
+    return _RawRpcError()
+
+
+def build_server(args: argparse.Namespace) -> Any:
+    if SDK_GENERATION == 2:
+        server = MCPServer(SERVER_NAME, version=SERVER_VERSION, log_level="WARNING")
+    else:
+        server = FastMCP(
+            SERVER_NAME,
+            host="127.0.0.1",
+            port=args.port,
+            log_level="WARNING",
+            json_response=args.json_response,
+            stateless_http=args.stateless,
+        )
+
+    def recorded(fn):
+        """Ledger and outcome lines around a tool; keeps the signature so the SDK derives the same schema."""
+        signature = inspect.signature(fn)
+        context_names = {name for name, p in signature.parameters.items() if p.annotation in (Context, "Context")}
+
+        @functools.wraps(fn)
+        async def wrapper(*a, **kw):
+            arguments = signature.bind_partial(*a, **kw).arguments
+            arguments = {k: v for k, v in arguments.items() if k not in context_names}
+            _json_line(args.ledger, {"tool": fn.__name__, "arguments": arguments, "time": time.time()})
+            outcome = "ok"
+            try:
+                result = fn(*a, **kw)
+                if inspect.isawaitable(result):
+                    result = await result
+                if isinstance(result, CallToolResult) and getattr(result, "is_error", getattr(result, "isError", False)):
+                    outcome = "error"
+                return result
+            except BaseException as exc:
+                outcome = "cancelled" if isinstance(exc, anyio.get_cancelled_exc_class()) else "raised"
+                raise
+            finally:
+                _json_line(args.outcomes, {"tool": fn.__name__, "outcome": outcome, "time": time.time()})
+
+        return wrapper
+
+    @server.tool(annotations=READ_ONLY, description="Returns its text unchanged.")
+    @recorded
+    def echo(text: str) -> str:
+        return text
+
+    @server.tool(annotations=READ_ONLY, description="Adds two numbers.")
+    @recorded
+    def add(a: float, b: float) -> float:
+        return a + b
+
+    @server.tool(description="Pretends to transfer an amount of money to someone (moves nothing).")
+    @recorded
+    def transfer(amount: float, to: str) -> dict[str, Any]:
+        return {"status": "transferred", "amount": amount, "to": to}
+
+    @server.tool(annotations=DESTRUCTIVE, description="Pretends to delete a file (deletes nothing, just reports).")
+    @recorded
+    def delete_file(path: str) -> str:
+        return f"deleted {path} (pretend: nothing was deleted)"
+
+    @server.tool(description="Sleeps for `seconds`, in `steps` steps, reporting progress after each step.")
+    @recorded
+    async def slow(seconds: float, ctx: Context, steps: int = 1) -> str:
+        steps = max(1, steps)
+        for step in range(1, steps + 1):
+            await anyio.sleep(seconds / steps)
+            await ctx.report_progress(step, steps, f"step {step}/{steps}")
+        return f"slept {seconds}s in {steps} steps"
+
+    @server.tool(description="Returns a tool error (isError: true) carrying the message.")
+    @recorded
+    def fail(message: str) -> CallToolResult:
+        return CallToolResult.model_validate({"content": [{"type": "text", "text": message}], "isError": True})
+
+    @server.tool(description="Raises an exception inside the tool.")
+    @recorded
+    def crash() -> str:
+        raise RuntimeError("crash requested")
+
+    @server.tool(description="Answers with a JSON-RPC error instead of a result.")
+    @recorded
+    def rpc_error(code: int, message: str) -> str:
+        raise _rpc_error(code, message)
+
+    @server.tool(description="Writes a line that is not JSON-RPC to stdout (fd 1), then returns 'ok'.")
+    @recorded
+    def garbage(text: str = "this is not JSON-RPC") -> str:
+        os.write(1, (text + "\n").encode())
+        return "ok"
+
+    @server.tool(description="Exits the server process at once with the given code.")
+    @recorded
+    def die(code: int = 3) -> str:
+        sys.stderr.flush()
+        os._exit(code)
+
+    return server
+
+
+async def serve_http(server: Any, args: argparse.Namespace) -> None:
+    import uvicorn
+
+    if SDK_GENERATION == 2:
+        if args.transport == "streamable-http":
+            app = server.streamable_http_app(
+                host="127.0.0.1", json_response=args.json_response, stateless_http=args.stateless
+            )
+        else:
+            app = server.sse_app(host="127.0.0.1")
+    else:
+        app = server.streamable_http_app() if args.transport == "streamable-http" else server.sse_app()
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", args.port))
+    sock.listen(128)
+    sock.set_inheritable(True)
+    port = sock.getsockname()[1]
+    path = "/mcp" if args.transport == "streamable-http" else "/sse"
+    url = f"http://127.0.0.1:{port}{path}"
+
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=2)
+    uv = uvicorn.Server(config)
+
+    async def announce() -> None:
+        while not uv.started:
+            if uv.should_exit:
+                return
+            await anyio.sleep(0.01)
+        sys.stdout.write(f"READY {url}\n")
+        sys.stdout.flush()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(announce)
+        await uv.serve(sockets=[sock])
+        tg.cancel_scope.cancel()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--transport", choices=["stdio", "streamable-http", "sse"], default="stdio")
+    parser.add_argument("--port", type=int, default=0, help="HTTP port on 127.0.0.1 (0: any free port)")
+    parser.add_argument("--ledger", help="append one JSON line per tool call to this file")
+    parser.add_argument("--outcomes", help="append one JSON line per finished tool call to this file")
+    parser.add_argument("--json-response", action="store_true", help="streamable-http: answer POSTs with JSON, not SSE")
+    parser.add_argument("--stateless", action="store_true", help="streamable-http: no sessions")
+    args = parser.parse_args()
+    for path in (args.ledger, args.outcomes):
+        if path:
+            open(path, "a").close()
+
+    server = build_server(args)
+    if args.transport == "stdio":
+        server.run("stdio")
+    else:
+        anyio.run(serve_http, server, args)
+
+
+if __name__ == "__main__":
+    main()
