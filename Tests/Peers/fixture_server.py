@@ -10,7 +10,7 @@ It runs with either generation of the SDK:
 Usage:
   python fixture_server.py --transport stdio [--ledger FILE] [--outcomes FILE]
   python fixture_server.py --transport streamable-http|sse [--port N] [--json-response] [--stateless]
-                           [--ledger FILE] [--outcomes FILE]
+                           [--ledger FILE] [--outcomes FILE] [--http-log FILE] [--http-status TOOL=CODE]...
 
 Over HTTP it listens on 127.0.0.1 only (port 0, the default, picks a free port) and prints exactly one
 line `READY <url>` to stdout once it accepts connections: `http://127.0.0.1:PORT/mcp` for streamable-http,
@@ -33,7 +33,11 @@ Ledger: with --ledger FILE, every tools/call that reaches a tool appends one JSO
 `{"tool": NAME, "arguments": {...}, "time": UNIX_SECONDS}` *before* the tool runs (so a test can assert that
 the upstream ran a call exactly once, or never). With --outcomes FILE, each call also appends
 `{"tool": NAME, "outcome": "ok"|"error"|"raised"|"cancelled", "time": ...}` when it ends, which shows whether a
-cancellation reached the upstream. Calls to unknown tools are answered by the SDK and never reach the ledger.
+cancellation reached the upstream. Calls to unknown tools, or with arguments that fail the tool's schema, are
+answered by the SDK and never reach the ledger. The arguments recorded are the validated ones (`1` for a
+`number` parameter is recorded as `1.0`). With --http-log FILE (HTTP only), every HTTP request appends
+`{"method", "path", "query", "headers": [[name, value], ...], "body", "status", "response_headers", "time"}`.
+With --http-status TOOL=CODE (HTTP only, repeatable), a tools/call of TOOL gets that bare HTTP status, no body.
 """
 
 from __future__ import annotations
@@ -195,6 +199,81 @@ def build_server(args: argparse.Namespace) -> Any:
     return server
 
 
+class HttpFixtures:
+    """ASGI middleware for the HTTP transports.
+
+    --http-log FILE: one JSON line per HTTP request, written when the response starts (method, path, query,
+      request headers, request body, response status and headers), so tests can see exactly what reached the
+      upstream (e.g. which headers a gateway forwarded).
+    --http-status TOOL=CODE: a POSTed `tools/call` of TOOL is answered with that bare HTTP status and an empty
+      body, before the MCP server sees it (so it never reaches the ledger): an upstream failing at the HTTP
+      layer.
+    """
+
+    def __init__(self, app: Any, log_path: str | None, statuses: dict[str, int]) -> None:
+        self.app = app
+        self.log_path = log_path
+        self.statuses = statuses
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        raw = b""
+        if scope["method"] == "POST":
+            while True:  # buffer the whole request body, then replay it to the app
+                message = await receive()
+                if message["type"] != "http.request":
+                    break
+                raw += message.get("body", b"")
+                if not message.get("more_body", False):
+                    break
+        try:
+            body: Any = json.loads(raw) if raw else None
+        except ValueError:
+            body = raw.decode("utf-8", "replace")
+
+        replayed = False
+
+        async def replay() -> Any:
+            nonlocal replayed
+            if scope["method"] == "POST" and not replayed:
+                replayed = True
+                return {"type": "http.request", "body": raw, "more_body": False}
+            return await receive()
+
+        async def logged_send(message: Any) -> None:
+            if message["type"] == "http.response.start" and self.log_path:
+                _json_line(
+                    self.log_path,
+                    {
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "query": scope.get("query_string", b"").decode("latin-1"),
+                        "headers": [[k.decode("latin-1"), v.decode("latin-1")] for k, v in scope["headers"]],
+                        "body": body,
+                        "status": message["status"],
+                        "response_headers": [
+                            [k.decode("latin-1"), v.decode("latin-1")] for k, v in message.get("headers", [])
+                        ],
+                        "time": time.time(),
+                    },
+                )
+            await send(message)
+
+        if (
+            isinstance(body, dict)
+            and body.get("method") == "tools/call"
+            and isinstance(body.get("params"), dict)
+            and body["params"].get("name") in self.statuses
+        ):
+            status = self.statuses[body["params"]["name"]]
+            await logged_send({"type": "http.response.start", "status": status, "headers": [(b"content-length", b"0")]})
+            await logged_send({"type": "http.response.body", "body": b""})
+            return
+        await self.app(scope, replay, logged_send)
+
+
 async def serve_http(server: Any, args: argparse.Namespace) -> None:
     import uvicorn
 
@@ -207,6 +286,12 @@ async def serve_http(server: Any, args: argparse.Namespace) -> None:
             app = server.sse_app(host="127.0.0.1")
     else:
         app = server.streamable_http_app() if args.transport == "streamable-http" else server.sse_app()
+    if args.http_log or args.http_status:
+        statuses = {}
+        for item in args.http_status:
+            tool, _, code = item.partition("=")
+            statuses[tool] = int(code)
+        app = HttpFixtures(app, args.http_log, statuses)
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -240,10 +325,15 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0, help="HTTP port on 127.0.0.1 (0: any free port)")
     parser.add_argument("--ledger", help="append one JSON line per tool call to this file")
     parser.add_argument("--outcomes", help="append one JSON line per finished tool call to this file")
+    parser.add_argument("--http-log", help="HTTP: append one JSON line per request (headers, body, status)")
+    parser.add_argument(
+        "--http-status", action="append", default=[], metavar="TOOL=CODE",
+        help="HTTP: answer a tools/call of TOOL with this bare HTTP status (repeatable)",
+    )
     parser.add_argument("--json-response", action="store_true", help="streamable-http: answer POSTs with JSON, not SSE")
     parser.add_argument("--stateless", action="store_true", help="streamable-http: no sessions")
     args = parser.parse_args()
-    for path in (args.ledger, args.outcomes):
+    for path in (args.ledger, args.outcomes, args.http_log):
         if path:
             open(path, "a").close()
 

@@ -17,7 +17,7 @@ final class CommandLineTests: XCTestCase {
     func testEveryCommandExplainsItselfWithHelp() throws {
         let commands: [[String]] = [
             [], ["serve"], ["migrate"], ["events"], ["events", "tail"], ["policy"], ["policy", "check"], ["policy", "explain"],
-            ["policy", "format"], ["policy", "import"],
+            ["policy", "fmt"], ["policy", "import"],
         ]
         for command in commands {
             let result = try RunningProgram.run(tollgate, command + ["--help"])
