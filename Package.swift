@@ -27,6 +27,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // libpq, Debian's libpq-dev. The shim includes <postgresql/libpq-fe.h> so no pkg-config is needed.
@@ -41,10 +44,13 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // posix_spawn with pipes and process groups, for PostgreSQL's programs and stdio MCP servers.
+        .target(name: "TollgateSystem"),
         .target(
             name: "TollgatePostgres",
             dependencies: [
                 "CLibPQ",
+                "TollgateSystem",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -53,12 +59,29 @@ let package = Package(
             exclude: ["Migrations/sql/README.md"],
             resources: migrationFiles.map { .embedInCode("Migrations/sql/\($0)") }
         ),
+        // JSON-RPC framing, upstream transports (stdio child, Streamable HTTP, legacy SSE) and the relay session.
+        .target(
+            name: "TollgateMCP",
+            dependencies: [
+                "TollgateCore",
+                "TollgateSystem",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         .target(
             name: "TollgateServer",
             dependencies: [
                 "TollgateCore",
+                "TollgateMCP",
                 "TollgatePostgres",
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -90,12 +113,14 @@ let package = Package(
             exclude: ["Fixtures"]
         ),
         // A throw-away PostgreSQL cluster per test process, and fresh databases from it.
-        .target(name: "TollgateTestSupport", dependencies: ["TollgatePostgres"], path: "Tests/TollgateTestSupport"),
+        .target(name: "TollgateTestSupport", dependencies: ["TollgateCore", "TollgatePostgres"], path: "Tests/TollgateTestSupport"),
         .testTarget(name: "TollgatePostgresTests", dependencies: ["TollgatePostgres", "TollgateTestSupport"]),
+        .testTarget(name: "TollgateMCPTests", dependencies: ["TollgateMCP"]),
         .testTarget(
             name: "TollgateServerTests",
             dependencies: [
                 "TollgateServer",
+                "TollgateMCP",
                 "tollgate",
                 "TollgateTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import TollgateServer
 
 struct ServeCommand: AsyncParsableCommand {
@@ -22,25 +23,37 @@ struct ServeCommand: AsyncParsableCommand {
         name: .long, help: ArgumentHelp("Address and port to listen on (default: $TOLLGATE_LISTEN, else 127.0.0.1:8420).", valueName: "host:port"))
     var listen: String?
 
+    @OptionGroup var configuration: ConfigOptions
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
-        _ = try address()
+        if let listen = listen ?? ProcessInfo.processInfo.environment["TOLLGATE_LISTEN"] { _ = try address(listen) }
     }
 
-    func address() throws -> ListenAddress {
+    func address(_ text: String) throws -> ListenAddress {
         do {
-            return try ListenAddress(listen ?? ProcessInfo.processInfo.environment["TOLLGATE_LISTEN"] ?? "127.0.0.1:8420")
+            return try ListenAddress(text)
         } catch {
             throw ValidationError("--listen: \(error)")
         }
     }
 
     func run() async throws {
-        let address = try address()
-        let logger = logging.makeLogger("tollgate")
-        let server = GatewayServer(settings: .init(host: address.host, port: address.port, database: database.connector))
+        let config = try configuration.load()
+        // The command line and the environment win over the file, which wins over the defaults.
+        let listen = listen ?? ProcessInfo.processInfo.environment["TOLLGATE_LISTEN"] ?? config?.listen ?? "127.0.0.1:8420"
+        let address = try address(listen)
+        var logger = logging.makeLogger("tollgate")
+        if logging.logLevel == nil, ProcessInfo.processInfo.environment["TOLLGATE_LOG_LEVEL"] == nil, let level = config?.logging.level {
+            logger.logLevel = Logger.Level(rawValue: level) ?? logger.logLevel
+        }
+        var connector = database.connector
+        if connector.connectionString == nil, let configured = config?.database { connector.connectionString = configured }
+        if database.dataDirectory == nil, let directory = config?.dataDirectory {
+            connector.dataDirectory = URL(fileURLWithPath: directory).appendingPathComponent("postgres")
+        }
+        let server = GatewayServer(settings: .init(host: address.host, port: address.port, database: connector, config: config))
         try await server.run(logger: logger)
     }
 }

@@ -14,7 +14,25 @@ Usage:
 
 Over HTTP it listens on 127.0.0.1 only (port 0, the default, picks a free port) and prints exactly one
 line `READY <url>` to stdout once it accepts connections: `http://127.0.0.1:PORT/mcp` for streamable-http,
-`http://127.0.0.1:PORT/sse` for sse. Logs go to stderr.
+`http://127.0.0.1:PORT/sse` for sse (its POST endpoint is `/messages/?session_id=...`, announced in the
+stream). Nothing else is written to stdout (except by `garbage`). Logs go to stderr. On SIGTERM or SIGINT it
+shuts down gracefully (open streams get 2 s) and then exits by the same signal (status 143 for SIGTERM).
+--json-response and --stateless apply to streamable-http only. Both SDK generations guard against DNS
+rebinding: a request whose Host is not 127.0.0.1:*, localhost:* or [::1]:* is answered 421, one with an
+Origin that is not http://127.0.0.1:* (or localhost, [::1]) 403, so a relay must not forward the agent's
+Host or Origin upstream.
+
+How the two generations answer (what a test sees through a client):
+  - the 1.x server answers `server/discover` with an error (HTTP 400 + JSON-RPC error over streamable-http,
+    and that 400 carries a fresh, never-used Mcp-Session-Id), so a 2.x `auto` client falls back to
+    `initialize`; a 2.x client in mode 2026-07-28 gets -32602 "Invalid request parameters" (stdio, sse) or
+    -32600 "Bad Request: Missing session ID" (HTTP 400, streamable-http) for every request;
+  - an unknown tool, or arguments that fail the schema, are an isError result ("Unknown tool: NAME",
+    "Error executing tool NAME: 1 validation error ..."), never a JSON-RPC error;
+  - `crash` reads "Error executing tool crash" (2.x) or "Error executing tool crash: crash requested" (1.x);
+  - `ping` is served by both, but a 2.x server refuses it (-32601) on a session at 2026-07-28 (a 2.x client
+    in mode auto or 2026-07-28);
+  - with --json-response progress notifications are dropped (the POST answer is one JSON body).
 
 Tools:
   echo(text)                 -> text                                   (readOnlyHint)
@@ -25,19 +43,26 @@ Tools:
   fail(message)              -> a CallToolResult with isError: true and `message` as its text
   crash()                    -> raises RuntimeError (the SDK turns it into an isError result)
   rpc_error(code, message)   -> answers with a JSON-RPC error (code, message)
-  garbage(text)              -> writes `text` plus a newline straight to file descriptor 1 (in stdio mode:
-                                a line that is not JSON-RPC on the protocol stream), then returns "ok"
-  die(code=3)                -> the process exits at once with `code` (no answer is sent)
+  garbage(text)              -> writes `text` plus a newline straight to the process's original stdout (in
+                                stdio mode: a line that is not JSON-RPC on the protocol stream), then returns "ok"
+  die(code=3)                -> the process exits at once with `code` (no answer is sent, no outcome line)
 
 Ledger: with --ledger FILE, every tools/call that reaches a tool appends one JSON line
 `{"tool": NAME, "arguments": {...}, "time": UNIX_SECONDS}` *before* the tool runs (so a test can assert that
 the upstream ran a call exactly once, or never). With --outcomes FILE, each call also appends
-`{"tool": NAME, "outcome": "ok"|"error"|"raised"|"cancelled", "time": ...}` when it ends, which shows whether a
-cancellation reached the upstream. Calls to unknown tools, or with arguments that fail the tool's schema, are
-answered by the SDK and never reach the ledger. The arguments recorded are the validated ones (`1` for a
-`number` parameter is recorded as `1.0`). With --http-log FILE (HTTP only), every HTTP request appends
-`{"method", "path", "query", "headers": [[name, value], ...], "body", "status", "response_headers", "time"}`.
-With --http-status TOOL=CODE (HTTP only, repeatable), a tools/call of TOOL gets that bare HTTP status, no body.
+`{"tool": NAME, "arguments": {...}, "outcome": "ok"|"error"|"raised"|"cancelled", "time": ...}` when it ends,
+which shows whether a cancellation reached the upstream ("cancelled": cancelled by notifications/cancelled or
+by its HTTP request going away; "ok" long after the client gave up: nobody told the upstream). Calls to
+unknown tools, or with arguments that fail the tool's schema, are answered by the SDK and never reach the
+ledger. The arguments recorded are the validated ones, defaults filled in (`1` for a `number` parameter is
+recorded as `1.0`; `slow(seconds=1)` as `{"seconds": 1.0, "steps": 1}`).
+
+With --http-log FILE (HTTP only), every HTTP request appends one line
+`{"method", "path", "query", "headers": [[name, value], ...], "body", "status", "response_headers", "time"}`
+when its response starts (an SSE GET: when the stream opens; "body" is the parsed JSON of a POST, or null).
+With --http-status TOOL=CODE (HTTP only, repeatable), a tools/call of TOOL gets that bare HTTP status, no body
+(over sse that is the answer to the POST to /messages/, which kills the SDK clients' session: see
+mcp_client.py).
 """
 
 from __future__ import annotations
@@ -68,6 +93,11 @@ except ImportError:  # mcp 1.x
     SDK_GENERATION = 1
 
 from mcp.types import CallToolResult, ToolAnnotations
+
+# Where `garbage` writes. mcp 2.x's stdio server points fd 1 at stderr while it serves (so that stray prints
+# cannot corrupt the protocol stream) and writes the protocol to a private duplicate; main() keeps its own
+# duplicate of the original stdout taken before the SDK claims it, which is the protocol pipe in stdio mode.
+WIRE_FD = 1
 
 SERVER_NAME = "tollgate-fixture"
 SERVER_VERSION = "1.0.0"
@@ -136,7 +166,9 @@ def build_server(args: argparse.Namespace) -> Any:
                 outcome = "cancelled" if isinstance(exc, anyio.get_cancelled_exc_class()) else "raised"
                 raise
             finally:
-                _json_line(args.outcomes, {"tool": fn.__name__, "outcome": outcome, "time": time.time()})
+                _json_line(
+                    args.outcomes, {"tool": fn.__name__, "arguments": arguments, "outcome": outcome, "time": time.time()}
+                )
 
         return wrapper
 
@@ -184,10 +216,10 @@ def build_server(args: argparse.Namespace) -> Any:
     def rpc_error(code: int, message: str) -> str:
         raise _rpc_error(code, message)
 
-    @server.tool(description="Writes a line that is not JSON-RPC to stdout (fd 1), then returns 'ok'.")
+    @server.tool(description="Writes a line that is not JSON-RPC to the original stdout, then returns 'ok'.")
     @recorded
     def garbage(text: str = "this is not JSON-RPC") -> str:
-        os.write(1, (text + "\n").encode())
+        os.write(WIRE_FD, (text + "\n").encode())
         return "ok"
 
     @server.tool(description="Exits the server process at once with the given code.")
@@ -234,6 +266,7 @@ class HttpFixtures:
             body = raw.decode("utf-8", "replace")
 
         replayed = False
+        logged = False
 
         async def replay() -> Any:
             nonlocal replayed
@@ -243,7 +276,11 @@ class HttpFixtures:
             return await receive()
 
         async def logged_send(message: Any) -> None:
-            if message["type"] == "http.response.start" and self.log_path:
+            nonlocal logged
+            # Only the first response start of a request: the SDK's SSE endpoint sends a second one (which the
+            # server drops) when the stream ends, and that would log the same GET twice.
+            if message["type"] == "http.response.start" and self.log_path and not logged:
+                logged = True
                 _json_line(
                     self.log_path,
                     {
@@ -339,6 +376,8 @@ def main() -> None:
 
     server = build_server(args)
     if args.transport == "stdio":
+        global WIRE_FD
+        WIRE_FD = os.dup(1)
         server.run("stdio")
     else:
         anyio.run(serve_http, server, args)

@@ -12,6 +12,9 @@ Usage:
   python mcp_client.py --transport stdio --command 'mcp-server-git --repository /tmp/r' [--env K=V]... [--cwd DIR]
                        --steps STEPS
 
+Over stdio the server gets the SDK's minimal environment (PATH, HOME, USER, SHELL, TERM, LOGNAME) unless --env
+is given, in which case it gets this process's whole environment plus the --env pairs.
+
 STEPS is a JSON list (inline, `@FILE`, or `-` for stdin) of objects:
   {"op": "list_tools"}                                 result: the tool names (with "detail": true, the tools)
   {"op": "call_tool", "name": N, "arguments": {...},   result: {"isError", "content": [texts], "structuredContent"}
@@ -22,14 +25,38 @@ STEPS is a JSON list (inline, `@FILE`, or `-` for stdin) of objects:
   {"op": "wait_notification", "method": M, "timeout": S}   waits for a server notification (e.g.
                                                         notifications/tools/list_changed) received since the
                                                         last one this op consumed
-  {"op": "ping"}                                       (handshake-era sessions only)
+  {"op": "ping"}                                       (handshake-era sessions only: a 2.x server answers
+                                                        -32601 on a session at 2026-07-28)
 
 Output, one JSON line each, on stdout:
-  {"connected": {"sdk", "mode", "transport", "handshake", "protocolVersion", "serverInfo", "capabilities", ...}}
-  {"step": I, "op": OP, "ok": true, "result": ..., "progress": [...], "elapsed_ms": MS}
+  {"connected": {"sdk", "mode", "transport", "handshake", "protocolVersion", "serverInfo", "capabilities",
+                 "instructions"}}
+      sdk "mcp 2.3.0" | "mcp 1.30.0"; mode as given (always "legacy" with 1.x); handshake "server/discover",
+      "initialize" or "none" (mode 2026-07-28: serverInfo null, capabilities {})
+  {"step": I, "op": OP, "ok": true, "result": ..., "progress": [...], "notifications": [...], "elapsed_ms": MS}
   {"step": I, "op": OP, "ok": false, "error": {"type": "MCPError", "code": C, "message": M, "data": D}, "elapsed_ms": MS}
   {"fatal": "...", "step": I}      then exit 2: the session died (connection closed, session terminated,
-                                   transport failure) or could not be established.
+                                   transport failure) or could not be established (step null); a fatal
+                                   SDK error also carries "error".
+  "progress" ({"progress", "total", "message"} each) is there when the step asked for it or got some;
+  "notifications" when the session surfaced anything but progress during the step: server notifications
+  ({"method", "params"}) and transport-level trouble ({"method": null, "exception": "..."}: a line that is
+  not JSON-RPC on stdio, a late answer to an abandoned request with 1.x).
+  error.type: "MCPError" (2.x) or "McpError" (1.x) for a JSON-RPC error (real or made up by the SDK);
+  "Cancelled" for cancel_after; "TimeoutError" for wait_notification; otherwise the exception's class.
+
+What the SDKs do that a test will see (mcp 2.3.0 / 1.30.0):
+  - timeout: 2.x answers -32001 "Request 'tools/call' timed out" and cancels upstream; 1.x answers code 408
+    and sends no cancellation (the upstream call runs on; its late answer may show up in "notifications").
+  - cancel_after: 2.x sends notifications/cancelled (stdio, sse, handshake-era HTTP) or just drops the POST
+    (streamable-http at 2026-07-28); 1.x sends nothing at all.
+  - a bare HTTP error (no JSON-RPC body) to a POST: over streamable-http 2.x makes it -32603 "Server returned
+    an error response" for that call (404 with a session: -32600 "Session terminated", fatal here) and goes
+    on; 1.x raises HTTPStatusError and the session dies (fatal). Over sse both generations' writer dies: the
+    call hangs until its time-out (forever without --timeout / "timeout") and the session is dead.
+  - both send tools/list on their own after the first tools/call of a tool they have not listed (to check
+    structuredContent against the outputSchema).
+Always give a test's steps a "timeout" (or --timeout) where the peer might not answer.
 Exit 0 when every step ran (failed steps included), 2 on a fatal error, 64 on bad usage.
 """
 
@@ -37,6 +64,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shlex
 import sys
 import time
@@ -47,6 +75,11 @@ from importlib.metadata import version as _dist_version
 from typing import Any
 
 import anyio
+
+try:
+    BaseExceptionGroup
+except NameError:  # Python 3.10: anyio's backport
+    from exceptiongroup import BaseExceptionGroup
 
 MCP_VERSION = _dist_version("mcp")
 GENERATION = int(MCP_VERSION.split(".")[0])
@@ -307,8 +340,12 @@ async def run_step(peer: Peer, notes: Notifications, index: int, step: dict[str,
             await anyio.sleep(float(step.get("seconds", 0)))
             result = None
         elif op == "wait_notification":
-            with anyio.fail_after(float(step.get("timeout", 10))):
-                result = await notes.wait_for(step["method"])
+            limit = float(step.get("timeout", 10))
+            try:
+                with anyio.fail_after(limit):
+                    result = await notes.wait_for(step["method"])
+            except TimeoutError:
+                raise TimeoutError(f"no {step['method']} within {limit}s") from None
         elif op == "ping":
             await peer.ping()
             result = {}
@@ -337,11 +374,17 @@ def load_steps(raw: str) -> list[dict[str, Any]]:
     if raw == "-":
         text = sys.stdin.read()
     elif raw.startswith("@"):
-        with open(raw[1:]) as handle:
-            text = handle.read()
+        try:
+            with open(raw[1:]) as handle:
+                text = handle.read()
+        except OSError as exc:
+            raise SystemExit(f"mcp_client: cannot read --steps file: {exc}") from None
     else:
         text = raw
-    steps = json.loads(text)
+    try:
+        steps = json.loads(text)
+    except ValueError as exc:
+        raise SystemExit(f"mcp_client: --steps is not JSON: {exc}") from None
     if not isinstance(steps, list) or not all(isinstance(s, dict) and "op" in s for s in steps):
         raise SystemExit('mcp_client: --steps must be a JSON list of objects with an "op"')
     return steps
@@ -365,11 +408,11 @@ async def main_async(args: argparse.Namespace, steps: list[dict[str, Any]]) -> i
                 current["step"] = index
                 emit(await run_step(peer, notes, index, step))
             current["step"] = None
-    except Fatal as exc:
-        emit({"fatal": str(exc), "step": current["step"]})
-        return 2
     except Exception as exc:  # transport failures surface here, often wrapped in an ExceptionGroup
         inner = flatten(exc)
+        if isinstance(inner, Fatal):
+            emit({"fatal": str(inner), "step": current["step"]})
+            return 2
         if args.verbose:
             traceback.print_exception(exc)
         record: dict[str, Any] = {"fatal": f"{type(inner).__name__}: {inner}", "step": current["step"]}
@@ -380,8 +423,14 @@ async def main_async(args: argparse.Namespace, steps: list[dict[str, Any]]) -> i
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse exits 2 on bad usage; this script promises 64
+        self.print_usage(sys.stderr)
+        raise SystemExit(f"{self.prog}: error: {message}")
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Scriptable MCP client (official Python SDK).")
+    parser = _Parser(description="Scriptable MCP client (official Python SDK).")
     parser.add_argument("--url", help="the MCP endpoint (streamable-http) or the SSE endpoint (sse)")
     parser.add_argument("--transport", choices=["streamable-http", "sse", "stdio"], default="streamable-http")
     parser.add_argument("--header", action="append", default=[], help="'Name: value', repeatable (HTTP only)")
@@ -398,6 +447,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.transport != "stdio" and not args.url:
         parser.error("--url is required unless --transport stdio")
+    if args.mode not in ("auto", "legacy") and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", args.mode):
+        parser.error(f"--mode must be auto, legacy or a protocol version (YYYY-MM-DD), not {args.mode!r}")
     steps = load_steps(args.steps)
     sys.exit(anyio.run(main_async, args, steps))
 

@@ -10,10 +10,38 @@ public enum HTTPProbe {
     public struct Response: Sendable {
         public var status: Int
         public var body: String
+        /// Header lines as received, names lowercased.
+        public var headers: [(name: String, value: String)] = []
+
+        public init(status: Int, body: String, headers: [(name: String, value: String)] = []) {
+            self.status = status
+            self.body = body
+            self.headers = headers
+        }
+
+        public func header(_ name: String) -> String? {
+            headers.first { $0.name == name.lowercased() }?.value
+        }
     }
 
     /// `GET path` on 127.0.0.1:`port`; `nil` when nothing answers (connection refused, timeout).
     public static func get(port: Int, path: String, timeout: Duration = .seconds(5)) -> Response? {
+        request(port: port, method: "GET", path: path, timeout: timeout)
+    }
+
+    /// Any request on 127.0.0.1:`port`, with `Connection: close`; the body is read to the end of the connection,
+    /// and a chunked body is decoded. `nil` when nothing answers.
+    public static func request(
+        port: Int, method: String, path: String, headers: [(String, String)] = [], body: [UInt8] = [], timeout: Duration = .seconds(10)
+    ) -> Response? {
+        var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n"
+        for (name, value) in headers { head += "\(name): \(value)\r\n" }
+        if !body.isEmpty || method == "POST" { head += "Content-Length: \(body.count)\r\n" }
+        return raw(port: port, request: Array((head + "\r\n").utf8) + body, timeout: timeout)
+    }
+
+    /// Sends `request` bytes as they are (for malformed HTTP) and reads the answer.
+    public static func raw(port: Int, request: [UInt8], timeout: Duration = .seconds(10)) -> Response? {
         let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard socket >= 0 else { return nil }
         defer { close(socket) }
@@ -28,8 +56,12 @@ public enum HTTPProbe {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard connected == 0 else { return nil }
-        let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n\r\n".utf8)
-        guard send(socket, request, request.count, 0) == request.count else { return nil }
+        var sent = 0
+        while sent < request.count {
+            let count = request.withUnsafeBytes { send(socket, $0.baseAddress! + sent, request.count - sent, Int32(MSG_NOSIGNAL)) }
+            if count <= 0 { break }
+            sent += count
+        }
         var received: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 16384)
         while true {
@@ -37,12 +69,36 @@ public enum HTTPProbe {
             if count <= 0 { break }
             received += buffer[0..<count]
         }
-        let text = String(decoding: received, as: UTF8.self)
-        guard let statusLine = text.split(separator: "\r\n").first, statusLine.hasPrefix("HTTP/1.1 "),
-            let status = Int(statusLine.dropFirst(9).prefix(3))
-        else { return nil }
-        let body = text.range(of: "\r\n\r\n").map { String(text[$0.upperBound...]) } ?? ""
-        return Response(status: status, body: body)
+        guard let split = received.firstRange(of: Array("\r\n\r\n".utf8)) else { return nil }
+        let headText = String(decoding: received[..<split.lowerBound], as: UTF8.self)
+        let lines = headText.components(separatedBy: "\r\n")
+        guard let statusLine = lines.first, statusLine.hasPrefix("HTTP/1.1 "), let status = Int(statusLine.dropFirst(9).prefix(3)) else {
+            return nil
+        }
+        let headers = lines.dropFirst().compactMap { line -> (name: String, value: String)? in
+            guard let colon = line.firstIndex(of: ":") else { return nil }
+            return (line[..<colon].lowercased(), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
+        }
+        var body = Array(received[split.upperBound...])
+        if headers.contains(where: { $0.name == "transfer-encoding" && $0.value.lowercased().contains("chunked") }) {
+            body = dechunk(body)
+        }
+        return Response(status: status, body: String(decoding: body, as: UTF8.self), headers: headers)
+    }
+
+    static func dechunk(_ bytes: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        var index = 0
+        while index < bytes.count {
+            guard let lineEnd = bytes[index...].firstRange(of: Array("\r\n".utf8)) else { break }
+            let sizeText = String(decoding: bytes[index..<lineEnd.lowerBound], as: UTF8.self).split(separator: ";").first ?? ""
+            guard let size = Int(sizeText.trimmingCharacters(in: .whitespaces), radix: 16), size > 0 else { break }
+            let start = lineEnd.upperBound
+            let end = min(bytes.count, start + size)
+            out += bytes[start..<end]
+            index = end + 2
+        }
+        return out
     }
 
     /// A TCP port on 127.0.0.1 that was free a moment ago.

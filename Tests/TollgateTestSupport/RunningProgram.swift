@@ -16,6 +16,7 @@ import Foundation
 public final class RunningProgram: @unchecked Sendable {
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
+        public init(description: String) { self.description = description }
     }
 
     public let pid: pid_t

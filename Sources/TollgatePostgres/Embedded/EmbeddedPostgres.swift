@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import TollgateSystem
 
 /// A private PostgreSQL cluster that Tollgate runs itself when no database is configured: `initdb` once into a
 /// data directory, then `pg_ctl start` on a Unix socket in that directory with no TCP port, reused on the next
@@ -203,9 +204,9 @@ public final class EmbeddedPostgres: @unchecked Sendable {
     /// Runs a PostgreSQL program, as `postgres` through `runuser` when we are root.
     private func execute(_ program: String, _ arguments: [String]) throws -> (Int32, String) {
         do {
-            if isRoot { return try ChildProcess.run("/usr/sbin/runuser", ["-u", "postgres", "--", program] + arguments) }
-            return try ChildProcess.run(program, arguments)
-        } catch let failure as ChildProcess.Failure {
+            if isRoot { return try Spawn.run("/usr/sbin/runuser", ["-u", "postgres", "--", program] + arguments) }
+            return try Spawn.run(program, arguments)
+        } catch let failure as Spawn.Failure {
             throw Failure.commandFailed(command: ([program] + arguments).joined(separator: " "), status: -1, output: failure.description)
         }
     }

@@ -85,6 +85,27 @@ public final class EventStore: Sendable {
         }
     }
 
+    /// Appends `events` to `stream` on `connection`, inside the caller's transaction, so the events commit (or
+    /// roll back) together with the caller's other writes: a decision with its counter reservations. Call
+    /// ``noteCommit()`` once the transaction has committed, so followers wake at once.
+    @discardableResult
+    public func append(stream: String, expectedVersion: ExpectedVersion, events: [NewEvent], on connection: PostgresConnection) throws -> AppendResult {
+        try validate(stream: stream, events: events)
+        let outcome = try Self.append([AppendRequest(stream: stream, expected: expectedVersion, events: events)], on: connection)[0]
+        switch outcome {
+        case .appended(let result):
+            return result
+        case .conflict(let actual):
+            throw EventStoreError.wrongExpectedVersion(stream: stream, expected: expectedVersion, actual: actual)
+        }
+    }
+
+    /// Tells followers in this process and others that a transaction holding appends has committed.
+    public func noteCommit() {
+        listener.signal.bump()
+        notifier.commitHappened()
+    }
+
     private func validate(stream: String, events: [NewEvent]) throws {
         func refuse(_ reason: String) -> EventStoreError { .invalidAppend(stream: String(stream.prefix(200)), reason: reason) }
         guard (1...200).contains(stream.count) else { throw refuse("a stream id has 1 to 200 characters") }

@@ -1,8 +1,12 @@
+import AsyncHTTPClient
 import Foundation
 import Hummingbird
 import Logging
 import ServiceLifecycle
+import TollgateCore
+import TollgateMCP
 import TollgatePostgres
+import UnixSignals
 
 /// The composition root of `tollgate serve`: opens the database (the embedded cluster when none is configured),
 /// applies migrations, and runs the HTTP server and the projector as services in one `ServiceGroup`, so SIGINT
@@ -16,13 +20,17 @@ public struct GatewayServer: Sendable {
         public var host: String
         public var port: Int
         public var database: DatabaseConnector
+        /// The servers, agents and limits; without one the gateway relays nothing (health and metrics only).
+        public var config: GatewayConfig?
 
         public init(
-            host: String = "127.0.0.1", port: Int = 8420, database: DatabaseConnector = DatabaseConnector(connectionString: nil, dataDirectory: nil)
+            host: String = "127.0.0.1", port: Int = 8420, database: DatabaseConnector = DatabaseConnector(connectionString: nil, dataDirectory: nil),
+            config: GatewayConfig? = nil
         ) {
             self.host = host
             self.port = port
             self.database = database
+            self.config = config
         }
     }
 
@@ -47,11 +55,14 @@ public struct GatewayServer: Sendable {
             defer { store.stop() }
             let readiness = Readiness(waitingFor: ["projector"])
             let runner = ProjectionRunner(store: store, projections: Self.projections(), logger: logger)
-            let app = makeApplication(client: database.client, readiness: readiness, logger: logger)
+            let gateway = Gateway(config: settings.config ?? GatewayConfig(), store: store, logger: logger)
+            defer { gateway.shutdownHTTPClient() }
+            let app = makeApplication(client: database.client, readiness: readiness, gateway: gateway, logger: logger)
             let group = ServiceGroup(
                 configuration: .init(
                     services: [
                         .init(service: ReadyWhenRunning(runner, part: "projector", readiness: readiness)),
+                        .init(service: gateway),
                         .init(service: app),
                     ],
                     gracefulShutdownSignals: [.sigterm, .sigint],
@@ -65,9 +76,16 @@ public struct GatewayServer: Sendable {
         logger.info("stopped")
     }
 
-    func makeApplication(client: PostgresClient, readiness: Readiness, logger: Logger) -> some ApplicationProtocol {
+    func makeApplication(client: PostgresClient, readiness: Readiness, gateway: Gateway, logger: Logger) -> some ApplicationProtocol {
         let router = Router()
         HealthRoutes(client: client, readiness: readiness).register(on: router)
+        gateway.routes.register(on: router)
+        let metrics = gateway.metrics
+        router.get("metrics") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: metrics.render())))
+        }
         return Application(
             router: router,
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "tollgate"),

@@ -1,9 +1,9 @@
 /// Turns a ``SourceNode`` tree into a ``Policy``, collecting every problem instead of stopping at the first.
 ///
 /// Each check reports the field's path, the location of the offending key or value, and what is allowed there.
-struct PolicyDecoder {
+struct PolicyDecoder: SourceDecoding {
     let file: String
-    private(set) var diagnostics: [PolicyDiagnostic] = []
+    var diagnostics: [PolicyDiagnostic] = []
     /// The first definition of each counter, to check later ones agree with it.
     private(set) var counterTable: [String: (limit: PolicyLimit, path: String)] = [:]
 
@@ -20,29 +20,6 @@ struct PolicyDecoder {
 
     mutating func recordCounter(_ limit: PolicyLimit, at path: String) {
         counterTable[limit.counter] = (limit, path)
-    }
-
-    // MARK: Reporting
-
-    mutating func report(
-        _ code: PolicyDiagnostic.Code,
-        at location: SourcePosition?,
-        _ path: String,
-        _ message: String,
-        allowed: String? = nil,
-        suggestion: String? = nil
-    ) {
-        diagnostics.append(
-            PolicyDiagnostic(
-                code: code,
-                file: file,
-                location: location,
-                path: path,
-                message: message,
-                allowed: allowed,
-                suggestion: suggestion
-            )
-        )
     }
 
     // MARK: The document

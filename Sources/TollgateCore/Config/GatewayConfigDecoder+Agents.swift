@@ -1,0 +1,82 @@
+extension GatewayConfigDecoder {
+    mutating func decodeAgents(_ node: SourceNode) -> [AgentConfig] {
+        guard let items = list(node, at: "agents") else { return [] }
+        var agents: [AgentConfig] = []
+        var ids: [String: String] = [:]
+        var hashes: [String: String] = [:]
+        for (index, item) in items.enumerated() {
+            let path = PolicyPath.index("agents", index)
+            guard let fields = members(of: item, at: path, allowed: Self.agentKeys, required: ["id", "key_hash"]) else { continue }
+            var valid = true
+            var id: String?
+            if let member = fields["id"] {
+                let idPath = PolicyPath.key(path, "id")
+                if let text = text(member.value, at: idPath), checkName(text, at: member.value.location, idPath, what: "agent id") {
+                    if let first = ids[text] {
+                        valid = false
+                        report(
+                            .duplicateEntry, at: member.value.location, idPath, "the agent id `\(text)` is already used by \(first)",
+                            allowed: "a different id for each agent")
+                    } else {
+                        ids[text] = path
+                        id = text
+                    }
+                } else {
+                    valid = false
+                }
+            }
+            var grant: String?
+            if let node = Self.value(fields, "grant") {
+                let grantPath = PolicyPath.key(path, "grant")
+                if let text = text(node, at: grantPath), checkName(text, at: node.location, grantPath, what: "grant name") {
+                    grant = text
+                } else {
+                    valid = false
+                }
+            }
+            var keyHash: String?
+            if let member = fields["key_hash"] {
+                let hashPath = PolicyPath.key(path, "key_hash")
+                if let text = text(member.value, at: hashPath), checkKeyHash(text, at: member.value.location, hashPath) {
+                    if let first = hashes[text] {
+                        valid = false
+                        report(
+                            .duplicateEntry, at: member.value.location, hashPath,
+                            "\(path) has the same key hash as \(first); each agent needs its own key",
+                            allowed: "a hash of a newly generated key for this agent")
+                    } else {
+                        hashes[text] = path
+                        keyHash = text
+                    }
+                } else {
+                    valid = false
+                }
+            }
+            if valid, let id, let keyHash { agents.append(AgentConfig(id: id, grant: grant ?? id, keyHash: keyHash)) }
+        }
+        return agents
+    }
+
+    private mutating func checkKeyHash(_ hash: String, at location: SourcePosition?, _ path: String) -> Bool {
+        guard !AgentKey.isWellFormedHash(hash) else { return true }
+        let lower = hash.lowercased()
+        let message: String
+        var suggestion: String?
+        if hash.hasPrefix(AgentKey.prefix) {
+            message = "this is an agent key, not its hash; the configuration must hold only the hash (and the key should be replaced)"
+            suggestion = AgentKey.hash(hash)
+        } else if AgentKey.isWellFormedHash(lower) {
+            message = "\(AddressSyntax.quoted(hash)) is not a key hash: the hex digits must be lowercase"
+            suggestion = lower
+        } else if AgentKey.isWellFormedHash(AgentKey.hashPrefix + lower) {
+            message = "\(AddressSyntax.quoted(hash)) is not a key hash: it lacks the `sha256:` prefix"
+            suggestion = AgentKey.hashPrefix + lower
+        } else {
+            message = "\(AddressSyntax.quoted(hash)) is not a key hash"
+        }
+        report(
+            .invalidValue, at: location, path, message,
+            allowed: "sha256: and 64 lowercase hex digits, the hash of the agent's key (AgentKey.hash)", suggestion: suggestion)
+        return false
+    }
+}

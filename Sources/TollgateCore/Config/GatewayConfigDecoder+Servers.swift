@@ -1,0 +1,291 @@
+extension GatewayConfigDecoder {
+    /// What a server's keys say it is, once `command` and `url` are checked.
+    private enum UpstreamKind {
+        case stdio
+        case http
+    }
+
+    static let upstreamHelp = "`command` (with args, env, cwd) to start a local process, or `url` (with transport, headers) to reach a remote server"
+
+    mutating func decodeServers(_ node: SourceNode, storeArguments: ArgumentStorage) -> [ServerConfig] {
+        guard case .mapping(let items) = node.value else {
+            report(
+                .wrongType, at: node.location, "servers", "expected a mapping of server names to servers, found \(node.kindDescription)",
+                allowed: "name: {command: ..., policy: ...} or name: {url: ..., policy: ...} entries")
+            return []
+        }
+        var servers: [ServerConfig] = []
+        var seen: Set<String> = []
+        for member in items {
+            let path = PolicyPath.key("servers", Self.shortened(member.key))
+            guard seen.insert(member.key).inserted else {
+                report(
+                    .duplicateKey, at: member.keyLocation, path, "the server `\(Self.shortened(member.key))` is defined twice; only the first counts")
+                continue
+            }
+            let named = checkName(member.key, at: member.keyLocation, path, what: "server name")
+            if let server = decodeServer(member.value, name: member.key, at: path, storeArguments: storeArguments), named {
+                servers.append(server)
+            }
+        }
+        return servers
+    }
+
+    private mutating func decodeServer(_ node: SourceNode, name: String, at path: String, storeArguments: ArgumentStorage) -> ServerConfig? {
+        guard let fields = members(of: node, at: path, allowed: Self.serverKeys, required: ["policy"]) else { return nil }
+        let commandMember = fields["command"]
+        let urlMember = fields["url"]
+        var kind: UpstreamKind?
+        switch (commandMember, urlMember) {
+        case (let command?, let url?):
+            let later = Self.isBefore(command.keyLocation, url.keyLocation) ? url : command
+            let other = later.key == "url" ? command : url
+            report(
+                .misplacedField,
+                at: later.keyLocation,
+                PolicyPath.key(path, later.key),
+                "the server has both `command` and `url` (`\(other.key)` is at \(other.keyLocation?.description ?? "?")); "
+                    + "it is either a local process or a remote server",
+                allowed: Self.upstreamHelp
+            )
+        case (nil, nil):
+            if !Self.hasMisspeltUpstreamKey(node) {
+                report(.missingField, at: node.location, path, "the server has neither `command` nor `url`", allowed: Self.upstreamHelp)
+            }
+        case (.some, nil): kind = .stdio
+        case (nil, .some): kind = .http
+        }
+        if let kind {
+            let (misplaced, written, needed) = kind == .stdio ? (Self.httpKeys, "command", "url") : (Self.stdioKeys, "url", "command")
+            for key in misplaced {
+                guard let member = fields[key] else { continue }
+                report(
+                    .misplacedField,
+                    at: member.keyLocation,
+                    PolicyPath.key(path, key),
+                    "`\(key)` only applies to a server \(kind == .stdio ? "reached by `url`" : "started with `command`")",
+                    allowed: "remove `\(key)`, or use `\(needed)` instead of `\(written)`"
+                )
+            }
+        }
+
+        var storage = storeArguments
+        if let value = Self.value(fields, "store_arguments"),
+            let chosen = word(value, at: PolicyPath.key(path, "store_arguments"), as: ArgumentStorage.self)
+        {
+            storage = chosen
+        }
+        let policy = fields["policy"].flatMap { self.path($0.value, at: PolicyPath.key(path, "policy")) }
+
+        let upstream: Upstream?
+        switch kind {
+        case .stdio: upstream = decodeStdio(fields, at: path).map(Upstream.stdio)
+        case .http: upstream = decodeHTTP(fields, at: path).map(Upstream.http)
+        case nil: upstream = nil
+        }
+        guard let upstream, let policy else { return nil }
+        return ServerConfig(name: name, upstream: upstream, policyPath: policy, storeArguments: storage)
+    }
+
+    /// Whether the server has a key that is a near miss for `command` or `url`, already reported as unknown with a
+    /// suggestion, which makes "has neither" noise.
+    private static func hasMisspeltUpstreamKey(_ node: SourceNode) -> Bool {
+        guard case .mapping(let members) = node.value else { return false }
+        return members.contains { !serverKeys.contains($0.key) && EditDistance.suggestion(for: $0.key, among: ["command", "url"]) != nil }
+    }
+
+    private static func isBefore(_ lhs: SourcePosition?, _ rhs: SourcePosition?) -> Bool {
+        guard let lhs, let rhs else { return true }
+        return (lhs.line, lhs.column) < (rhs.line, rhs.column)
+    }
+
+    // MARK: Local processes
+
+    private mutating func decodeStdio(_ fields: [String: SourceNode.Member], at path: String) -> StdioUpstream? {
+        var valid = true
+        var upstream = StdioUpstream(command: "")
+        if let member = fields["command"] {
+            let commandPath = PolicyPath.key(path, "command")
+            if let command = text(member.value, at: commandPath) {
+                if command.isEmpty || command.allSatisfy(\.isWhitespace) {
+                    valid = false
+                    report(.invalidValue, at: member.value.location, commandPath, "the command is empty", allowed: "a program name or path")
+                } else if command.unicodeScalars.contains("\0") {
+                    valid = false
+                    report(
+                        .invalidValue, at: member.value.location, commandPath, "the command contains a NUL character",
+                        allowed: "a program name or path")
+                } else {
+                    upstream.command = command
+                }
+            } else {
+                valid = false
+            }
+        }
+        if let node = Self.value(fields, "args") {
+            let argsPath = PolicyPath.key(path, "args")
+            if let items = list(node, at: argsPath) {
+                for (index, item) in items.enumerated() {
+                    let itemPath = PolicyPath.index(argsPath, index)
+                    guard let argument = text(item, at: itemPath) else {
+                        valid = false
+                        continue
+                    }
+                    if argument.unicodeScalars.contains("\0") {
+                        valid = false
+                        report(.invalidValue, at: item.location, itemPath, "the argument contains a NUL character", allowed: "text without NUL")
+                    }
+                    upstream.arguments.append(argument)
+                }
+            } else {
+                valid = false
+            }
+        }
+        if let node = Self.value(fields, "env") {
+            let envPath = PolicyPath.key(path, "env")
+            if let entries = stringMap(node, at: envPath, caseInsensitive: false) {
+                for entry in entries {
+                    if entry.name.isEmpty || entry.name.contains("=") || entry.name.unicodeScalars.contains("\0") {
+                        valid = false
+                        report(
+                            .invalidName, at: entry.nameLocation, entry.path,
+                            "\(AddressSyntax.quoted(entry.name)) is not an environment variable name",
+                            allowed: "a name without `=` or NUL, usually capital letters, digits and _ (TZ, API_TOKEN)")
+                    } else if entry.value.unicodeScalars.contains("\0") {
+                        valid = false
+                        report(
+                            .invalidValue, at: entry.valueLocation, entry.path,
+                            "the value contains a NUL character, which an environment cannot hold",
+                            allowed: "text without NUL")
+                    } else {
+                        upstream.environment[entry.name] = entry.value
+                    }
+                }
+            } else {
+                valid = false
+            }
+        }
+        if let node = Self.value(fields, "cwd") {
+            if let directory = self.path(node, at: PolicyPath.key(path, "cwd")) { upstream.directory = directory } else { valid = false }
+        }
+        return valid ? upstream : nil
+    }
+
+    // MARK: Remote servers
+
+    private mutating func decodeHTTP(_ fields: [String: SourceNode.Member], at path: String) -> HTTPUpstream? {
+        var valid = true
+        var upstream = HTTPUpstream(url: "")
+        if let member = fields["url"] {
+            let urlPath = PolicyPath.key(path, "url")
+            if let url = text(member.value, at: urlPath, allowed: "an http or https URL, such as \"https://example.com/mcp\"") {
+                if let problem = AddressSyntax.urlProblem(url) {
+                    valid = false
+                    report(
+                        .invalidValue, at: member.value.location, urlPath, problem.message,
+                        allowed: "an http or https URL with a host, such as https://example.com/mcp", suggestion: problem.suggestion)
+                } else {
+                    upstream.url = url
+                }
+            } else {
+                valid = false
+            }
+        }
+        if let node = Self.value(fields, "transport") {
+            if let transport = word(node, at: PolicyPath.key(path, "transport"), as: HTTPTransport.self) {
+                upstream.transport = transport
+            } else {
+                valid = false
+            }
+        }
+        if let node = Self.value(fields, "headers") {
+            if let entries = stringMap(node, at: PolicyPath.key(path, "headers"), caseInsensitive: true) {
+                for entry in entries {
+                    if let header = checkHeader(entry) { upstream.headers.append(header) } else { valid = false }
+                }
+            } else {
+                valid = false
+            }
+        }
+        return valid ? upstream : nil
+    }
+
+    private mutating func checkHeader(_ entry: MapEntry) -> HTTPHeader? {
+        guard HTTPHeader.isToken(entry.name) else {
+            report(
+                .invalidName, at: entry.nameLocation, entry.path, "\(AddressSyntax.quoted(entry.name)) is not a header name",
+                allowed: "letters, digits and !#$%&'*+-.^_`|~, such as Authorization or X-Api-Key")
+            return nil
+        }
+        guard !HTTPHeader.reservedNames.contains(entry.name.lowercased()) else {
+            report(
+                .invalidName, at: entry.nameLocation, entry.path,
+                "the gateway sets `\(entry.name)` itself (or it only concerns one connection), so it cannot be configured",
+                allowed: "any header except " + HTTPHeader.reservedNames.sorted().joined(separator: ", "))
+            return nil
+        }
+        if let bad = HTTPHeader.forbiddenCharacter(in: entry.value) {
+            report(
+                .invalidValue, at: entry.valueLocation, entry.path,
+                "the value of `\(entry.name)` contains \(AddressSyntax.describe(bad))"
+                    + (entry.substituted ? " (after substituting environment variables)" : ""),
+                allowed: "visible characters, spaces and tabs; strip the line break from the variable's value")
+            return nil
+        }
+        return HTTPHeader(name: entry.name, value: entry.value)
+    }
+
+    // MARK: Name-to-string mappings (env, headers)
+
+    struct MapEntry {
+        var name: String
+        var nameLocation: SourcePosition?
+        var value: String
+        var valueLocation: SourcePosition?
+        var substituted: Bool
+        var path: String
+    }
+
+    /// The entries of a mapping of names to strings, in file order, values substituted; duplicate names (ignoring case
+    /// when `caseInsensitive`) and values that are not strings are reported and left out.
+    private mutating func stringMap(_ node: SourceNode, at path: String, caseInsensitive: Bool) -> [MapEntry]? {
+        guard case .mapping(let members) = node.value else {
+            report(
+                .wrongType, at: node.location, path, "expected a mapping of names to strings, found \(node.kindDescription)",
+                allowed: "NAME: value entries, such as {TZ: UTC}")
+            return nil
+        }
+        var entries: [MapEntry] = []
+        var seen: [String: String] = [:]
+        var valid = true
+        for member in members {
+            let name = Self.shortened(member.key)
+            let entryPath = PolicyPath.key(path, name)
+            let folded = caseInsensitive ? member.key.lowercased() : member.key
+            if let first = seen[folded] {
+                valid = false
+                report(
+                    .duplicateKey, at: member.keyLocation, entryPath,
+                    caseInsensitive && first != member.key
+                        ? "`\(name)` is the same header as `\(Self.shortened(first))` (header names ignore case)"
+                        : "the key `\(name)` appears twice; only the first counts")
+                continue
+            }
+            seen[folded] = member.key
+            guard case .string = member.value.value else {
+                valid = false
+                _ = text(member.value, at: entryPath)
+                continue
+            }
+            guard let (resolved, substituted) = resolved(member.value, at: entryPath), case .string(let value) = resolved.value else {
+                valid = false
+                continue
+            }
+            entries.append(
+                MapEntry(
+                    name: member.key, nameLocation: member.keyLocation, value: value, valueLocation: member.value.location,
+                    substituted: substituted, path: entryPath))
+        }
+        return valid ? entries : nil
+    }
+}

@@ -1,0 +1,159 @@
+/// Turns a ``SourceNode`` tree into a ``GatewayConfig``, collecting every problem instead of stopping at the first,
+/// with the same checks and messages as ``PolicyDecoder`` (see ``SourceDecoding``).
+///
+/// String values have their `${NAME}` references replaced from `environment` as they are read (see
+/// ``EnvironmentSubstitution``), so a problem with a reference names the field it is in. Keys are never substituted.
+struct GatewayConfigDecoder: SourceDecoding {
+    let file: String
+    /// The configuration file's directory, against which relative paths resolve.
+    let directory: String
+    let environment: [String: String]
+    /// The most bytes substituted values may add up to, so a few references to a large variable cannot make the
+    /// configuration cost gigabytes.
+    let substitutionBudget: Int
+    var diagnostics: [PolicyDiagnostic] = []
+    var substitutedBytes = 0
+    var substitutionBudgetExceeded = false
+
+    init(file: String, directory: String, environment: [String: String], limits: SourceLimits) {
+        self.file = file
+        self.directory = directory
+        self.environment = environment
+        self.substitutionBudget = 4 * limits.maxBytes
+    }
+
+    static let rootKeys = [
+        "listen", "database", "data_directory", "allowed_origins", "logging", "limits", "store_arguments", "servers", "agents",
+    ]
+    static let loggingKeys = ["level", "format"]
+    static let limitKeys = ["max_body_bytes", "max_held_calls", "max_sessions", "upstream_timeout"]
+    static let serverKeys = ["command", "args", "env", "cwd", "url", "transport", "headers", "policy", "store_arguments"]
+    static let stdioKeys = ["args", "env", "cwd"]
+    static let httpKeys = ["transport", "headers"]
+    static let agentKeys = ["id", "grant", "key_hash"]
+
+    static let requiredFieldHelp: [String: String] = [
+        "policy": "the server's policy file, such as policies/stripe.yaml (relative to this file's directory)",
+        "id": "a name for the agent: 1 to 63 of a-z 0-9 _ -, such as ci-bot",
+        "key_hash": "sha256: and 64 lowercase hex digits, the hash of the agent's key",
+    ]
+
+    // MARK: The document
+
+    mutating func decodeConfig(_ root: SourceNode) -> GatewayConfig? {
+        if case .null = root.value { return GatewayConfig() }
+        guard let fields = members(of: root, at: "", allowed: Self.rootKeys, required: []) else { return nil }
+        var config = GatewayConfig()
+        if let node = Self.value(fields, "listen"),
+            let listen = text(node, at: "listen", allowed: "host:port, such as \"127.0.0.1:8080\"")
+        {
+            if let problem = AddressSyntax.listenProblem(listen) {
+                report(
+                    .invalidValue, at: node.location, "listen", problem.message,
+                    allowed: "host:port or [IPv6]:port with a port from 0 to 65535, such as 127.0.0.1:8080, 0.0.0.0:8080 or [::1]:8080",
+                    suggestion: problem.suggestion)
+            } else {
+                config.listen = listen
+            }
+        }
+        if let node = Self.value(fields, "database") { config.database = database(node) }
+        if let node = Self.value(fields, "data_directory") { config.dataDirectory = path(node, at: "data_directory") }
+        if let node = Self.value(fields, "allowed_origins") { config.allowedOrigins = decodeOrigins(node) }
+        if let node = Self.value(fields, "logging") { config.logging = decodeLogging(node) }
+        if let node = Self.value(fields, "limits") { config.limits = decodeLimits(node) }
+        if let node = Self.value(fields, "store_arguments"), let storage = word(node, at: "store_arguments", as: ArgumentStorage.self) {
+            config.storeArguments = storage
+        }
+        if let node = Self.value(fields, "servers") { config.servers = decodeServers(node, storeArguments: config.storeArguments) }
+        if let node = Self.value(fields, "agents") { config.agents = decodeAgents(node) }
+        return config
+    }
+
+    /// The value of an optional field; `nil` when the key is absent or its value is null (`key:` with nothing after it).
+    static func value(_ fields: [String: SourceNode.Member], _ key: String) -> SourceNode? {
+        guard let node = fields[key]?.value else { return nil }
+        if case .null = node.value { return nil }
+        return node
+    }
+
+    private mutating func database(_ node: SourceNode) -> String? {
+        guard let text = text(node, at: "database") else { return nil }
+        let allowed = "a PostgreSQL URL (postgresql://user@host:5432/tollgate) or key=value connection string (host=... dbname=...)"
+        let message: String?
+        if text.allSatisfy(\.isWhitespace) {
+            message = "the database connection string is empty; leave `database` out to use the embedded cluster"
+        } else if text.unicodeScalars.contains("\0") {
+            message = "the database connection string contains a NUL character"
+        } else if let schemeEnd = text.range(of: "://") {
+            let scheme = text[..<schemeEnd.lowerBound]
+            message = scheme == "postgresql" || scheme == "postgres" ? nil : "\(AddressSyntax.quoted(text)) is not a PostgreSQL URL"
+        } else {
+            message = text.contains("=") ? nil : "\(AddressSyntax.quoted(text)) is neither a PostgreSQL URL nor a connection string"
+        }
+        if let message {
+            report(.invalidValue, at: node.location, "database", message, allowed: allowed)
+            return nil
+        }
+        return text
+    }
+
+    private mutating func decodeOrigins(_ node: SourceNode) -> [String] {
+        guard let items = list(node, at: "allowed_origins") else { return [] }
+        var origins: [String] = []
+        var seen: [String: Int] = [:]
+        for (index, item) in items.enumerated() {
+            let path = PolicyPath.index("allowed_origins", index)
+            guard let origin = text(item, at: path) else { continue }
+            if let problem = AddressSyntax.originProblem(origin) {
+                report(
+                    .invalidValue, at: item.location, path, problem.message,
+                    allowed: "scheme://host or scheme://host:port, such as http://localhost:3000 or https://console.example.com",
+                    suggestion: problem.suggestion)
+            } else if let first = seen[origin] {
+                report(.duplicateEntry, at: item.location, path, "\(AddressSyntax.quoted(origin)) is already listed at allowed_origins[\(first)]")
+            } else {
+                seen[origin] = index
+                origins.append(origin)
+            }
+        }
+        return origins
+    }
+
+    private mutating func decodeLogging(_ node: SourceNode) -> LoggingSettings {
+        var logging = LoggingSettings()
+        guard let fields = members(of: node, at: "logging", allowed: Self.loggingKeys, required: []) else { return logging }
+        if let value = Self.value(fields, "level"), let level = word(value, at: "logging.level", as: LogLevel.self) {
+            logging.level = level.rawValue
+        }
+        if let value = Self.value(fields, "format"), let format = word(value, at: "logging.format", as: LogFormat.self) {
+            logging.format = format
+        }
+        return logging
+    }
+
+    private mutating func decodeLimits(_ node: SourceNode) -> GatewayLimits {
+        var limits = GatewayLimits()
+        guard let fields = members(of: node, at: "limits", allowed: Self.limitKeys, required: []) else { return limits }
+        if let value = Self.value(fields, "max_body_bytes"),
+            let bytes = integer(value, at: "limits.max_body_bytes", in: GatewayLimits.bodyBytesRange, unit: "bytes (1 KiB to 64 MiB)")
+        {
+            limits.maxBodyBytes = bytes
+        }
+        if let value = Self.value(fields, "max_held_calls"),
+            let count = integer(value, at: "limits.max_held_calls", in: GatewayLimits.countRange, unit: "calls")
+        {
+            limits.maxHeldCalls = count
+        }
+        if let value = Self.value(fields, "max_sessions"),
+            let count = integer(value, at: "limits.max_sessions", in: GatewayLimits.countRange, unit: "sessions")
+        {
+            limits.maxSessions = count
+        }
+        if let value = Self.value(fields, "upstream_timeout"), let resolved = numeric(value, at: "limits.upstream_timeout"),
+            let seconds = duration(resolved, at: "limits.upstream_timeout")
+        {
+            limits.upstreamTimeout = .seconds(seconds)
+        }
+        return limits
+    }
+}

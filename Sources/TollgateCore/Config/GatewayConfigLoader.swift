@@ -1,0 +1,87 @@
+import Foundation
+
+/// Reads and checks the gateway's configuration file (YAML or JSON). No I/O: the caller passes the file's contents,
+/// its name (for messages), its directory (relative paths in it resolve against that) and the environment for
+/// `${NAME}` references.
+///
+/// Problems are reported all at once, each with file, line, column, the field's path and what is allowed there, as
+/// ``PolicyDiagnostic``s, so they print exactly like policy errors:
+///
+/// ```swift
+/// do {
+///     let config = try GatewayConfigLoader.load(
+///         data, fileName: path, directory: (path as NSString).deletingLastPathComponent,
+///         environment: ProcessInfo.processInfo.environment)
+/// } catch {
+///     for diagnostic in error.diagnostics { print(diagnostic) }
+///     // tollgate.yaml:12:10: servers.stripe.url: `ftp://x` is not an http or https URL [invalid-value]
+/// }
+/// ```
+public enum GatewayConfigLoader {
+    /// Parses and checks a configuration. The format is `format`, else the one the file name or content implies.
+    public static func load(
+        _ text: String,
+        fileName: String,
+        directory: String,
+        environment: [String: String],
+        format: PolicyFormat? = nil,
+        limits: SourceLimits = .default
+    ) throws(PolicyValidationError) -> GatewayConfig {
+        try checkSize(text.utf8.count, fileName: fileName, limits: limits)
+        let root: SourceNode
+        do {
+            switch format ?? PolicyFormat.detect(fileName: fileName, text: text) {
+            case .json:
+                var reader = JSONSourceReader(text: text, limits: limits)
+                root = try reader.read()
+            case .yaml:
+                var reader = YAMLSourceReader(text: text, limits: limits)
+                root = try reader.read()
+            }
+        } catch {
+            throw PolicyValidationError(diagnostics: [
+                PolicyDiagnostic(code: error.code, file: fileName, location: error.location, path: "", message: error.message)
+            ])
+        }
+        var decoder = GatewayConfigDecoder(file: fileName, directory: directory, environment: environment, limits: limits)
+        let config = decoder.decodeConfig(root)
+        guard let config, decoder.diagnostics.isEmpty else {
+            throw PolicyValidationError(diagnostics: PolicyLoader.sorted(decoder.diagnostics))
+        }
+        return config
+    }
+
+    /// ``load(_:fileName:directory:environment:format:limits:)`` from bytes, which must be UTF-8.
+    public static func load(
+        _ data: Data,
+        fileName: String,
+        directory: String,
+        environment: [String: String],
+        format: PolicyFormat? = nil,
+        limits: SourceLimits = .default
+    ) throws(PolicyValidationError) -> GatewayConfig {
+        try checkSize(data.count, fileName: fileName, limits: limits)
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw PolicyValidationError(diagnostics: [
+                PolicyDiagnostic(
+                    code: .syntax, file: fileName, location: nil, path: "", message: "the file is not valid UTF-8",
+                    allowed: "a YAML or JSON file in UTF-8")
+            ])
+        }
+        return try load(text, fileName: fileName, directory: directory, environment: environment, format: format, limits: limits)
+    }
+
+    private static func checkSize(_ size: Int, fileName: String, limits: SourceLimits) throws(PolicyValidationError) {
+        guard size > limits.maxBytes else { return }
+        throw PolicyValidationError(diagnostics: [
+            PolicyDiagnostic(
+                code: .fileTooLarge,
+                file: fileName,
+                location: nil,
+                path: "",
+                message: "the file is \(size) bytes; configuration files are limited to \(limits.maxBytes) bytes",
+                allowed: "at most \(limits.maxBytes) bytes"
+            )
+        ])
+    }
+}

@@ -1,0 +1,191 @@
+import TollgateCore
+
+/// One JSON-RPC 2.0 message as received: its exact bytes, and the few envelope fields the relay reads.
+///
+/// The relay forwards ``bytes`` unchanged; it reads ``kind``, ``id`` and ``method`` to route the message, and
+/// ``params`` only for the requests it decides on (`tools/call`).
+///
+/// ```swift
+/// let message = try JSONRPCMessage(parsing: Array(#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#.utf8))
+/// message.kind     // .request
+/// message.method   // "tools/list"
+/// ```
+public struct JSONRPCMessage: Sendable {
+    public enum Kind: String, Sendable {
+        case request
+        case notification
+        case response
+        case error
+    }
+
+    /// Why bytes are not one JSON-RPC message, with the JSON-RPC error code to answer with.
+    public struct ParseError: Error, Sendable, Equatable, CustomStringConvertible {
+        /// `-32700` (not JSON) or `-32600` (JSON, but not a valid request).
+        public var code: Int
+        public var message: String
+        /// The id, when the message had a readable one (for the error response).
+        public var id: JSONRPCID?
+        public var description: String { message }
+    }
+
+    public let bytes: [UInt8]
+    public let kind: Kind
+    public let id: JSONRPCID?
+    public let method: String?
+    let paramsRange: Range<Int>?
+    let resultRange: Range<Int>?
+
+    /// Reads the envelope of one message. Batches (JSON arrays) are refused: MCP removed them in 2025-06-18.
+    public init(parsing bytes: [UInt8], maxDepth: Int = 64) throws(ParseError) {
+        let scanner = JSONScanner(bytes, maxDepth: maxDepth)
+        let root: Range<Int>
+        do {
+            root = try scanner.document()
+        } catch {
+            throw ParseError(code: -32700, message: "Parse error: the body is not valid JSON (\(error))")
+        }
+        let members: [JSONScanner.Member]
+        do {
+            guard let object = try scanner.members(of: root) else {
+                let isArray = bytes[root.lowerBound] == UInt8(ascii: "[")
+                throw ParseError(
+                    code: -32600,
+                    message: isArray
+                        ? "Invalid Request: JSON-RPC batches are not supported; send one message per request"
+                        : "Invalid Request: a JSON-RPC message must be a JSON object")
+            }
+            members = object
+        } catch let error as ParseError {
+            throw error
+        } catch {
+            throw ParseError(code: -32700, message: "Parse error: \(error)")
+        }
+        var seen = Set<String>()
+        for member in members where !seen.insert(member.key).inserted && ["jsonrpc", "id", "method", "params", "result", "error"].contains(member.key) {
+            throw ParseError(code: -32600, message: "Invalid Request: the member `\(member.key)` appears twice")
+        }
+        func value(_ key: String) -> Range<Int>? { members.first { $0.key == key }?.value }
+
+        var id: JSONRPCID?
+        if let range = value("id"), bytes[range] == Array("null".utf8)[...] {
+            // Only an error response may have a null id (the request's id could not be read).
+            guard value("method") == nil, value("error") != nil else {
+                throw ParseError(code: -32600, message: "Invalid Request: `id` must be a string or an integer, not null")
+            }
+        } else if let range = value("id") {
+            id = JSONRPCID(bytes: Array(bytes[range]), scanner: scanner, range: range)
+            if id == nil {
+                throw ParseError(code: -32600, message: "Invalid Request: `id` must be a string or an integer")
+            }
+        }
+        guard let version = value("jsonrpc"), scanner.string(at: version) == "2.0" else {
+            throw ParseError(code: -32600, message: "Invalid Request: `jsonrpc` must be \"2.0\"", id: id)
+        }
+        self.bytes = bytes
+        self.id = id
+        self.paramsRange = value("params")
+        self.resultRange = value("result")
+        if let methodRange = value("method") {
+            guard let method = scanner.string(at: methodRange), !method.isEmpty else {
+                throw ParseError(code: -32600, message: "Invalid Request: `method` must be a non-empty string", id: id)
+            }
+            if let params = paramsRange, bytes[params.lowerBound] != UInt8(ascii: "{"), bytes[params.lowerBound] != UInt8(ascii: "[") {
+                throw ParseError(code: -32600, message: "Invalid Request: `params` must be an object or an array", id: id)
+            }
+            self.method = method
+            self.kind = id == nil ? .notification : .request
+        } else if value("error") != nil {
+            self.method = nil
+            self.kind = .error
+        } else if resultRange != nil {
+            guard id != nil else { throw ParseError(code: -32600, message: "Invalid Request: a response needs an `id`") }
+            self.method = nil
+            self.kind = .response
+        } else {
+            throw ParseError(code: -32600, message: "Invalid Request: a message needs `method`, `result` or `error`", id: id)
+        }
+    }
+
+    /// The raw bytes of `params`, when present.
+    public var paramsBytes: ArraySlice<UInt8>? { paramsRange.map { bytes[$0] } }
+
+    /// The raw bytes of `result`, when present.
+    public var resultBytes: ArraySlice<UInt8>? { resultRange.map { bytes[$0] } }
+
+    /// `params` decoded, for the requests the gateway decides on.
+    public func decodedParams() -> JSONValue? {
+        guard let paramsRange else { return nil }
+        return try? JSONValue(parsing: String(decoding: bytes[paramsRange], as: UTF8.self))
+    }
+
+    /// The string member `key` of `params` (`name` of a `tools/call`, `cursor`, ...).
+    public func paramsString(_ key: String) -> String? {
+        guard let paramsRange else { return nil }
+        let scanner = JSONScanner(bytes)
+        guard let range = try? scanner.member(key, of: paramsRange) else { return nil }
+        return scanner.string(at: range)
+    }
+
+    /// The raw bytes of `params._meta.progressToken`, normalised as an id (progress tokens are strings or integers).
+    public var progressToken: JSONRPCID? {
+        guard let paramsRange else { return nil }
+        let scanner = JSONScanner(bytes)
+        guard let meta = try? scanner.member("_meta", of: paramsRange),
+            let token = try? scanner.member("progressToken", of: meta)
+        else { return nil }
+        return JSONRPCID(bytes: Array(bytes[token]), scanner: scanner, range: token)
+    }
+
+    /// For notifications that refer to a request or a progress token (`notifications/progress`,
+    /// `notifications/cancelled`), the member `key` of `params` read as an id.
+    public func paramsID(_ key: String) -> JSONRPCID? {
+        guard let paramsRange else { return nil }
+        let scanner = JSONScanner(bytes)
+        guard let range = try? scanner.member(key, of: paramsRange) else { return nil }
+        return JSONRPCID(bytes: Array(bytes[range]), scanner: scanner, range: range)
+    }
+
+    /// The message with its line breaks (which valid JSON can only have as whitespace) made spaces, for
+    /// newline-delimited transports such as stdio.
+    public var singleLine: [UInt8] {
+        guard bytes.contains(where: { $0 == 0x0A || $0 == 0x0D }) else { return bytes }
+        return bytes.map { $0 == 0x0A || $0 == 0x0D ? 0x20 : $0 }
+    }
+}
+
+/// A request id or progress token: a JSON string or number, kept as written and compared by value.
+public struct JSONRPCID: Sendable, Hashable, CustomStringConvertible {
+    /// The id's JSON text as written (`7`, `"abc"`), for echoing it back.
+    public let raw: [UInt8]
+    /// `n:<number as written without surrounding space>` or `s:<decoded string>`: equal ids compare equal.
+    let key: String
+
+    init?(bytes: [UInt8], scanner: JSONScanner, range: Range<Int>) {
+        guard let first = bytes.first else { return nil }
+        if first == UInt8(ascii: "\"") {
+            guard let text = scanner.string(at: range) else { return nil }
+            key = "s:" + text
+        } else if first == UInt8(ascii: "-") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(first) {
+            let text = String(decoding: bytes, as: UTF8.self)
+            // JSON-RPC ids are integers in practice; `1.0` and `1` are the same id to a Python peer.
+            if let value = Double(text), value == value.rounded(), abs(value) < 9.0e15 {
+                key = "n:" + String(Int64(value))
+            } else {
+                key = "n:" + text
+            }
+        } else {
+            return nil
+        }
+        raw = bytes
+    }
+
+    /// A string id of the gateway's own (for requests it sends upstream itself).
+    public init(string: String) {
+        raw = Array(JSONText.string(string).utf8)
+        key = "s:" + string
+    }
+
+    public static func == (lhs: JSONRPCID, rhs: JSONRPCID) -> Bool { lhs.key == rhs.key }
+    public func hash(into hasher: inout Hasher) { hasher.combine(key) }
+    public var description: String { String(decoding: raw, as: UTF8.self) }
+}

@@ -1,0 +1,308 @@
+/// A validating JSON scanner that finds where values are in a message's bytes without building them.
+///
+/// The relay forwards the bytes it received and reads only a few fields (`id`, `method`, `params.name`, ...), so it
+/// needs the byte ranges of values, not a decoded tree: a tool list can then lose one element while every other byte,
+/// number and key order stays as the upstream wrote it.
+///
+/// ```swift
+/// let scanner = JSONScanner(bytes)
+/// let members = try scanner.members(of: try scanner.document())   // top-level object's keys and value ranges
+/// ```
+struct JSONScanner {
+    /// Why the bytes are not JSON, and where.
+    struct Failure: Error, Equatable, CustomStringConvertible {
+        var offset: Int
+        var reason: String
+        var description: String { "\(reason) at byte \(offset)" }
+    }
+
+    /// One member of an object: its decoded key and where its value is.
+    struct Member {
+        var key: String
+        var value: Range<Int>
+    }
+
+    let bytes: [UInt8]
+    let maxDepth: Int
+
+    init(_ bytes: [UInt8], maxDepth: Int = 128) {
+        self.bytes = bytes
+        self.maxDepth = maxDepth
+    }
+
+    /// Checks that the whole input is exactly one JSON value (surrounding whitespace allowed); returns its range.
+    func document() throws(Failure) -> Range<Int> {
+        var index = skipWhitespace(0)
+        let start = index
+        try skipValue(&index, depth: 0)
+        let end = index
+        index = skipWhitespace(index)
+        guard index == bytes.count else { throw Failure(offset: index, reason: "unexpected data after the JSON value") }
+        return start..<end
+    }
+
+    /// The members of the object at `range`, in the order written; `nil` when the value is not an object.
+    func members(of range: Range<Int>) throws(Failure) -> [Member]? {
+        guard range.lowerBound < bytes.count, bytes[range.lowerBound] == UInt8(ascii: "{") else { return nil }
+        var index = skipWhitespace(range.lowerBound + 1)
+        var result: [Member] = []
+        if bytes[index] == UInt8(ascii: "}") { return result }
+        while true {
+            let key = try readString(&index)
+            index = skipWhitespace(index)
+            try expect(UInt8(ascii: ":"), &index)
+            index = skipWhitespace(index)
+            let start = index
+            try skipValue(&index, depth: 1)
+            result.append(Member(key: key, value: start..<index))
+            index = skipWhitespace(index)
+            if bytes[index] == UInt8(ascii: ",") {
+                index = skipWhitespace(index + 1)
+                continue
+            }
+            return result
+        }
+    }
+
+    /// The element ranges of the array at `range`; `nil` when the value is not an array.
+    func elements(of range: Range<Int>) throws(Failure) -> [Range<Int>]? {
+        guard range.lowerBound < bytes.count, bytes[range.lowerBound] == UInt8(ascii: "[") else { return nil }
+        var index = skipWhitespace(range.lowerBound + 1)
+        var result: [Range<Int>] = []
+        if bytes[index] == UInt8(ascii: "]") { return result }
+        while true {
+            let start = index
+            try skipValue(&index, depth: 1)
+            result.append(start..<index)
+            index = skipWhitespace(index)
+            if bytes[index] == UInt8(ascii: ",") {
+                index = skipWhitespace(index + 1)
+                continue
+            }
+            return result
+        }
+    }
+
+    /// The decoded string at `range`, `nil` when the value there is not a string.
+    func string(at range: Range<Int>) -> String? {
+        guard range.lowerBound < bytes.count, bytes[range.lowerBound] == UInt8(ascii: "\"") else { return nil }
+        var index = range.lowerBound
+        return try? readString(&index)
+    }
+
+    /// The member `key` of the object at `range`.
+    func member(_ key: String, of range: Range<Int>) throws(Failure) -> Range<Int>? {
+        try members(of: range)?.first { $0.key == key }?.value
+    }
+
+    // MARK: - Scanning
+
+    func skipWhitespace(_ start: Int) -> Int {
+        var index = start
+        while index < bytes.count {
+            switch bytes[index] {
+            case 0x20, 0x09, 0x0A, 0x0D: index += 1
+            default: return index
+            }
+        }
+        return index
+    }
+
+    private func expect(_ byte: UInt8, _ index: inout Int) throws(Failure) {
+        guard index < bytes.count else { throw Failure(offset: index, reason: "unexpected end of input") }
+        guard bytes[index] == byte else {
+            throw Failure(offset: index, reason: "expected `\(Character(Unicode.Scalar(byte)))`")
+        }
+        index += 1
+    }
+
+    private func skipValue(_ index: inout Int, depth: Int) throws(Failure) {
+        guard index < bytes.count else { throw Failure(offset: index, reason: "unexpected end of input") }
+        switch bytes[index] {
+        case UInt8(ascii: "{"):
+            guard depth < maxDepth else { throw Failure(offset: index, reason: "nested deeper than \(maxDepth) levels") }
+            index = skipWhitespace(index + 1)
+            guard index < bytes.count else { throw Failure(offset: index, reason: "unexpected end of input") }
+            if bytes[index] == UInt8(ascii: "}") {
+                index += 1
+                return
+            }
+            while true {
+                _ = try readString(&index)
+                index = skipWhitespace(index)
+                try expect(UInt8(ascii: ":"), &index)
+                index = skipWhitespace(index)
+                try skipValue(&index, depth: depth + 1)
+                index = skipWhitespace(index)
+                guard index < bytes.count else { throw Failure(offset: index, reason: "unexpected end of input") }
+                if bytes[index] == UInt8(ascii: ",") {
+                    index = skipWhitespace(index + 1)
+                } else {
+                    try expect(UInt8(ascii: "}"), &index)
+                    return
+                }
+            }
+        case UInt8(ascii: "["):
+            guard depth < maxDepth else { throw Failure(offset: index, reason: "nested deeper than \(maxDepth) levels") }
+            index = skipWhitespace(index + 1)
+            guard index < bytes.count else { throw Failure(offset: index, reason: "unexpected end of input") }
+            if bytes[index] == UInt8(ascii: "]") {
+                index += 1
+                return
+            }
+            while true {
+                try skipValue(&index, depth: depth + 1)
+                index = skipWhitespace(index)
+                guard index < bytes.count else { throw Failure(offset: index, reason: "unexpected end of input") }
+                if bytes[index] == UInt8(ascii: ",") {
+                    index = skipWhitespace(index + 1)
+                } else {
+                    try expect(UInt8(ascii: "]"), &index)
+                    return
+                }
+            }
+        case UInt8(ascii: "\""):
+            _ = try readString(&index)
+        case UInt8(ascii: "t"): try literal("true", &index)
+        case UInt8(ascii: "f"): try literal("false", &index)
+        case UInt8(ascii: "n"): try literal("null", &index)
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): try skipNumber(&index)
+        default:
+            throw Failure(offset: index, reason: "unexpected character")
+        }
+    }
+
+    private func literal(_ word: StaticString, _ index: inout Int) throws(Failure) {
+        let count = word.utf8CodeUnitCount
+        guard index + count <= bytes.count else { throw Failure(offset: index, reason: "unexpected end of input") }
+        let matches = word.withUTF8Buffer { expected in
+            (0..<count).allSatisfy { bytes[index + $0] == expected[$0] }
+        }
+        guard matches else { throw Failure(offset: index, reason: "invalid literal") }
+        index += count
+    }
+
+    private func skipNumber(_ index: inout Int) throws(Failure) {
+        let start = index
+        func digits() -> Int {
+            let from = index
+            while index < bytes.count, bytes[index] >= UInt8(ascii: "0"), bytes[index] <= UInt8(ascii: "9") { index += 1 }
+            return index - from
+        }
+        if bytes[index] == UInt8(ascii: "-") { index += 1 }
+        guard index < bytes.count else { throw Failure(offset: start, reason: "invalid number") }
+        if bytes[index] == UInt8(ascii: "0") {
+            index += 1
+        } else if digits() == 0 {
+            throw Failure(offset: start, reason: "invalid number")
+        }
+        if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
+            index += 1
+            guard digits() > 0 else { throw Failure(offset: start, reason: "invalid number") }
+        }
+        if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
+            index += 1
+            if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
+            guard digits() > 0 else { throw Failure(offset: start, reason: "invalid number") }
+        }
+    }
+
+    /// Reads a string starting at its opening quote, decoding escapes; leaves `index` after the closing quote.
+    func readString(_ index: inout Int) throws(Failure) -> String {
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else {
+            throw Failure(offset: index, reason: "expected a string")
+        }
+        index += 1
+        let start = index
+        // Fast path: no escapes.
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "\"") {
+                let text = String(validating: bytes[start..<index], as: UTF8.self)
+                guard let text else { throw Failure(offset: start, reason: "invalid UTF-8 in a string") }
+                index += 1
+                return text
+            }
+            if byte == UInt8(ascii: "\\") { break }
+            guard byte >= 0x20 else { throw Failure(offset: index, reason: "control character in a string") }
+            index += 1
+        }
+        var scalars = String.UnicodeScalarView()
+        guard let prefix = String(validating: bytes[start..<index], as: UTF8.self) else {
+            throw Failure(offset: start, reason: "invalid UTF-8 in a string")
+        }
+        scalars.append(contentsOf: prefix.unicodeScalars)
+        var runStart = index
+        func flush(_ end: Int) throws(Failure) {
+            guard runStart < end else { return }
+            guard let run = String(validating: bytes[runStart..<end], as: UTF8.self) else {
+                throw Failure(offset: runStart, reason: "invalid UTF-8 in a string")
+            }
+            scalars.append(contentsOf: run.unicodeScalars)
+        }
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "\"") {
+                try flush(index)
+                index += 1
+                return String(scalars)
+            }
+            guard byte >= 0x20 else { throw Failure(offset: index, reason: "control character in a string") }
+            guard byte == UInt8(ascii: "\\") else {
+                index += 1
+                continue
+            }
+            try flush(index)
+            index += 1
+            guard index < bytes.count else { break }
+            let escape = bytes[index]
+            index += 1
+            switch escape {
+            case UInt8(ascii: "\""): scalars.append("\"")
+            case UInt8(ascii: "\\"): scalars.append("\\")
+            case UInt8(ascii: "/"): scalars.append("/")
+            case UInt8(ascii: "b"): scalars.append("\u{08}")
+            case UInt8(ascii: "f"): scalars.append("\u{0C}")
+            case UInt8(ascii: "n"): scalars.append("\n")
+            case UInt8(ascii: "r"): scalars.append("\r")
+            case UInt8(ascii: "t"): scalars.append("\t")
+            case UInt8(ascii: "u"):
+                var code = try hex4(&index)
+                if (0xD800..<0xDC00).contains(code) {
+                    // A high surrogate must be followed by `\u` and a low one.
+                    guard index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") else {
+                        throw Failure(offset: index, reason: "unpaired surrogate in a string")
+                    }
+                    index += 2
+                    let low = try hex4(&index)
+                    guard (0xDC00..<0xE000).contains(low) else { throw Failure(offset: index, reason: "unpaired surrogate in a string") }
+                    code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+                }
+                guard let scalar = Unicode.Scalar(code) else { throw Failure(offset: index, reason: "unpaired surrogate in a string") }
+                scalars.append(scalar)
+            default:
+                throw Failure(offset: index - 1, reason: "invalid escape in a string")
+            }
+            runStart = index
+        }
+        throw Failure(offset: start, reason: "unterminated string")
+    }
+
+    private func hex4(_ index: inout Int) throws(Failure) -> UInt32 {
+        guard index + 4 <= bytes.count else { throw Failure(offset: index, reason: "unexpected end of input") }
+        var value: UInt32 = 0
+        for _ in 0..<4 {
+            let byte = bytes[index]
+            let digit: UInt32
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = UInt32(byte - UInt8(ascii: "0"))
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = UInt32(byte - UInt8(ascii: "a") + 10)
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = UInt32(byte - UInt8(ascii: "A") + 10)
+            default: throw Failure(offset: index, reason: "invalid \\u escape")
+            }
+            value = value << 4 | digit
+            index += 1
+        }
+        return value
+    }
+}

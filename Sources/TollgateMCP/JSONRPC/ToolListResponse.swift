@@ -1,0 +1,57 @@
+import TollgateCore
+
+/// A `tools/list` response read for the relay: the tools it names, and the same response with hidden tools cut out.
+///
+/// Hidden tools are removed by cutting their elements out of the `tools` array; every other byte of the response
+/// (the remaining tools, their key order, numbers, unknown fields) is kept as the upstream wrote it.
+public struct ToolListResponse: Sendable {
+    /// Every tool in the page, as the upstream described it (hidden ones included).
+    public let tools: [ToolDescriptor]
+    /// `result.nextCursor`, when the upstream has more pages.
+    public let nextCursor: String?
+    private let message: JSONRPCMessage
+    private let elements: [(name: String?, range: Range<Int>)]
+    private let arrayRange: Range<Int>?
+
+    /// Reads the `result.tools` of a response; `nil` when the message is not a successful response or has no list.
+    public init?(_ message: JSONRPCMessage) {
+        guard message.kind == .response, let resultRange = message.resultRange else { return nil }
+        let scanner = JSONScanner(message.bytes)
+        guard let members = try? scanner.members(of: resultRange),
+            let toolsRange = members.first(where: { $0.key == "tools" })?.value,
+            let elementRanges = try? scanner.elements(of: toolsRange)
+        else { return nil }
+        var tools: [ToolDescriptor] = []
+        var elements: [(name: String?, range: Range<Int>)] = []
+        for range in elementRanges {
+            let name = (try? scanner.member("name", of: range)).flatMap { $0 }.flatMap { scanner.string(at: $0) }
+            elements.append((name, range))
+            let json = try? JSONValue(parsing: String(decoding: message.bytes[range], as: UTF8.self))
+            if let json, let tool = try? ToolDescriptor(json: json) {
+                tools.append(tool)
+            } else if let name {
+                tools.append(ToolDescriptor(name: name))
+            }
+        }
+        self.message = message
+        self.tools = tools
+        self.elements = elements
+        self.arrayRange = toolsRange
+        self.nextCursor = members.first(where: { $0.key == "nextCursor" }).flatMap { scanner.string(at: $0.value) }
+    }
+
+    /// The response without the tools for which `isHidden` holds; the original bytes when none is.
+    public func bytes(hiding isHidden: (String) -> Bool) -> [UInt8] {
+        let kept = elements.filter { element in element.name.map { !isHidden($0) } ?? true }
+        guard kept.count != elements.count, let arrayRange else { return message.bytes }
+        var out: [UInt8] = []
+        out.reserveCapacity(message.bytes.count)
+        out.append(contentsOf: message.bytes[..<(arrayRange.lowerBound + 1)])
+        for (index, element) in kept.enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            out.append(contentsOf: message.bytes[element.range])
+        }
+        out.append(contentsOf: message.bytes[(arrayRange.upperBound - 1)...])
+        return out
+    }
+}

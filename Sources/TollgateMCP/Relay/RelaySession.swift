@@ -1,0 +1,467 @@
+import Foundation
+import Logging
+import TollgateCore
+
+/// One agent's MCP session through the gateway: the messages between one downstream client and one upstream
+/// connection, relayed unchanged except where the gate decides.
+///
+/// Ids are not remapped (the session has its upstream to itself), so `requestId` and `progressToken` references
+/// stay valid both ways. The session:
+/// - forwards requests, notifications and responses from the agent, and answers requests it refuses itself;
+/// - decides every `tools/call` with the gate first (unknown and hidden tools get JSON-RPC error -32602);
+/// - removes hidden tools from `tools/list` results;
+/// - routes what the upstream sends: a response to the stream of its request, progress to the stream of the request
+///   that asked for it, everything else to the agent's listening stream (or, while none is open, to an open request
+///   stream, or a small backlog);
+/// - restarts a dead upstream on the next request, with backoff, replaying the agent's `initialize`.
+///
+/// ```swift
+/// let session = RelaySession(identity: identity, gate: gate, connect: { try StdioUpstreamConnection.start(command, logger: logger) }, logger: logger)
+/// switch await session.receive(message) { case .stream(let replies): ...; case .immediate(let bytes): ...; case .accepted: ... }
+/// ```
+public actor RelaySession {
+    /// What the transport sends back for one message from the agent.
+    public enum Reply: Sendable {
+        /// Nothing to send back (a notification or a response): HTTP 202.
+        case accepted
+        /// A single message, answered without the upstream.
+        case immediate([UInt8])
+        /// The messages for this request, ending with its response.
+        case stream(AsyncStream<[UInt8]>)
+    }
+
+    public struct Options: Sendable {
+        /// How long a request may wait for the upstream's answer.
+        public var requestTimeout: Duration = .seconds(120)
+        /// Messages kept for the agent while no stream is open to carry them.
+        public var backlogLimit = 256
+        public init() {}
+    }
+
+    public nonisolated let identity: SessionIdentity
+    public nonisolated let id: String
+    private let gate: any ToolCallGate
+    private let connect: @Sendable () async throws -> any UpstreamConnection
+    private let options: Options
+    private let logger: Logger
+
+    private var upstream: (any UpstreamConnection)?
+    private var pending: [JSONRPCID: Pending] = [:]
+    private var progressRoutes: [JSONRPCID: JSONRPCID] = [:]
+    private var listener: AsyncStream<[UInt8]>.Continuation?
+    private var listenerGeneration = 0
+    private var backlog: [[UInt8]] = []
+    private var catalog: [String: ToolDescriptor]?
+    private var initializeParams: String?
+    private var initialized = false
+    private var closed = false
+    private var restarts = 0
+    private var lastStart: ContinuousClock.Instant = .now
+    private var internalCounter = 0
+    public private(set) var lastActivity: ContinuousClock.Instant = .now
+    /// The protocol version the upstream answered `initialize` with.
+    public private(set) var protocolVersion: String?
+
+    private struct Pending {
+        var method: String
+        var sink: AsyncStream<[UInt8]>.Continuation?
+        var internalWaiter: CheckedContinuation<JSONRPCMessage?, Never>?
+        var progressToken: JSONRPCID?
+        var ticket: ToolCallTicket?
+        var timeout: Task<Void, Never>?
+        var isToolList: Bool
+        var firstPage: Bool
+    }
+
+    public init(
+        identity: SessionIdentity, gate: any ToolCallGate, options: Options = Options(),
+        connect: @escaping @Sendable () async throws -> any UpstreamConnection, logger: Logger
+    ) {
+        self.identity = identity
+        self.id = identity.session
+        self.gate = gate
+        self.options = options
+        self.connect = connect
+        var logger = logger
+        logger[metadataKey: "session"] = "\(identity.session)"
+        logger[metadataKey: "server"] = "\(identity.server)"
+        logger[metadataKey: "agent"] = "\(identity.agent)"
+        self.logger = logger
+    }
+
+    /// Whether any request is in flight or a listening stream is open (such a session is not idle).
+    public var isBusy: Bool { !pending.isEmpty || listener != nil }
+
+    // MARK: - From the agent
+
+    /// Handles one message from the agent.
+    public func receive(_ message: JSONRPCMessage) async -> Reply {
+        lastActivity = .now
+        guard !closed else {
+            return message.kind == .request
+                ? .immediate(JSONText.error(id: message.id, code: -32600, message: "Session terminated")) : .accepted
+        }
+        switch message.kind {
+        case .notification:
+            if message.method == "notifications/cancelled", let target = message.paramsID("requestId") {
+                cancelledByAgent(target)
+            }
+            if message.method == "notifications/initialized" { initialized = true }
+            if let upstream { try? await upstream.send(message) }
+            return .accepted
+        case .response, .error:
+            if let upstream { try? await upstream.send(message) }
+            return .accepted
+        case .request:
+            return await request(message)
+        }
+    }
+
+    private func request(_ message: JSONRPCMessage) async -> Reply {
+        guard let id = message.id, let method = message.method else { return .accepted }
+        guard pending[id] == nil else {
+            return .immediate(JSONText.error(id: id, code: -32600, message: "Invalid Request: the id \(id) is already in use by a request in flight"))
+        }
+        if method == "initialize", let params = message.paramsBytes {
+            initializeParams = String(decoding: params, as: UTF8.self)
+        }
+        var ticket: ToolCallTicket?
+        if method == "tools/call" {
+            switch await decide(message, id: id) {
+            case .reply(let reply): return reply
+            case .forward(let granted): ticket = granted
+            }
+            guard pending[id] == nil else {
+                if let ticket { await gate.complete(ticket, outcome: .transportError("duplicate request id")) }
+                return .immediate(JSONText.error(id: id, code: -32600, message: "Invalid Request: the id \(id) is already in use by a request in flight"))
+            }
+        }
+        let upstream: any UpstreamConnection
+        do {
+            upstream = try await liveUpstream()
+        } catch {
+            if let ticket { await gate.complete(ticket, outcome: .transportError(error.description)) }
+            return .immediate(JSONText.error(id: id, code: -32603, message: "The upstream server is unavailable: \(error.description)"))
+        }
+        let (stream, sink) = AsyncStream.makeStream(of: [UInt8].self, bufferingPolicy: .unbounded)
+        let token = message.progressToken
+        pending[id] = Pending(
+            method: method, sink: sink, progressToken: token, ticket: ticket, timeout: timeoutTask(for: id),
+            isToolList: method == "tools/list", firstPage: message.paramsString("cursor") == nil)
+        if let token { progressRoutes[token] = id }
+        do {
+            try await upstream.send(message)
+        } catch {
+            if let entry = pending.removeValue(forKey: id) {
+                finish(entry, id: id)
+                if let ticket = entry.ticket { await gate.complete(ticket, outcome: .transportError(error.description)) }
+            }
+            return .immediate(JSONText.error(id: id, code: -32603, message: "The upstream server is unavailable: \(error.description)"))
+        }
+        return .stream(stream)
+    }
+
+    private enum Decision {
+        case reply(Reply)
+        case forward(ToolCallTicket)
+    }
+
+    private func decide(_ message: JSONRPCMessage, id: JSONRPCID) async -> Decision {
+        guard let params = message.decodedParams(), let name = params["name"]?.stringValue else {
+            return .reply(.immediate(JSONText.error(id: id, code: -32602, message: "Invalid params: tools/call needs `params.name`, a string")))
+        }
+        let arguments = params["arguments"] ?? .object([:])
+        if catalog == nil, initialized { await loadCatalog() }
+        // A tool the upstream does not list is unknown without a decision; a hidden one is decided (and recorded) by
+        // the gate, and answered exactly like an unknown one, so its existence does not leak.
+        let listed = catalog.map { $0[name] != nil } ?? true
+        if !listed, !gate.isHidden(tool: name, server: identity.server) {
+            return .reply(.immediate(unknownTool(id: id, name: name)))
+        }
+        let request = ToolCallRequest(identity: identity, tool: name, arguments: arguments, descriptor: catalog?[name], requestID: id)
+        switch await gate.decide(request) {
+        case .forward(let ticket): return .forward(ticket)
+        case .refuse(let text, let meta): return .reply(.immediate(JSONText.toolError(id: id, text: text, meta: meta)))
+        case .unknownTool: return .reply(.immediate(unknownTool(id: id, name: name)))
+        }
+    }
+
+    private func unknownTool(id: JSONRPCID, name: String) -> [UInt8] {
+        JSONText.error(id: id, code: -32602, message: "Unknown tool: \(name)")
+    }
+
+    private func cancelledByAgent(_ target: JSONRPCID) {
+        guard let entry = pending.removeValue(forKey: target) else { return }
+        finish(entry, id: target)
+        if let ticket = entry.ticket {
+            let gate = gate
+            Task { await gate.complete(ticket, outcome: .cancelled) }
+        }
+    }
+
+    /// The agent went away while `id` was in flight (its HTTP connection closed): the request is cancelled upstream,
+    /// as if the agent had sent `notifications/cancelled`.
+    public func abandon(_ id: JSONRPCID) async {
+        guard pending[id] != nil else { return }
+        cancelledByAgent(id)
+        let params = #"{"requestId":\#(String(decoding: id.raw, as: UTF8.self)),"reason":"the client disconnected"}"#
+        if let upstream, let cancel = try? JSONRPCMessage(parsing: JSONText.notification(method: "notifications/cancelled", params: params)) {
+            try? await upstream.send(cancel)
+        }
+    }
+
+    /// Opens the agent's listening stream (HTTP GET): server-initiated messages go there. A second one replaces
+    /// the first. Messages kept while none was open are sent first.
+    public func listen() -> AsyncStream<[UInt8]> {
+        listenerGeneration += 1
+        listener?.finish()
+        let generation = listenerGeneration
+        let (stream, sink) = AsyncStream.makeStream(of: [UInt8].self, bufferingPolicy: .bufferingNewest(options.backlogLimit))
+        for message in backlog { sink.yield(message) }
+        backlog.removeAll()
+        listener = sink
+        sink.onTermination = { [weak self] _ in
+            Task { await self?.listenerEnded(generation) }
+        }
+        return stream
+    }
+
+    /// Forgets the listener when its stream ends, unless a newer one has replaced it.
+    private func listenerEnded(_ generation: Int) {
+        if generation == listenerGeneration { listener = nil }
+    }
+
+    /// Sends a message of the gateway's own to the agent (`notifications/tools/list_changed` after a policy reload).
+    public func notifyAgent(_ message: [UInt8]) {
+        deliverToAgent(message)
+    }
+
+    /// Ends the session: every open stream, and the upstream connection.
+    public func close() async {
+        guard !closed else { return }
+        closed = true
+        for (id, entry) in pending {
+            entry.internalWaiter?.resume(returning: nil)
+            entry.sink?.yield(JSONText.error(id: id, code: -32600, message: "Session terminated"))
+            finish(entry, id: id)
+            if let ticket = entry.ticket { await gate.complete(ticket, outcome: .cancelled) }
+        }
+        pending.removeAll()
+        listener?.finish()
+        listener = nil
+        await upstream?.close()
+        upstream = nil
+    }
+
+    // MARK: - The upstream
+
+    private func liveUpstream() async throws(UpstreamError) -> any UpstreamConnection {
+        if let upstream { return upstream }
+        if restarts > 0 {
+            // Backoff: 0.2 s, 0.4 s, ... up to 10 s between starts; a connection that lived a minute resets it.
+            let delay = Duration.milliseconds(min(10_000, 200 << min(restarts - 1, 6)))
+            let wait = lastStart + delay - .now
+            if wait > .zero { try? await Task.sleep(for: wait) }
+        }
+        lastStart = .now
+        restarts += 1
+        let connection: any UpstreamConnection
+        do {
+            connection = try await connect()
+        } catch let error as UpstreamError {
+            throw error
+        } catch {
+            throw UpstreamError("\(error)")
+        }
+        if let upstream {
+            // Another request connected while this one waited.
+            await connection.close()
+            return upstream
+        }
+        upstream = connection
+        Task { await self.pump(connection) }
+        if restarts > 1, let initializeParams {
+            logger.notice("upstream restarted; replaying initialize", metadata: ["restart": "\(restarts - 1)"])
+            let reply = await internalRequest(method: "initialize", params: initializeParams, on: connection)
+            guard let reply, reply.kind == .response else { throw UpstreamError("the restarted upstream server refused initialize") }
+            try await connection.send(Self.initializedNotification)
+        }
+        return connection
+    }
+
+    private func pump(_ connection: any UpstreamConnection) async {
+        for await event in connection.events {
+            switch event {
+            case .message(let message):
+                await fromUpstream(message)
+            case .garbage(let text):
+                logger.warning("upstream wrote something that is not JSON-RPC; skipped", metadata: ["output": "\(text)"])
+            case .closed(let reason):
+                await upstreamClosed(connection, reason: reason)
+            }
+        }
+    }
+
+    private func upstreamClosed(_ connection: any UpstreamConnection, reason: String) async {
+        guard upstream === connection else { return }
+        upstream = nil
+        catalog = nil
+        if lastStart.duration(to: .now) > .seconds(60) { restarts = 1 }
+        for (id, entry) in pending {
+            if let waiter = entry.internalWaiter {
+                waiter.resume(returning: nil)
+            } else {
+                entry.sink?.yield(JSONText.error(id: id, code: -32603, message: "The upstream server stopped: \(reason)"))
+            }
+            finish(entry, id: id)
+            if let ticket = entry.ticket { await gate.complete(ticket, outcome: .transportError(reason)) }
+        }
+        pending.removeAll()
+        progressRoutes.removeAll()
+    }
+
+    private func fromUpstream(_ message: JSONRPCMessage) async {
+        switch message.kind {
+        case .response, .error:
+            guard let id = message.id, let entry = pending.removeValue(forKey: id) else {
+                logger.debug("a response for no request in flight; dropped", metadata: ["id": "\(message.id?.description ?? "null")"])
+                return
+            }
+            if let waiter = entry.internalWaiter {
+                entry.timeout?.cancel()
+                waiter.resume(returning: message)
+                return
+            }
+            var bytes = message.bytes
+            if entry.isToolList, let list = ToolListResponse(message) {
+                var known = entry.firstPage ? [:] : (catalog ?? [:])
+                for tool in list.tools { known[tool.name] = tool }
+                catalog = known
+                let gate = gate
+                let server = identity.server
+                bytes = list.bytes { gate.isHidden(tool: $0, server: server) }
+            }
+            entry.sink?.yield(bytes)
+            finish(entry, id: id)
+            if let ticket = entry.ticket { await gate.complete(ticket, outcome: Self.outcome(of: message)) }
+        case .notification:
+            if message.method == "notifications/progress", let token = message.paramsID("progressToken"),
+                let requestID = progressRoutes[token], let sink = pending[requestID]?.sink
+            {
+                sink.yield(message.bytes)
+                return
+            }
+            if message.method == "notifications/tools/list_changed" { catalog = nil }
+            deliverToAgent(message.bytes)
+        case .request:
+            deliverToAgent(message.bytes)
+        }
+    }
+
+    private func deliverToAgent(_ bytes: [UInt8]) {
+        if let listener {
+            if case .terminated = listener.yield(bytes) { self.listener = nil } else { return }
+        }
+        if let sink = pending.values.first(where: { $0.sink != nil })?.sink {
+            sink.yield(bytes)
+            return
+        }
+        if backlog.count >= options.backlogLimit { backlog.removeFirst() }
+        backlog.append(bytes)
+    }
+
+    private static let initializedNotification = try! JSONRPCMessage(parsing: JSONText.notification(method: "notifications/initialized"))
+
+    private static func outcome(of message: JSONRPCMessage) -> ToolCallOutcome {
+        let scanner = JSONScanner(message.bytes)
+        if message.kind == .error {
+            var code: Int?
+            if let root = try? scanner.document(), let error = try? scanner.member("error", of: root),
+                let value = try? scanner.member("code", of: error)
+            {
+                code = Int(String(decoding: message.bytes[value], as: UTF8.self))
+            }
+            return .rpcError(code: code ?? -32603)
+        }
+        if let result = message.resultRange, let flag = try? scanner.member("isError", of: result),
+            String(decoding: message.bytes[flag], as: UTF8.self) == "true"
+        {
+            return .toolError
+        }
+        return .success
+    }
+
+    private func finish(_ entry: Pending, id: JSONRPCID) {
+        entry.timeout?.cancel()
+        entry.sink?.finish()
+        if let token = entry.progressToken, progressRoutes[token] == id { progressRoutes.removeValue(forKey: token) }
+    }
+
+    private func timeoutTask(for id: JSONRPCID) -> Task<Void, Never> {
+        let limit = options.requestTimeout
+        return Task { [weak self] in
+            try? await Task.sleep(for: limit)
+            guard !Task.isCancelled else { return }
+            await self?.timedOut(id)
+        }
+    }
+
+    private func timedOut(_ id: JSONRPCID) async {
+        guard let entry = pending.removeValue(forKey: id) else { return }
+        let seconds = options.requestTimeout.components.seconds
+        if let waiter = entry.internalWaiter {
+            waiter.resume(returning: nil)
+        } else {
+            entry.sink?.yield(JSONText.error(id: id, code: -32001, message: "Request timed out: the upstream server did not answer within \(seconds) s"))
+        }
+        finish(entry, id: id)
+        let params = #"{"requestId":\#(String(decoding: id.raw, as: UTF8.self)),"reason":"timed out in the gateway"}"#
+        if let upstream, let cancel = try? JSONRPCMessage(parsing: JSONText.notification(method: "notifications/cancelled", params: params)) {
+            try? await upstream.send(cancel)
+        }
+        if let ticket = entry.ticket { await gate.complete(ticket, outcome: .timedOut) }
+    }
+
+    // MARK: - The gateway's own requests
+
+    /// Asks the upstream for its whole tool list (every page), for deciding calls of a client that never listed them.
+    private func loadCatalog() async {
+        guard let upstream = try? await liveUpstream() else { return }
+        var tools: [String: ToolDescriptor] = [:]
+        var cursor: String?
+        for _ in 0..<50 {
+            let params = cursor.map { #"{"cursor":\#(JSONText.string($0))}"# }
+            guard let reply = await internalRequest(method: "tools/list", params: params, on: upstream),
+                let list = ToolListResponse(reply)
+            else { return }
+            for tool in list.tools { tools[tool.name] = tool }
+            guard let next = list.nextCursor else { break }
+            cursor = next
+        }
+        catalog = tools
+    }
+
+    private func internalRequest(method: String, params: String?, on connection: any UpstreamConnection) async -> JSONRPCMessage? {
+        internalCounter += 1
+        let id = JSONRPCID(string: "tollgate-\(internalCounter)-\(UUID().uuidString.prefix(8))")
+        guard let message = try? JSONRPCMessage(parsing: JSONText.request(id: id, method: method, params: params)) else { return nil }
+        return await withCheckedContinuation { (waiter: CheckedContinuation<JSONRPCMessage?, Never>) in
+            pending[id] = Pending(
+                method: method, sink: nil, internalWaiter: waiter, progressToken: nil, ticket: nil, timeout: timeoutTask(for: id),
+                isToolList: false, firstPage: false)
+            Task {
+                do {
+                    try await connection.send(message)
+                } catch {
+                    self.internalSendFailed(id)
+                }
+            }
+        }
+    }
+
+    private func internalSendFailed(_ id: JSONRPCID) {
+        guard let entry = pending.removeValue(forKey: id) else { return }
+        entry.timeout?.cancel()
+        entry.internalWaiter?.resume(returning: nil)
+    }
+}

@@ -1,0 +1,301 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import Synchronization
+
+/// Where and how to reach a remote MCP server.
+public struct HTTPEndpoint: Sendable, Equatable {
+    public enum Transport: String, Sendable {
+        /// Streamable HTTP (2025-03-26 and later): POST each message, responses as JSON or an SSE stream.
+        case streamableHTTP = "streamable-http"
+        /// The legacy HTTP+SSE transport (2024-11-05): a GET event stream names the URL to POST messages to.
+        case sse
+    }
+
+    public var url: String
+    public var transport: Transport
+    /// Sent with every request (credentials for the upstream, from the configuration).
+    public var headers: [(name: String, value: String)]
+
+    public init(url: String, transport: Transport, headers: [(name: String, value: String)] = []) {
+        self.url = url
+        self.transport = transport
+        self.headers = headers
+    }
+
+    public static func == (lhs: HTTPEndpoint, rhs: HTTPEndpoint) -> Bool {
+        lhs.url == rhs.url && lhs.transport == rhs.transport && lhs.headers.elementsEqual(rhs.headers) { $0 == $1 }
+    }
+}
+
+/// A remote MCP server reached over Streamable HTTP or legacy HTTP+SSE, through AsyncHTTPClient, streaming.
+///
+/// Streamable HTTP: every message is a POST; a request's answer comes back as a JSON body or an SSE stream read as
+/// it arrives (so progress notifications pass through while the call runs); the session id from the `initialize`
+/// response and the negotiated protocol version go on every later request; a GET stream carries the server's own
+/// messages when the server offers one; `close()` deletes the session. Legacy SSE: a GET stream is opened first,
+/// its `endpoint` event names where to POST, and every answer arrives on that stream.
+///
+/// Redirects are not followed: an upstream's location is configuration, not something a response may change.
+public final class HTTPUpstreamConnection: UpstreamConnection, Sendable {
+    public let events: AsyncStream<UpstreamEvent>
+    private let continuation: AsyncStream<UpstreamEvent>.Continuation
+    private let endpoint: HTTPEndpoint
+    private let client: HTTPClient
+    private let logger: Logger
+    private let maxMessageBytes: Int
+    private let state = Mutex(State())
+
+    private struct State {
+        var sessionID: String?
+        var protocolVersion: String?
+        var initializeID: JSONRPCID?
+        var postURL: String?
+        var tasks: [UUID: Task<Void, Never>] = [:]
+        var closed = false
+        var listening = false
+    }
+
+    private init(endpoint: HTTPEndpoint, client: HTTPClient, maxMessageBytes: Int, logger: Logger) {
+        (events, continuation) = AsyncStream.makeStream(of: UpstreamEvent.self, bufferingPolicy: .unbounded)
+        self.endpoint = endpoint
+        self.client = client
+        self.maxMessageBytes = maxMessageBytes
+        self.logger = logger
+    }
+
+    /// Connects: for Streamable HTTP nothing happens until the first message; for legacy SSE the event stream is
+    /// opened and its `endpoint` event awaited.
+    public static func connect(
+        _ endpoint: HTTPEndpoint, client: HTTPClient, maxMessageBytes: Int = 16 << 20, logger: Logger
+    ) async throws(UpstreamError) -> HTTPUpstreamConnection {
+        let upstream = HTTPUpstreamConnection(endpoint: endpoint, client: client, maxMessageBytes: maxMessageBytes, logger: logger)
+        if endpoint.transport == .sse { try await upstream.openLegacyStream() }
+        return upstream
+    }
+
+    /// An HTTP client set up for upstreams: no redirects, bounded connect time.
+    public static func makeClient() -> HTTPClient {
+        var configuration = HTTPClient.Configuration()
+        configuration.redirectConfiguration = .disallow
+        configuration.timeout = .init(connect: .seconds(10))
+        configuration.decompression = .disabled
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
+
+    public func send(_ message: JSONRPCMessage) async throws(UpstreamError) {
+        let (closed, postURL) = state.withLock { state in
+            if message.method == "initialize" { state.initializeID = message.id }
+            return (state.closed, state.postURL)
+        }
+        guard !closed else { throw UpstreamError("the connection to \(endpoint.url) is closed") }
+        var request = HTTPClientRequest(url: endpoint.transport == .sse ? (postURL ?? endpoint.url) : endpoint.url)
+        request.method = .POST
+        addHeaders(to: &request)
+        request.headers.replaceOrAdd(name: "Content-Type", value: "application/json")
+        request.headers.replaceOrAdd(name: "Accept", value: "application/json, text/event-stream")
+        request.body = .bytes(ByteBuffer(bytes: message.bytes))
+        let response: HTTPClientResponse
+        do {
+            response = try await client.execute(request, timeout: .hours(24), logger: logger)
+        } catch {
+            throw UpstreamError("cannot reach \(endpoint.url): \(error)")
+        }
+        if message.method == "initialize", let session = response.headers.first(name: "Mcp-Session-Id") {
+            state.withLock { $0.sessionID = session }
+        }
+        let contentType = response.headers.first(name: "Content-Type")?.lowercased() ?? ""
+        switch response.status.code {
+        case 202:
+            if message.kind == .notification, message.method == "notifications/initialized", endpoint.transport == .streamableHTTP {
+                startListening()
+            }
+            return
+        case 200..<300 where contentType.hasPrefix("text/event-stream"):
+            track { [self] in await self.readEventStream(response.body) }
+        case 200..<300:
+            let body = try await collect(response.body)
+            if !body.isEmpty { deliver(body) }
+        case 404 where state.withLock({ $0.sessionID != nil }):
+            // The upstream forgot the session (it restarted): the relay starts a new one.
+            finishStream(reason: "the upstream server \(endpoint.url) ended the session (HTTP 404)")
+            throw UpstreamError("the upstream server ended the session")
+        default:
+            let body = (try? await collect(response.body)) ?? []
+            if let reply = try? JSONRPCMessage(parsing: body), reply.kind == .error, reply.id != nil, reply.id == message.id {
+                continuation.yield(.message(reply))
+                return
+            }
+            let text = String(decoding: body.prefix(200), as: UTF8.self)
+            throw UpstreamError("the upstream server answered HTTP \(response.status.code)\(text.isEmpty ? "" : ": \(text)")")
+        }
+    }
+
+    public func close() async {
+        let (tasks, session, wasClosed) = state.withLock { state in
+            defer {
+                state.closed = true
+                state.tasks.removeAll()
+            }
+            return (Array(state.tasks.values), state.sessionID, state.closed)
+        }
+        guard !wasClosed else { return }
+        tasks.forEach { $0.cancel() }
+        if let session, endpoint.transport == .streamableHTTP {
+            var request = HTTPClientRequest(url: endpoint.url)
+            request.method = .DELETE
+            addHeaders(to: &request)
+            request.headers.replaceOrAdd(name: "Mcp-Session-Id", value: session)
+            _ = try? await client.execute(request, timeout: .seconds(5), logger: logger)
+        }
+        continuation.yield(.closed(reason: "closed by the gateway"))
+        continuation.finish()
+    }
+
+    // MARK: - Helpers
+
+    private func addHeaders(to request: inout HTTPClientRequest) {
+        for header in endpoint.headers { request.headers.add(name: header.name, value: header.value) }
+        let (session, version) = state.withLock { ($0.sessionID, $0.protocolVersion) }
+        if let session { request.headers.replaceOrAdd(name: "Mcp-Session-Id", value: session) }
+        if let version { request.headers.replaceOrAdd(name: "MCP-Protocol-Version", value: version) }
+    }
+
+    private func collect(_ body: HTTPClientResponse.Body) async throws(UpstreamError) -> [UInt8] {
+        do {
+            var buffer = try await body.collect(upTo: maxMessageBytes)
+            return buffer.readBytes(length: buffer.readableBytes) ?? []
+        } catch {
+            throw UpstreamError("cannot read the answer of \(endpoint.url): \(error)")
+        }
+    }
+
+    private func deliver(_ bytes: [UInt8]) {
+        do {
+            let message = try JSONRPCMessage(parsing: bytes)
+            if message.kind == .response, let id = message.id {
+                state.withLock { state in
+                    if state.initializeID == id {
+                        state.protocolVersion = message.resultString("protocolVersion")
+                        state.initializeID = nil
+                    }
+                }
+            }
+            continuation.yield(.message(message))
+        } catch {
+            continuation.yield(.garbage(String(decoding: bytes.prefix(200), as: UTF8.self)))
+        }
+    }
+
+    /// Runs `body` as a task that `close()` cancels.
+    private func track(_ body: @escaping @Sendable () async -> Void) {
+        let key = UUID()
+        let task = Task {
+            await body()
+            _ = self.state.withLock { $0.tasks.removeValue(forKey: key) }
+        }
+        state.withLock { state in
+            if state.closed { task.cancel() } else { state.tasks[key] = task }
+        }
+    }
+
+    private func readEventStream(_ body: HTTPClientResponse.Body, onEvent: ((SSEParser.Event) -> Bool)? = nil) async {
+        var parser = SSEParser(maxEventBytes: maxMessageBytes)
+        do {
+            for try await chunk in body {
+                for event in parser.feed(chunk.readableBytesView) {
+                    if let onEvent, onEvent(event) { continue }
+                    if event.name == "message", !event.data.isEmpty { deliver(event.data) }
+                }
+            }
+        } catch {
+            logger.debug("upstream event stream ended", metadata: ["error": "\(error)"])
+        }
+        if parser.droppedOversized > 0 {
+            continuation.yield(.garbage("\(parser.droppedOversized) event(s) larger than \(maxMessageBytes) bytes"))
+        }
+    }
+
+    private func finishStream(reason: String) {
+        let wasClosed = state.withLock { state in
+            defer { state.closed = true }
+            return state.closed
+        }
+        guard !wasClosed else { return }
+        continuation.yield(.closed(reason: reason))
+        continuation.finish()
+    }
+
+    /// The Streamable HTTP GET stream, opened once the session is initialized; a server without one answers 405.
+    private func startListening() {
+        let start = state.withLock { state -> Bool in
+            defer { state.listening = true }
+            return !state.listening
+        }
+        guard start else { return }
+        track { [self] in
+            var request = HTTPClientRequest(url: endpoint.url)
+            request.method = .GET
+            addHeaders(to: &request)
+            request.headers.replaceOrAdd(name: "Accept", value: "text/event-stream")
+            guard let response = try? await client.execute(request, timeout: .hours(24), logger: logger) else { return }
+            guard response.status == .ok, response.headers.first(name: "Content-Type")?.lowercased().hasPrefix("text/event-stream") == true else {
+                return
+            }
+            await readEventStream(response.body)
+        }
+    }
+
+    /// Legacy SSE: opens the event stream and waits (up to 10 s) for its `endpoint` event.
+    private func openLegacyStream() async throws(UpstreamError) {
+        var request = HTTPClientRequest(url: endpoint.url)
+        request.method = .GET
+        addHeaders(to: &request)
+        request.headers.replaceOrAdd(name: "Accept", value: "text/event-stream")
+        let response: HTTPClientResponse
+        do {
+            response = try await client.execute(request, timeout: .hours(24), logger: logger)
+        } catch {
+            throw UpstreamError("cannot reach \(endpoint.url): \(error)")
+        }
+        guard response.status == .ok else { throw UpstreamError("the SSE endpoint \(endpoint.url) answered HTTP \(response.status.code)") }
+        let (found, signal) = AsyncStream.makeStream(of: String.self)
+        let base = endpoint.url
+        track { [self] in
+            await readEventStream(response.body) { event in
+                guard event.name == "endpoint" else { return false }
+                signal.yield(String(decoding: event.data, as: UTF8.self))
+                return true
+            }
+            signal.finish()
+            finishStream(reason: "the upstream event stream \(base) ended")
+        }
+        let timeout = Task {
+            try? await Task.sleep(for: .seconds(10))
+            signal.finish()
+        }
+        defer { timeout.cancel() }
+        var iterator = found.makeAsyncIterator()
+        guard let path = await iterator.next() else {
+            throw UpstreamError("the SSE endpoint \(endpoint.url) sent no `endpoint` event within 10 s")
+        }
+        guard let resolved = URL(string: path, relativeTo: URL(string: base))?.absoluteURL,
+            let baseURL = URL(string: base), resolved.scheme == baseURL.scheme, resolved.host == baseURL.host, resolved.port == baseURL.port
+        else {
+            throw UpstreamError("the SSE endpoint \(endpoint.url) named a message URL on another origin: \(path)")
+        }
+        state.withLock { $0.postURL = resolved.absoluteString }
+    }
+}
+
+extension JSONRPCMessage {
+    /// The string member `key` of `result`.
+    func resultString(_ key: String) -> String? {
+        guard let resultRange else { return nil }
+        let scanner = JSONScanner(bytes)
+        guard let range = try? scanner.member(key, of: resultRange) else { return nil }
+        return scanner.string(at: range)
+    }
+}

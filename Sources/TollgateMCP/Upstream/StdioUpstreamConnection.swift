@@ -1,0 +1,226 @@
+import Foundation
+import Logging
+import Synchronization
+import TollgateSystem
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// What to spawn for a stdio upstream.
+public struct StdioCommand: Sendable, Equatable {
+    public var command: String
+    public var arguments: [String]
+    /// Added to the gateway's environment (the child also gets `PATH`, `HOME` and the rest of ours).
+    public var environment: [String: String]
+    public var directory: String?
+
+    public init(command: String, arguments: [String] = [], environment: [String: String] = [:], directory: String? = nil) {
+        self.command = command
+        self.arguments = arguments
+        self.environment = environment
+        self.directory = directory
+    }
+}
+
+/// An MCP server running as a child process, speaking newline-delimited JSON-RPC on its stdin and stdout.
+///
+/// The child runs in a process group of its own, so ``close()`` ends it and anything it started. Its stderr goes
+/// to the log, line by line. Lines on its stdout that are not JSON-RPC are reported as ``UpstreamEvent/garbage(_:)``
+/// and skipped; a line longer than the message limit is skipped whole.
+///
+/// Blocking reads and writes run on threads of their own, never on the cooperative pool or an event loop.
+public final class StdioUpstreamConnection: UpstreamConnection, Sendable {
+    public let events: AsyncStream<UpstreamEvent>
+    private let continuation: AsyncStream<UpstreamEvent>.Continuation
+    private let process: SpawnedProcess
+    private let writer: DispatchQueue
+    private let state = Mutex(State())
+    private let logger: Logger
+    private let description: String
+
+    private struct State {
+        var closing = false
+        var exited = false
+        var stdinOpen = true
+    }
+
+    private init(process: SpawnedProcess, description: String, logger: Logger) {
+        (events, continuation) = AsyncStream.makeStream(of: UpstreamEvent.self, bufferingPolicy: .unbounded)
+        self.process = process
+        self.description = description
+        self.logger = logger
+        self.writer = DispatchQueue(label: "tollgate.stdio-upstream.\(process.pid)")
+    }
+
+    /// Starts the child and its reader threads.
+    public static func start(_ command: StdioCommand, maxMessageBytes: Int = 16 << 20, logger: Logger) throws(UpstreamError) -> StdioUpstreamConnection {
+        _ = ignoreSIGPIPE
+        var environment = ProcessInfo.processInfo.environment
+        environment.merge(command.environment) { $1 }
+        let process: SpawnedProcess
+        do {
+            process = try Spawn.start(
+                command.command, command.arguments, environment: environment, directory: command.directory,
+                stdin: .pipe, stdout: .pipe, stderr: .pipe, newProcessGroup: true)
+        } catch {
+            throw UpstreamError("cannot start the upstream server `\(command.command)`: \(error)")
+        }
+        var logger = logger
+        logger[metadataKey: "upstream.pid"] = "\(process.pid)"
+        let upstream = StdioUpstreamConnection(process: process, description: command.command, logger: logger)
+        upstream.startReaders(maxMessageBytes: maxMessageBytes)
+        logger.debug("upstream started", metadata: ["command": "\(command.command)"])
+        return upstream
+    }
+
+    /// Writing to a pipe whose reader died must fail with EPIPE, not kill the gateway.
+    private static let ignoreSIGPIPE: Void = {
+        signal(SIGPIPE, SIG_IGN)
+    }()
+
+    public var pid: pid_t { process.pid }
+
+    public func send(_ message: JSONRPCMessage) async throws(UpstreamError) {
+        guard let fd = process.stdin, state.withLock({ !$0.closing && !$0.exited && $0.stdinOpen }) else {
+            throw UpstreamError("the upstream server `\(description)` is not running")
+        }
+        var line = message.singleLine
+        line.append(0x0A)
+        let bytes = line
+        let failure: String? = await withCheckedContinuation { (done: CheckedContinuation<String?, Never>) in
+            writer.async {
+                done.resume(returning: Self.writeAll(fd, bytes))
+            }
+        }
+        if let failure {
+            state.withLock { $0.stdinOpen = false }
+            throw UpstreamError("cannot write to the upstream server `\(description)`: \(failure)")
+        }
+    }
+
+    private static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> String? {
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            if written < 0 {
+                if errno == EINTR { continue }
+                return String(cString: strerror(errno))
+            }
+            offset += written
+        }
+        return nil
+    }
+
+    /// Closes the child's stdin (the MCP way to ask a stdio server to exit), then sends SIGTERM and finally
+    /// SIGKILL to its process group if it is still there.
+    public func close() async {
+        let alreadyClosing = state.withLock { state -> Bool in
+            defer { state.closing = true }
+            return state.closing
+        }
+        guard !alreadyClosing else { return }
+        writer.sync {
+            if let fd = process.stdin { Glibc.close(fd) }
+        }
+        if await waitForExit(within: .seconds(2)) { return terminateGroup() }
+        process.signal(SIGTERM)
+        if await waitForExit(within: .seconds(2)) { return terminateGroup() }
+        logger.warning("upstream did not stop on SIGTERM; killing it")
+        process.signal(SIGKILL)
+        _ = await waitForExit(within: .seconds(2))
+    }
+
+    /// Anything the server started and left behind in its group.
+    private func terminateGroup() {
+        kill(-process.pid, SIGKILL)
+    }
+
+    private func waitForExit(within limit: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + limit
+        while ContinuousClock.now < deadline {
+            if state.withLock({ $0.exited }) { return true }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return state.withLock { $0.exited }
+    }
+
+    // MARK: - Reading
+
+    private func startReaders(maxMessageBytes: Int) {
+        let stdout = process.stdout!
+        let stderr = process.stderr!
+        let reader = Thread { [self] in
+            readMessages(from: stdout, maxMessageBytes: maxMessageBytes)
+            Glibc.close(stdout)
+            let status = process.waitForExit()
+            state.withLock { $0.exited = true }
+            let reason = status >= 128 ? "was killed by signal \(status - 128)" : "exited with status \(status)"
+            let closing = state.withLock { $0.closing }
+            if !closing { logger.warning("upstream server \(reason)") }
+            continuation.yield(.closed(reason: "the upstream server `\(description)` \(reason)"))
+            continuation.finish()
+        }
+        reader.name = "tollgate-upstream-\(process.pid)"
+        reader.start()
+        let errors = Thread { [self] in
+            forEachLine(of: stderr, maxLineBytes: 8192) { line, _ in
+                logger.info("upstream stderr: \(String(decoding: line, as: UTF8.self))")
+            }
+            Glibc.close(stderr)
+        }
+        errors.name = "tollgate-upstream-stderr-\(process.pid)"
+        errors.start()
+    }
+
+    private func readMessages(from fd: Int32, maxMessageBytes: Int) {
+        forEachLine(of: fd, maxLineBytes: maxMessageBytes) { line, truncated in
+            if truncated {
+                continuation.yield(.garbage("a line of more than \(maxMessageBytes) bytes"))
+                return
+            }
+            guard line.contains(where: { $0 != 0x20 && $0 != 0x09 }) else { return }
+            do {
+                continuation.yield(.message(try JSONRPCMessage(parsing: line)))
+            } catch {
+                continuation.yield(.garbage(String(decoding: line.prefix(200), as: UTF8.self)))
+            }
+        }
+    }
+
+    /// Calls `body` with each line read from `fd` (without its `\n` or `\r\n`) until end of file. A line longer than
+    /// `maxLineBytes` is reported once, empty, with `truncated` set, and the rest of it skipped.
+    private func forEachLine(of fd: Int32, maxLineBytes: Int, _ body: ([UInt8], _ truncated: Bool) -> Void) {
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        var line: [UInt8] = []
+        var skipping = false
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                break
+            }
+            if count == 0 { break }
+            var start = 0
+            for index in 0..<count where buffer[index] == 0x0A {
+                if !skipping {
+                    line.append(contentsOf: buffer[start..<index])
+                    if line.last == 0x0D { line.removeLast() }
+                    body(line, false)
+                }
+                skipping = false
+                line.removeAll(keepingCapacity: true)
+                start = index + 1
+            }
+            if !skipping {
+                line.append(contentsOf: buffer[start..<count])
+                if line.count > maxLineBytes {
+                    body([], true)
+                    skipping = true
+                    line = []
+                }
+            }
+        }
+        if !skipping, !line.isEmpty { body(line, false) }
+    }
+}

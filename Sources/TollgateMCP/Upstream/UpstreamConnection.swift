@@ -1,0 +1,36 @@
+/// A connection to one upstream MCP server, carrying the messages of one relay session.
+///
+/// Two implementations: ``StdioUpstreamConnection`` (a child process speaking newline-delimited JSON-RPC) and
+/// ``HTTPUpstreamConnection`` (Streamable HTTP, or the legacy HTTP+SSE transport of 2024-11-05).
+public protocol UpstreamConnection: AnyObject, Sendable {
+    /// Everything the upstream sends, in order. Finishes after a `.closed` event.
+    var events: AsyncStream<UpstreamEvent> { get }
+    /// Sends one message (its bytes as received from downstream, or one the gateway wrote).
+    func send(_ message: JSONRPCMessage) async throws(UpstreamError)
+    /// Ends the connection: terminates a child process with its process group, or deletes the HTTP session.
+    func close() async
+}
+
+/// What arrives from an upstream.
+public enum UpstreamEvent: Sendable {
+    /// A JSON-RPC message.
+    case message(JSONRPCMessage)
+    /// Output that is not a JSON-RPC message (a stray print on a stdio server's stdout); logged and skipped.
+    case garbage(String)
+    /// The connection ended; no more events follow.
+    case closed(reason: String)
+}
+
+/// Why a message could not be sent upstream.
+public struct UpstreamError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    /// A JSON-RPC error response the upstream sent instead (an HTTP upstream answering 4xx with a JSON-RPC body).
+    public var response: JSONRPCMessage?
+
+    public init(_ message: String, response: JSONRPCMessage? = nil) {
+        self.message = message
+        self.response = response
+    }
+
+    public var description: String { message }
+}

@@ -1,0 +1,86 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import ServiceLifecycle
+import TollgateCore
+import TollgateMCP
+import TollgatePostgres
+import UnixSignals
+
+/// The MCP gateway as a service: the policies (reloaded when a file changes or on SIGHUP), the gate, the relay
+/// sessions and their routes. On shutdown it closes every session, which stops every upstream child process.
+final class Gateway: Service, Sendable {
+    let config: GatewayConfig
+    let policies: PolicyBook
+    let metrics: GatewayMetrics
+    let registry: SessionRegistry
+    let routes: MCPRoutes
+    let gate: PolicyGate
+    private let httpClient: HTTPClient
+    private let logger: Logger
+
+    init(config: GatewayConfig, store: EventStore, metrics: GatewayMetrics = GatewayMetrics(), logger: Logger) {
+        self.config = config
+        self.logger = logger
+        self.metrics = metrics
+        var files: [String: String] = [:]
+        var storage: [String: ArgumentStorage] = [:]
+        for server in config.servers {
+            files[server.name] = server.policyPath
+            storage[server.name] = server.storeArguments
+        }
+        policies = PolicyBook(files: files, logger: logger)
+        policies.loadAll()
+        gate = PolicyGate(policies: policies, recorder: ToolCallRecorder(store: store), storage: storage, metrics: metrics, logger: logger)
+        registry = SessionRegistry(maxSessions: config.limits.maxSessions, metrics: metrics, logger: logger)
+        httpClient = HTTPUpstreamConnection.makeClient()
+        var sessionOptions = RelaySession.Options()
+        sessionOptions.requestTimeout = config.limits.upstreamTimeout
+        routes = MCPRoutes(
+            servers: Dictionary(config.servers.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first }),
+            agents: AgentDirectory(config.agents), allowedOrigins: Set(config.allowedOrigins), maxBodyBytes: config.limits.maxBodyBytes,
+            registry: registry, gate: gate, upstreams: UpstreamFactory(httpClient: httpClient, maxMessageBytes: 16 << 20, logger: logger),
+            sessionOptions: sessionOptions, logger: logger)
+        let registry = registry
+        policies.setOnChange { server in
+            // Tell the server's agents to list tools again: hidden tools may have changed.
+            Task {
+                let message = JSONText.notification(method: "notifications/tools/list_changed")
+                for session in await registry.sessions(server: server) { await session.notifyAgent(message) }
+            }
+        }
+    }
+
+    func run() async throws {
+        let policies = policies
+        let registry = registry
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                // A changed policy file is picked up within two seconds.
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .seconds(2))
+                    policies.reloadChanged()
+                }
+            }
+            group.addTask {
+                for await _ in await UnixSignalsSequence(trapping: .sighup) {
+                    policies.reloadChanged(force: true)
+                }
+            }
+            group.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .seconds(60))
+                    await registry.sweep()
+                }
+            }
+            try? await gracefulShutdown()
+            group.cancelAll()
+        }
+        await registry.closeAll()
+        logger.info("gateway stopped; every session closed")
+    }
+
+    func shutdownHTTPClient() {
+        try? httpClient.syncShutdown()
+    }
+}

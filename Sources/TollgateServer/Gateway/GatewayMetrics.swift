@@ -1,0 +1,63 @@
+import Prometheus
+
+/// The gateway's Prometheus metrics, served at `/metrics`:
+/// - `tollgate_decisions_total{server,outcome}`: every `tools/call` decided (allow, deny, limited, require_approval,
+///   hidden, error);
+/// - `tollgate_calls_completed_total{server,outcome}` and `tollgate_upstream_call_seconds{server}`: forwarded calls
+///   by how they ended, and how long the upstream took;
+/// - `tollgate_relay_overhead_seconds`: time the gateway adds to a `tools/call` before forwarding it (deciding and
+///   recording the decision);
+/// - `tollgate_sessions_open{server}`: relay sessions open now.
+final class GatewayMetrics: Sendable {
+    let registry: PrometheusCollectorRegistry
+    private let overhead: DurationHistogram
+
+    init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+        self.registry = registry
+        self.overhead = registry.makeDurationHistogram(
+            name: "tollgate_relay_overhead_seconds",
+            buckets: [.microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
+                .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .seconds(1)],
+            help: "Time from a tools/call arriving to it being forwarded upstream or refused (deciding and recording).")
+    }
+
+    func decided(_ outcome: String, server: String) {
+        registry.makeCounter(
+            name: "tollgate_decisions_total", labels: [("server", server), ("outcome", outcome)], help: "tools/call decisions by outcome."
+        ).increment()
+    }
+
+    func completed(_ outcome: String, server: String, duration: Duration) {
+        registry.makeCounter(
+            name: "tollgate_calls_completed_total", labels: [("server", server), ("outcome", outcome)],
+            help: "Forwarded tools/call requests by how they ended."
+        ).increment()
+        registry.makeDurationHistogram(
+            name: "tollgate_upstream_call_seconds", labels: [("server", server)],
+            buckets: [.milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(50), .milliseconds(100), .milliseconds(500), .seconds(1),
+                .seconds(5), .seconds(30), .seconds(120)],
+            help: "Time the upstream took to answer a forwarded tools/call."
+        ).record(duration)
+    }
+
+    func relayOverhead(_ duration: Duration) {
+        overhead.record(duration)
+    }
+
+    func sessionOpened(server: String) {
+        sessions(server).increment()
+    }
+
+    func sessionClosed(server: String) {
+        sessions(server).decrement()
+    }
+
+    private func sessions(_ server: String) -> Gauge {
+        registry.makeGauge(name: "tollgate_sessions_open", labels: [("server", server)], help: "Relay sessions open now.")
+    }
+
+    /// The Prometheus text exposition.
+    func render() -> [UInt8] {
+        registry.emitToBuffer()
+    }
+}

@@ -1,0 +1,274 @@
+import AsyncHTTPClient
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import TollgateCore
+import TollgateMCP
+
+/// Streamable HTTP for agents at `/mcp/<server>`: POST a message (answered as JSON or as an SSE stream), GET the
+/// server-to-client stream, DELETE the session.
+///
+/// Checks, in order, each answered with its own status and a JSON-RPC error body: the server exists (404), the
+/// `Origin` is allowed (403), the bearer key names an agent (401 with `WWW-Authenticate`), the body is JSON (415)
+/// and within the size limit (413), it is one valid JSON-RPC message (400), the session exists and belongs to this
+/// agent and server (400 when missing, 404 when unknown).
+struct MCPRoutes: Sendable {
+    let servers: [String: ServerConfig]
+    let agents: AgentDirectory
+    let allowedOrigins: Set<String>
+    let maxBodyBytes: Int
+    let registry: SessionRegistry
+    let gate: any ToolCallGate
+    let upstreams: UpstreamFactory
+    let sessionOptions: RelaySession.Options
+    let logger: Logger
+
+    /// Protocol versions a handshake-era client may name in `MCP-Protocol-Version`.
+    static let protocolVersions: Set<String> = ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"]
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.post("mcp/:server") { request, context in try await post(request, context: context) }
+        router.get("mcp/:server") { request, context in try await get(request, context: context) }
+        router.delete("mcp/:server") { request, context in try await delete(request, context: context) }
+        for method in [HTTPRequest.Method.put, .patch] {
+            router.on("mcp/:server", method: method) { _, _ in
+                Self.error(.methodNotAllowed, code: -32600, "Method not allowed: use POST, GET or DELETE", headers: [.allow: "GET, POST, DELETE"])
+            }
+        }
+    }
+
+    // MARK: - POST
+
+    private func post(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let server: ServerConfig
+        let agent: AgentConfig
+        switch admit(request, context: context) {
+        case .refused(let response): return response
+        case .admitted(let s, let a):
+            server = s
+            agent = a
+        }
+        let contentType = request.headers[.contentType]?.lowercased() ?? ""
+        guard contentType.hasPrefix("application/json") else {
+            return Self.error(.unsupportedMediaType, code: -32700, "Unsupported Media Type: send the message as Content-Type: application/json")
+        }
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > maxBodyBytes {
+            return Self.tooLarge(maxBodyBytes)
+        }
+        var body: ByteBuffer
+        do {
+            body = try await request.body.collect(upTo: maxBodyBytes)
+        } catch is NIOTooManyBytesError {
+            return Self.tooLarge(maxBodyBytes)
+        }
+        let bytes = body.readBytes(length: body.readableBytes) ?? []
+        let message: JSONRPCMessage
+        do {
+            message = try JSONRPCMessage(parsing: bytes)
+        } catch {
+            return Self.error(.badRequest, id: error.id, code: error.code, error.message)
+        }
+        if let version = request.headers[.mcpProtocolVersion], !Self.protocolVersions.contains(version) {
+            return Self.error(
+                .badRequest, id: message.id, code: -32600,
+                "Bad Request: unsupported MCP-Protocol-Version \(version); this gateway speaks \(Self.protocolVersions.sorted().joined(separator: ", "))")
+        }
+        let acceptsStream = Self.accepts(request, "text/event-stream")
+        let sessionID = request.headers[.mcpSessionID]
+
+        switch message.method {
+        case "server/discover":
+            // 2026-07-28 discovery: answered at once, so clients fall back to the initialize handshake without a stall.
+            return Self.json(
+                .ok,
+                JSONText.error(
+                    id: message.id, code: -32601,
+                    message: "Method not found: server/discover. This gateway relays MCP sessions: send initialize (protocol 2025-11-25 or earlier)."))
+        case "initialize" where message.kind == .request:
+            guard sessionID == nil else {
+                return Self.error(.badRequest, id: message.id, code: -32600, "Bad Request: initialize starts a new session; send it without Mcp-Session-Id")
+            }
+            return await initialize(message, server: server, agent: agent, acceptsStream: acceptsStream)
+        default:
+            break
+        }
+        guard let sessionID else {
+            return Self.error(
+                .badRequest, id: message.id, code: -32600, "Bad Request: the Mcp-Session-Id header is required; start a session with initialize")
+        }
+        guard let session = await session(sessionID, server: server, agent: agent) else {
+            return Self.error(.notFound, id: message.id, code: -32001, "Session not found: it ended or never existed; start a new one with initialize")
+        }
+        switch await session.receive(message) {
+        case .accepted:
+            return Response(status: .accepted)
+        case .immediate(let reply):
+            return Self.json(.ok, reply)
+        case .stream(let replies):
+            guard acceptsStream else { return Self.json(.ok, await Self.last(of: replies) ?? []) }
+            return Self.eventStream(replies, headers: [:]) {
+                if let id = message.id { await session.abandon(id) }
+            }
+        }
+    }
+
+    private func initialize(_ message: JSONRPCMessage, server: ServerConfig, agent: AgentConfig, acceptsStream: Bool) async -> Response {
+        let identity = SessionIdentity(agent: agent.id, grant: agent.grant, session: SessionRegistry.newSessionID(), server: server.name)
+        let connect = upstreams.connector(for: server)
+        let session = RelaySession(identity: identity, gate: gate, options: sessionOptions, connect: connect, logger: logger)
+        guard await registry.add(session) else {
+            return Self.error(.serviceUnavailable, id: message.id, code: -32603, "Too many sessions are open on this gateway; try again later")
+        }
+        let reply: [UInt8]
+        switch await session.receive(message) {
+        case .accepted: reply = JSONText.error(id: message.id, code: -32603, message: "Internal error: no answer to initialize")
+        case .immediate(let bytes): reply = bytes
+        case .stream(let replies): reply = await Self.last(of: replies) ?? JSONText.error(id: message.id, code: -32603, message: "No answer to initialize")
+        }
+        let succeeded = (try? JSONRPCMessage(parsing: reply))?.kind == .response
+        guard succeeded else {
+            await registry.remove(identity.session)
+            return Self.json(.ok, reply)
+        }
+        logger.info("session started", metadata: ["session": "\(identity.session)", "server": "\(server.name)", "agent": "\(agent.id)"])
+        let headers: HTTPFields = [.mcpSessionID: identity.session]
+        guard acceptsStream else { return Self.json(.ok, reply, headers: headers) }
+        let (stream, sink) = AsyncStream.makeStream(of: [UInt8].self)
+        sink.yield(reply)
+        sink.finish()
+        return Self.eventStream(stream, headers: headers) {}
+    }
+
+    // MARK: - GET and DELETE
+
+    private func get(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        guard case .admitted(let server, let agent) = admit(request, context: context) else {
+            if case .refused(let response) = admit(request, context: context) { return response }
+            return Response(status: .internalServerError)
+        }
+        guard Self.accepts(request, "text/event-stream") else {
+            return Self.error(.notAcceptable, code: -32600, "Not Acceptable: the GET stream is text/event-stream; send Accept: text/event-stream")
+        }
+        guard let sessionID = request.headers[.mcpSessionID] else {
+            return Self.error(.badRequest, code: -32600, "Bad Request: the Mcp-Session-Id header is required")
+        }
+        guard let session = await session(sessionID, server: server, agent: agent) else {
+            return Self.error(.notFound, code: -32001, "Session not found: it ended or never existed; start a new one with initialize")
+        }
+        return Self.eventStream(await session.listen(), headers: [:]) {}
+    }
+
+    private func delete(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        guard case .admitted(let server, let agent) = admit(request, context: context) else {
+            if case .refused(let response) = admit(request, context: context) { return response }
+            return Response(status: .internalServerError)
+        }
+        guard let sessionID = request.headers[.mcpSessionID] else {
+            return Self.error(.badRequest, code: -32600, "Bad Request: the Mcp-Session-Id header is required")
+        }
+        guard await session(sessionID, server: server, agent: agent) != nil else {
+            return Self.error(.notFound, code: -32001, "Session not found: it ended or never existed")
+        }
+        await registry.remove(sessionID)
+        logger.info("session ended by the client", metadata: ["session": "\(sessionID)"])
+        return Response(status: .ok)
+    }
+
+    // MARK: - Checks
+
+    private enum Admission {
+        case admitted(ServerConfig, AgentConfig)
+        case refused(Response)
+    }
+
+    private func admit(_ request: Request, context: BasicRequestContext) -> Admission {
+        guard let name = context.parameters.get("server"), let server = servers[name] else {
+            return .refused(Self.error(.notFound, code: -32600, "Not Found: no MCP server of that name is configured on this gateway"))
+        }
+        if let origin = request.headers[.origin], !allowedOrigins.contains(origin) {
+            logger.warning("request refused: origin not allowed", metadata: ["origin": "\(origin)"])
+            return .refused(Self.error(.forbidden, code: -32600, "Forbidden: the Origin \(origin) is not allowed (allowed_origins in the configuration)"))
+        }
+        let authorization = request.headers[.authorization] ?? ""
+        let prefix = "bearer "
+        guard authorization.count > prefix.count, authorization.prefix(prefix.count).lowercased() == prefix,
+            let agent = agents.agent(forKey: String(authorization.dropFirst(prefix.count)).trimmingCharacters(in: .whitespaces))
+        else {
+            let error = authorization.isEmpty ? "" : #", error="invalid_token""#
+            return .refused(
+                Self.error(
+                    .unauthorized, code: -32600,
+                    authorization.isEmpty
+                        ? "Unauthorized: send the agent's key as Authorization: Bearer <key>" : "Unauthorized: the key is not valid for any agent",
+                    headers: [.wwwAuthenticate: #"Bearer realm="tollgate""# + error]))
+        }
+        return .admitted(server, agent)
+    }
+
+    /// The session, if it exists and belongs to this agent and server (anything else looks like no session at all).
+    private func session(_ id: String, server: ServerConfig, agent: AgentConfig) async -> RelaySession? {
+        guard let session = await registry.session(id), session.identity.server == server.name, session.identity.agent == agent.id else {
+            return nil
+        }
+        return session
+    }
+
+    static func accepts(_ request: Request, _ type: String) -> Bool {
+        guard let accept = request.headers[.accept]?.lowercased() else { return false }
+        return accept.contains(type) || accept.contains("*/*")
+    }
+
+    // MARK: - Responses
+
+    static func json(_ status: HTTPResponse.Status, _ bytes: [UInt8], headers: HTTPFields = [:]) -> Response {
+        var fields = headers
+        fields[.contentType] = "application/json"
+        return Response(status: status, headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
+    static func error(_ status: HTTPResponse.Status, id: JSONRPCID? = nil, code: Int, _ message: String, headers: HTTPFields = [:]) -> Response {
+        json(status, JSONText.error(id: id, code: code, message: message), headers: headers)
+    }
+
+    static func tooLarge(_ limit: Int) -> Response {
+        error(.contentTooLarge, code: -32600, "Content Too Large: a message may have at most \(limit) bytes (limits.max_body_bytes)")
+    }
+
+    static func last(of replies: AsyncStream<[UInt8]>) async -> [UInt8]? {
+        var last: [UInt8]?
+        for await reply in replies { last = reply }
+        return last
+    }
+
+    /// An SSE response carrying `messages`; `onDisconnect` runs when the client goes away before the stream ends.
+    static func eventStream(
+        _ messages: AsyncStream<[UInt8]>, headers: HTTPFields, onDisconnect: @escaping @Sendable () async -> Void
+    ) -> Response {
+        var fields = headers
+        fields[.contentType] = "text/event-stream"
+        fields[.cacheControl] = "no-cache, no-transform"
+        return Response(
+            status: .ok, headers: fields,
+            body: ResponseBody { writer in
+                do {
+                    for await message in messages {
+                        var event = ByteBuffer(string: "event: message\ndata: ")
+                        event.writeBytes(message.lazy.map { $0 == 0x0A || $0 == 0x0D ? 0x20 : $0 })
+                        event.writeString("\n\n")
+                        try await writer.write(event)
+                    }
+                    try await writer.finish(nil)
+                } catch {
+                    await onDisconnect()
+                    throw error
+                }
+            })
+    }
+}
+
+extension HTTPField.Name {
+    static let mcpSessionID = Self("Mcp-Session-Id")!
+    static let mcpProtocolVersion = Self("MCP-Protocol-Version")!
+}

@@ -1,0 +1,179 @@
+import Foundation
+import Testing
+import TollgateCore
+
+@testable import TollgateMCP
+
+@Suite struct JSONRPCMessageTests {
+    func parse(_ text: String) throws(JSONRPCMessage.ParseError) -> JSONRPCMessage {
+        try JSONRPCMessage(parsing: Array(text.utf8))
+    }
+
+    @Test func readsTheEnvelopeOfEachKind() throws {
+        let request = try parse(#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi"}}}"#)
+        #expect(request.kind == .request)
+        #expect(request.method == "tools/call")
+        #expect(request.id?.description == "7")
+        #expect(request.paramsString("name") == "echo")
+        #expect(request.decodedParams()?["arguments"]?["text"]?.stringValue == "hi")
+
+        let notification = try parse(#"{"method":"notifications/initialized","jsonrpc":"2.0"}"#)
+        #expect(notification.kind == .notification)
+        #expect(notification.id == nil)
+
+        let response = try parse(#"{"jsonrpc":"2.0","id":"abc","result":{}}"#)
+        #expect(response.kind == .response)
+        #expect(response.id == JSONRPCID(string: "abc"))
+
+        let error = try parse(#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"x"}}"#)
+        #expect(error.kind == .error)
+    }
+
+    @Test func idsCompareByValueAndKeepTheirBytes() throws {
+        let a = try parse(#"{"jsonrpc":"2.0","id":1,"result":{}}"#).id
+        let b = try parse(#"{"jsonrpc":"2.0","id":1.0,"result":{}}"#).id
+        let c = try parse(#"{"jsonrpc":"2.0","id":"1","result":{}}"#).id
+        #expect(a == b)
+        #expect(a != c, "a string id is not the number")
+        #expect(String(decoding: b!.raw, as: UTF8.self) == "1.0", "echoed as written")
+        let escaped = try parse(#"{"jsonrpc":"2.0","id":"a\u0062","result":{}}"#).id
+        #expect(escaped == JSONRPCID(string: "ab"))
+    }
+
+    @Test func readsTheProgressTokenAndReferencedIDs() throws {
+        let call = try parse(#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"slow","_meta":{"progressToken":"tok-1"}}}"#)
+        #expect(call.progressToken == JSONRPCID(string: "tok-1"))
+        let cancel = try parse(#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":3,"reason":"bored"}}"#)
+        #expect(cancel.paramsID("requestId") == call.id)
+    }
+
+    @Test(arguments: [
+        ("{", -32700),
+        ("", -32700),
+        ("   ", -32700),
+        (#"{"jsonrpc":"2.0","id":1,"method":"x"} trailing"#, -32700),
+        (#"{"jsonrpc":"2.0","id":1,"method":"x",}"#, -32700),
+        (#"{"jsonrpc":"2.0","id":01,"method":"x"}"#, -32700),
+        (#"{"jsonrpc":"2.0","id":1,"method":"\u12"}"#, -32700),
+        (#"{"jsonrpc":"2.0","id":1,"method":"\ud800"}"#, -32700),
+        ("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"a\u{1}b\"}", -32700),
+        (#"[{"jsonrpc":"2.0","id":1,"method":"x"}]"#, -32600),
+        (#"42"#, -32600),
+        (#"{"id":1,"method":"x"}"#, -32600),
+        (#"{"jsonrpc":"2.0","id":true,"method":"x"}"#, -32600),
+        (#"{"jsonrpc":"2.0","id":[1],"method":"x"}"#, -32600),
+        (#"{"jsonrpc":"2.0","id":1,"method":""}"#, -32600),
+        (#"{"jsonrpc":"2.0","id":1,"method":7}"#, -32600),
+        (#"{"jsonrpc":"2.0","id":1,"method":"x","params":3}"#, -32600),
+        (#"{"jsonrpc":"2.0","id":1,"method":"x","method":"y"}"#, -32600),
+        (#"{"jsonrpc":"2.0","result":{}}"#, -32600),
+        (#"{"jsonrpc":"2.0","id":1}"#, -32600),
+    ])
+    func refusesWhatIsNotOneValidMessage(text: String, code: Int) {
+        #expect(throws: JSONRPCMessage.ParseError.self) { try parse(text) }
+        do {
+            _ = try parse(text)
+        } catch {
+            #expect(error.code == code, "\(text): \(error.message)")
+        }
+    }
+
+    @Test func refusesNestingDeeperThanTheLimitWithoutCrashing() {
+        let deep = String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)
+        #expect(throws: JSONRPCMessage.ParseError.self) { try parse(#"{"jsonrpc":"2.0","id":1,"method":"x","params":"# + deep + "}") }
+    }
+
+    @Test func invalidUTF8IsAParseError() {
+        var bytes = Array(#"{"jsonrpc":"2.0","id":1,"method":"x"#.utf8)
+        bytes += [0xFF, 0xFE]
+        bytes += Array(#""}"#.utf8)
+        #expect(throws: JSONRPCMessage.ParseError.self) { try JSONRPCMessage(parsing: bytes) }
+    }
+
+    @Test func singleLineTurnsWhitespaceLineBreaksIntoSpacesOnly() throws {
+        let message = try parse("{\n  \"jsonrpc\": \"2.0\",\r\n  \"id\": 1, \"method\": \"x\", \"params\": {\"text\": \"a\\nb\"}\n}")
+        let line = String(decoding: message.singleLine, as: UTF8.self)
+        #expect(!line.contains("\n") && !line.contains("\r"))
+        #expect(line.contains(#""a\nb""#), "an escaped newline inside a string is untouched")
+        #expect(try JSONRPCMessage(parsing: message.singleLine).method == "x")
+    }
+
+    @Test func writesErrorsAndToolErrorsThatParseBack() throws {
+        let id = try parse(#"{"jsonrpc":"2.0","id":"q\"1","method":"x"}"#).id!
+        let error = try JSONRPCMessage(parsing: JSONText.error(id: id, code: -32602, message: "Unknown tool: \"x\"\n"))
+        #expect(error.kind == .error)
+        #expect(error.id == id)
+        let refusal = try JSONRPCMessage(parsing: JSONText.toolError(id: id, text: "denied\u{2028}because", meta: ["io.tollgate/decision": .object(["rule": .string("default")])]))
+        let result = try JSONValue(parsing: String(decoding: refusal.resultBytes!, as: UTF8.self))
+        #expect(result["isError"]?.boolValue == true)
+        #expect(result["content"]?.arrayValue?.first?["text"]?.stringValue == "denied\u{2028}because")
+        #expect(result["_meta"]?["io.tollgate/decision"]?["rule"]?.stringValue == "default")
+    }
+}
+
+@Suite struct ToolListResponseTests {
+    let original = """
+        {"jsonrpc":"2.0","id":2,"result":{"tools":[ {"name":"echo","inputSchema":{"type":"object"},"x-unknown":1.50},
+         {"name":"delete_file","description":"Deletes","annotations":{"destructiveHint":true}} ,{"inputSchema":{},"name":"transfer"}],"nextCursor":"c2"}}
+        """
+
+    @Test func cutsHiddenToolsAndKeepsEveryOtherByte() throws {
+        let message = try JSONRPCMessage(parsing: Array(original.utf8))
+        let list = try #require(ToolListResponse(message))
+        #expect(list.tools.map(\.name) == ["echo", "delete_file", "transfer"])
+        #expect(list.tools[1].annotations?.destructiveHint == true)
+        #expect(list.nextCursor == "c2")
+        let filtered = String(decoding: list.bytes { $0 == "delete_file" }, as: UTF8.self)
+        #expect(filtered.contains(#"{"name":"echo","inputSchema":{"type":"object"},"x-unknown":1.50}"#), "numbers and order kept: \(filtered)")
+        #expect(!filtered.contains("delete_file"))
+        #expect(filtered.contains(#"{"inputSchema":{},"name":"transfer"}"#))
+        #expect(filtered.hasSuffix(#"],"nextCursor":"c2"}}"#))
+        #expect(try JSONValue(parsing: filtered)["result"]?["tools"]?.arrayValue?.count == 2)
+    }
+
+    @Test func returnsTheOriginalBytesWhenNothingIsHidden() throws {
+        let message = try JSONRPCMessage(parsing: Array(original.utf8))
+        let list = try #require(ToolListResponse(message))
+        #expect(list.bytes { _ in false } == Array(original.utf8))
+    }
+
+    @Test func hidingEveryToolLeavesAnEmptyList() throws {
+        let message = try JSONRPCMessage(parsing: Array(original.utf8))
+        let filtered = try #require(ToolListResponse(message)).bytes { _ in true }
+        #expect(try JSONValue(parsing: String(decoding: filtered, as: UTF8.self))["result"]?["tools"]?.arrayValue == [])
+    }
+
+    @Test func isNilForAnErrorOrAResultWithoutTools() throws {
+        #expect(ToolListResponse(try JSONRPCMessage(parsing: Array(#"{"jsonrpc":"2.0","id":1,"error":{"code":1,"message":"x"}}"#.utf8))) == nil)
+        #expect(ToolListResponse(try JSONRPCMessage(parsing: Array(#"{"jsonrpc":"2.0","id":1,"result":{"tools":3}}"#.utf8))) == nil)
+    }
+}
+
+@Suite struct SSEParserTests {
+    @Test func dispatchesEventsOnBlankLinesWhateverTheLineEndings() {
+        var parser = SSEParser()
+        let events = parser.feed(Array("event: endpoint\r\ndata: /messages?s=1\r\n\r\n: comment\n\ndata: {\"a\":1}\rdata: 2\r\rid: 9\ndata:x\n\n".utf8))
+        #expect(events.count == 3)
+        #expect(events[0] == SSEParser.Event(name: "endpoint", data: Array("/messages?s=1".utf8), id: nil))
+        #expect(events[1].name == "message")
+        #expect(String(decoding: events[1].data, as: UTF8.self) == "{\"a\":1}\n2")
+        #expect(events[2].id == "9")
+        #expect(String(decoding: events[2].data, as: UTF8.self) == "x")
+    }
+
+    @Test func assemblesEventsSplitAcrossChunksAtAnyByte() {
+        let text = Array("data: {\"jsonrpc\":\"2.0\"}\r\n\r\ndata: second\n\n".utf8)
+        for split in 0...text.count {
+            var parser = SSEParser()
+            let events = parser.feed(text[..<split]) + parser.feed(text[split...])
+            #expect(events.map { String(decoding: $0.data, as: UTF8.self) } == ["{\"jsonrpc\":\"2.0\"}", "second"], "split at \(split)")
+        }
+    }
+
+    @Test func dropsAnOversizedEventAndCarriesOn() {
+        var parser = SSEParser(maxEventBytes: 16)
+        let events = parser.feed(Array(("data: " + String(repeating: "z", count: 100) + "\n\ndata: ok\n\n").utf8))
+        #expect(events.map { String(decoding: $0.data, as: UTF8.self) } == ["ok"])
+        #expect(parser.droppedOversized == 1)
+    }
+}

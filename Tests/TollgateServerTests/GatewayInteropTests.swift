@@ -1,0 +1,163 @@
+import Foundation
+import TollgateCore
+import TollgatePostgres
+import TollgateTestSupport
+import XCTest
+
+/// The gateway with real MCP peers: the official Python SDK's clients (2.3.0 default and legacy modes, 1.30.0)
+/// through `tollgate serve` to real servers over stdio and Streamable HTTP.
+final class GatewayInteropTests: XCTestCase {
+    static let fixturePolicy = """
+        version: "1"
+        default: allow
+        hide: [delete_file]
+        tools:
+          transfer: {action: deny, reason: transfers need a human}
+          add:
+            limits: [{counter: add_rate, window: hour, max: 2, scope: agent}]
+        """
+
+    func fixtureServer() throws -> GatewayUnderTest.Server {
+        .stdio(command: try Peers.python2(), arguments: [Peers.fixtureServer, "--transport", "stdio"], policy: Self.fixturePolicy)
+    }
+
+    static let listAndCall: JSONValue = .array([
+        .object(["op": "list_tools"]),
+        .object(["op": "call_tool", "name": "echo", "arguments": .object(["text": "hello through the gate"])]),
+        .object(["op": "call_tool", "name": "transfer", "arguments": .object(["amount": 5, "to": "bob"])]),
+        .object(["op": "call_tool", "name": "delete_file", "arguments": .object(["path": "/etc/passwd"])]),
+        .object(["op": "call_tool", "name": "add", "arguments": .object(["a": 1, "b": 2])]),
+        .object(["op": "call_tool", "name": "add", "arguments": .object(["a": 3, "b": 4])]),
+        .object(["op": "call_tool", "name": "add", "arguments": .object(["a": 5, "b": 6])]),
+    ])
+
+    /// The same script, the same answers, whatever the client generation or mode.
+    func assertListAndCall(_ run: Peers.ClientRun, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(run.status, 0, run.description, file: file, line: line)
+        XCTAssertNil(run.fatal, run.description, file: file, line: line)
+        let names = run.step(0)?["result"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        XCTAssertTrue(names.contains("echo") && names.contains("transfer"), "\(names)", file: file, line: line)
+        XCTAssertFalse(names.contains("delete_file"), "a hidden tool is not listed: \(names)", file: file, line: line)
+
+        let echo = run.step(1)?["result"]
+        XCTAssertEqual(echo?["isError"]?.boolValue, false, run.description, file: file, line: line)
+        XCTAssertEqual(echo?["content"]?.arrayValue?.first?.stringValue, "hello through the gate", file: file, line: line)
+
+        let transfer = run.step(2)?["result"]
+        XCTAssertEqual(transfer?["isError"]?.boolValue, true, "a denial is a tool error: \(run)", file: file, line: line)
+        let reason = transfer?["content"]?.arrayValue?.first?.stringValue ?? ""
+        XCTAssertTrue(reason.contains("transfers need a human") && reason.contains("tools.transfer"), reason, file: file, line: line)
+
+        let hidden = run.step(3)
+        XCTAssertEqual(hidden?["ok"]?.boolValue, false, "a hidden tool is refused as unknown: \(run)", file: file, line: line)
+        XCTAssertEqual(hidden?["error"]?["code"]?.doubleValue, -32602, file: file, line: line)
+
+        XCTAssertEqual(run.step(4)?["result"]?["isError"]?.boolValue, false, file: file, line: line)
+        XCTAssertEqual(run.step(5)?["result"]?["isError"]?.boolValue, false, file: file, line: line)
+        let limited = run.step(6)?["result"]
+        XCTAssertEqual(limited?["isError"]?.boolValue, true, "the third add is over the limit of 2: \(run)", file: file, line: line)
+        XCTAssertTrue(limited?["content"]?.arrayValue?.first?.stringValue?.contains("Retry after") == true, file: file, line: line)
+    }
+
+    func testEveryClientGenerationSeesAllowDenyHideAndLimitsOverStdio() async throws {
+        let gateway = try await GatewayUnderTest.start(servers: ["fixture": try fixtureServer()], agents: ["agent-a": "a", "agent-b": "b", "agent-c": "c"])
+        defer { gateway.stop() }
+        let clients: [(String, String, String?)] = [
+            ("agent-a", try Peers.python2(), "auto"), ("agent-b", try Peers.python2(), "legacy"), ("agent-c", try Peers.python1(), nil),
+        ]
+        for (agent, python, mode) in clients {
+            let run = try Peers.runClient(python: python, url: gateway.url("fixture"), key: gateway.keys[agent], mode: mode, steps: Self.listAndCall)
+            assertListAndCall(run)
+            if mode == "auto" {
+                XCTAssertEqual(run.connected?["handshake"]?.stringValue.map { $0 != "discover" }, true, "falls back to initialize: \(run)")
+            }
+        }
+        // Every decision is in the log, with its rule and the policy's hash, before any outcome.
+        let decided = try await gateway.events(type: "ToolCallDecided").map { try EventCoding.decode(ToolCallDecided.self, from: $0.data) }
+        XCTAssertEqual(decided.count, 18, "six calls by each of three agents")
+        XCTAssertEqual(Set(decided.map(\.agent)), ["agent-a", "agent-b", "agent-c"])
+        XCTAssertEqual(decided.filter { $0.decision == "deny" }.map(\.rule), Array(repeating: "tools.transfer", count: 3))
+        XCTAssertEqual(decided.filter { $0.decision == "hidden" }.count, 3)
+        XCTAssertEqual(decided.filter { $0.decision == "limited" }.count, 3)
+        XCTAssertTrue(decided.allSatisfy { !$0.policyHash.isEmpty })
+        let completed = try await gateway.events(type: "ToolCallCompleted").map { try EventCoding.decode(ToolCallCompleted.self, from: $0.data) }
+        XCTAssertEqual(completed.count, 9, "echo and two adds for each agent ran")
+        XCTAssertTrue(completed.allSatisfy { $0.outcome == "success" }, "\(completed.map(\.outcome))")
+    }
+
+    func testTheReferenceServersTimeAndGitWorkThroughTheGate() async throws {
+        let repository = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-git-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: repository, withIntermediateDirectories: true)
+        XCTAssertEqual(try RunningProgram.run("/usr/bin/git", ["init", "-q", repository.path]).status, 0)
+        let gateway = try await GatewayUnderTest.start(servers: [
+            "time": .stdio(command: try Peers.serverTime(), arguments: ["--local-timezone", "UTC"], policy: "version: \"1\"\ndefault: allow\n"),
+            "git": .stdio(
+                command: try Peers.serverGit(), arguments: ["--repository", repository.path],
+                policy: "version: \"1\"\ndefault: deny\ntools:\n  git_status: {action: allow}\n"),
+        ])
+        defer { gateway.stop() }
+        let time = try Peers.runClient(
+            python: try Peers.python2(), url: gateway.url("time"), key: gateway.key, mode: "auto",
+            steps: .array([
+                .object(["op": "list_tools"]),
+                .object(["op": "call_tool", "name": "get_current_time", "arguments": .object(["timezone": "UTC"])]),
+            ]))
+        XCTAssertEqual(time.status, 0, time.description)
+        XCTAssertEqual(time.step(1)?["result"]?["isError"]?.boolValue, false, time.description)
+        XCTAssertTrue(time.step(1)?["result"]?["content"]?.arrayValue?.first?.stringValue?.contains("UTC") == true, time.description)
+
+        let git = try Peers.runClient(
+            python: try Peers.python1(), url: gateway.url("git"), key: gateway.key,
+            steps: .array([
+                .object(["op": "call_tool", "name": "git_status", "arguments": .object(["repo_path": .string(repository.path)])]),
+                .object(["op": "call_tool", "name": "git_log", "arguments": .object(["repo_path": .string(repository.path)])]),
+            ]))
+        XCTAssertEqual(git.status, 0, git.description)
+        XCTAssertEqual(git.step(0)?["result"]?["isError"]?.boolValue, false, git.description)
+        XCTAssertEqual(git.step(1)?["result"]?["isError"]?.boolValue, true, "git_log falls to `default: deny`: \(git)")
+        XCTAssertTrue(git.step(1)?["result"]?["content"]?.arrayValue?.first?.stringValue?.contains("default") == true, git.description)
+    }
+
+    func testProgressAndCancellationAreRelayed() async throws {
+        let ledger = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-outcomes-\(UUID().uuidString.prefix(8)).jsonl")
+        let gateway = try await GatewayUnderTest.start(servers: [
+            "fixture": .stdio(
+                command: try Peers.python2(), arguments: [Peers.fixtureServer, "--transport", "stdio", "--outcomes", ledger.path],
+                policy: "version: \"1\"\ndefault: allow\n")
+        ])
+        defer { gateway.stop() }
+        let run = try Peers.runClient(
+            python: try Peers.python2(), url: gateway.url("fixture"), key: gateway.key, mode: "legacy",
+            steps: .array([
+                .object(["op": "call_tool", "name": "slow", "arguments": .object(["seconds": 0.6, "steps": 3]), "progress": true]),
+                .object(["op": "call_tool", "name": "slow", "arguments": .object(["seconds": 30]), "cancel_after": 1]),
+                .object(["op": "sleep", "seconds": 1.5]),
+            ]))
+        XCTAssertEqual(run.status, 0, run.description)
+        XCTAssertEqual(run.step(0)?["progress"]?.arrayValue?.count, 3, "three progress notifications passed through: \(run)")
+        let outcomes = (try? String(contentsOf: ledger, encoding: .utf8)) ?? ""
+        XCTAssertTrue(outcomes.contains(#""outcome": "cancelled""#) || outcomes.contains(#""outcome":"cancelled""#), "the upstream saw the cancellation: \(outcomes)")
+    }
+
+    func testAStreamableHTTPUpstreamThroughTheGate() async throws {
+        let upstreamPort = HTTPProbe.freePort()
+        let upstream = try RunningProgram(
+            try Peers.python2(), [Peers.fixtureServer, "--transport", "streamable-http", "--port", String(upstreamPort)])
+        defer { upstream.kill() }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while !upstream.standardOutput.contains("READY"), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
+        XCTAssertTrue(upstream.standardOutput.contains("READY"), upstream.standardError)
+        let gateway = try await GatewayUnderTest.start(servers: [
+            "remote": .http(url: "http://127.0.0.1:\(upstreamPort)/mcp", policy: Self.fixturePolicy)
+        ])
+        defer { gateway.stop() }
+        for (python, mode) in [(try Peers.python2(), "legacy"), (try Peers.python1(), nil)] as [(String, String?)] {
+            let run = try Peers.runClient(python: python, url: gateway.url("remote"), key: gateway.key, mode: mode, steps: .array(Array(Self.listAndCall.arrayValue!.prefix(4))))
+            XCTAssertEqual(run.status, 0, run.description)
+            XCTAssertFalse(run.step(0)?["result"]?.arrayValue?.contains(.string("delete_file")) ?? true)
+            XCTAssertEqual(run.step(1)?["result"]?["isError"]?.boolValue, false, run.description)
+            XCTAssertEqual(run.step(2)?["result"]?["isError"]?.boolValue, true, run.description)
+            XCTAssertEqual(run.step(3)?["error"]?["code"]?.doubleValue, -32602, run.description)
+        }
+    }
+}

@@ -1,0 +1,229 @@
+import Foundation
+import TollgateCore
+import TollgatePostgres
+import TollgateTestSupport
+import XCTest
+
+/// What operators do around the relay: make keys, take the tool inventory, scaffold a policy, reload a policy,
+/// read metrics, run the stdio front, and lose the database (calls are refused, never forwarded unrecorded).
+final class GatewayOperationsTests: XCTestCase {
+    typealias Wire = GatewayBadInputTests.Wire
+    let tollgate = RunningProgram.tollgateBinary
+
+    func fixture(policy: String) throws -> GatewayUnderTest.Server {
+        .stdio(command: try Peers.python2(), arguments: [Peers.fixtureServer, "--transport", "stdio"], policy: policy)
+    }
+
+    func testKeysNewPrintsAKeyOnceAndTheHashThatMatchesIt() throws {
+        let result = try RunningProgram.run(tollgate, ["keys", "new", "ci-bot", "--grant", "ci", "--format", "json"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let output = try JSONValue(parsing: result.stdout)
+        let key = try XCTUnwrap(output["key"]?.stringValue)
+        XCTAssertTrue(key.hasPrefix("tg_"))
+        XCTAssertEqual(output["key_hash"]?.stringValue, AgentKey.hash(key))
+        XCTAssertEqual(output["grant"]?.stringValue, "ci")
+        let again = try RunningProgram.run(tollgate, ["keys", "new", "ci-bot", "--format", "json"])
+        XCTAssertNotEqual(try JSONValue(parsing: again.stdout)["key"], output["key"], "every key is fresh")
+        let text = try RunningProgram.run(tollgate, ["keys", "new", "ci-bot"])
+        XCTAssertTrue(text.stdout.contains("key_hash: sha256:"), text.stdout)
+        for bad in ["", "Bad Name", "-x", String(repeating: "a", count: 64), "a/b", "é"] {
+            let refused = try RunningProgram.run(tollgate, ["keys", "new", bad])
+            XCTAssertEqual(refused.status, 64, "`\(bad)`: \(refused.stderr)")
+        }
+    }
+
+    func testAnInvalidConfigurationListsEveryErrorAndStopsBeforeServing() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-badcfg-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let path = directory.appendingPathComponent("tollgate.yaml").path
+        try """
+        servers:
+          time:
+            comand: mcp-server-time
+            policy: p.yaml
+        agents:
+          - {id: a, key_hash: "sha256:nothex"}
+        limits: {max_body_bytes: 10}
+        """.write(toFile: path, atomically: true, encoding: .utf8)
+        let result = try RunningProgram.run(tollgate, ["serve", "--config", path, "--listen", "127.0.0.1:\(HTTPProbe.freePort())"], timeout: .seconds(30))
+        XCTAssertEqual(result.status, 78, result.stderr)
+        XCTAssertTrue(result.stderr.contains("tollgate.yaml:3:"), "file:line:column: \(result.stderr)")
+        XCTAssertTrue(result.stderr.contains("command"), "suggests `command`: \(result.stderr)")
+        XCTAssertTrue(result.stderr.contains("key_hash"), result.stderr)
+        XCTAssertTrue(result.stderr.contains("max_body_bytes"), result.stderr)
+        let missing = try RunningProgram.run(tollgate, ["serve", "--config", "/nonexistent/tollgate.yaml"])
+        XCTAssertEqual(missing.status, 78)
+        XCTAssertTrue(missing.stderr.contains("cannot read the configuration file"), missing.stderr)
+    }
+
+    func testToolsListsTheInventoryAndScaffoldWritesAPolicyThatLoads() async throws {
+        let gateway = try await GatewayUnderTest.start(servers: [
+            "fixture": try fixture(policy: "version: \"1\"\ndefault: allow\nhide: [die]\ntools:\n  transfer: {action: deny}\n")
+        ])
+        gateway.stop()
+        let json = try RunningProgram.run(tollgate, ["tools", "fixture", "--config", gateway.configPath, "--format", "json"])
+        XCTAssertEqual(json.status, 0, json.stderr)
+        let tools = try JSONValue(parsing: json.stdout)["tools"]?.arrayValue ?? []
+        func entry(_ name: String) -> JSONValue? { tools.first { $0["name"]?.stringValue == name } }
+        XCTAssertEqual(entry("echo")?["category"]?.stringValue, "read")
+        XCTAssertEqual(entry("delete_file")?["category"]?.stringValue, "destructive")
+        XCTAssertEqual(entry("transfer")?["decision"]?.stringValue, "deny")
+        XCTAssertEqual(entry("transfer")?["rule"]?.stringValue, "tools.transfer")
+        XCTAssertEqual(entry("die")?["decision"]?.stringValue, "hidden", "the inventory shows hidden tools too")
+        let table = try RunningProgram.run(tollgate, ["tools", "fixture", "--config", gateway.configPath])
+        XCTAssertTrue(table.stdout.contains("TOOL") && table.stdout.contains("delete_file"), table.stdout)
+
+        let output = gateway.directory.appendingPathComponent("scaffold.yaml").path
+        let scaffold = try RunningProgram.run(tollgate, ["policy", "scaffold", "fixture", "--config", gateway.configPath, "--output", output])
+        XCTAssertEqual(scaffold.status, 0, scaffold.stderr)
+        let check = try RunningProgram.run(tollgate, ["policy", "check", output])
+        XCTAssertEqual(check.status, 0, check.stdout + check.stderr)
+        let policy = try PolicyLoader.load(try String(contentsOfFile: output, encoding: .utf8), fileName: output)
+        let call = { (tool: String) in
+            PolicyCall(agent: "a", grant: "g", session: "s", server: "fixture", tool: tool, category: nil, now: Date())
+        }
+        XCTAssertEqual(policy.evaluate(call("echo")).outcome, .allow)
+        XCTAssertEqual(policy.evaluate(call("delete_file")).outcome.name, "require_approval")
+        XCTAssertEqual(policy.evaluate(call("a_tool_added_later")).outcome.name, "deny")
+        let refused = try RunningProgram.run(tollgate, ["policy", "scaffold", "fixture", "--config", gateway.configPath, "--output", output])
+        XCTAssertNotEqual(refused.status, 0, "does not overwrite")
+        let unknown = try RunningProgram.run(tollgate, ["tools", "nope", "--config", gateway.configPath])
+        XCTAssertNotEqual(unknown.status, 0)
+        XCTAssertTrue(unknown.stderr.contains("no server named `nope`"), unknown.stderr)
+    }
+
+    func testAChangedPolicyIsReloadedAndABrokenOneKeepsTheOld() async throws {
+        let gateway = try await GatewayUnderTest.start(servers: ["fixture": try fixture(policy: "version: \"1\"\ndefault: allow\n")])
+        defer { gateway.stop() }
+        let wire = Wire(port: gateway.port, server: "fixture", key: gateway.key)
+        let session = try wire.initialize()
+        XCTAssertEqual(wire.call("echo", #"{"text":"1"}"#, id: 1, session: session)?["result"]?["isError"]?.boolValue, false)
+
+        try gateway.writePolicy("fixture", "version: \"1\"\ndefault: allow\ntools:\n  echo: {action: deny, reason: echo is off}\n")
+        var denied: JSONValue?
+        for attempt in 0..<40 {
+            denied = wire.call("echo", #"{"text":"2"}"#, id: 10 + attempt, session: session)
+            if denied?["result"]?["isError"]?.boolValue == true { break }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        XCTAssertTrue(denied?["result"]?["content"]?.arrayValue?.first?["text"]?.stringValue?.contains("echo is off") == true, "\(String(describing: denied))")
+
+        try gateway.writePolicy("fixture", "version: \"1\"\ndefault: alow\n")
+        try await Task.sleep(for: .seconds(3))
+        XCTAssertTrue(gateway.log.contains("policy file has errors"), gateway.log.suffix(2000).description)
+        XCTAssertTrue(gateway.log.contains("default"), "the log names the bad field")
+        let stillDenied = wire.call("echo", #"{"text":"3"}"#, id: 99, session: session)
+        XCTAssertEqual(stillDenied?["result"]?["isError"]?.boolValue, true, "the last good policy stays in force")
+    }
+
+    func testAReloadTellsAConnectedClientThatTheToolListChanged() async throws {
+        let gateway = try await GatewayUnderTest.start(servers: ["fixture": try fixture(policy: "version: \"1\"\ndefault: allow\n")])
+        defer { gateway.stop() }
+        let writer = Task {
+            try await Task.sleep(for: .seconds(4))
+            try gateway.writePolicy("fixture", "version: \"1\"\ndefault: allow\nhide: [echo]\n")
+        }
+        let run = try Peers.runClient(
+            python: try Peers.python2(), url: gateway.url("fixture"), key: gateway.key, mode: "legacy",
+            steps: .array([
+                .object(["op": "list_tools"]),
+                .object(["op": "wait_notification", "method": "notifications/tools/list_changed", "timeout": 20]),
+                .object(["op": "list_tools"]),
+            ]))
+        _ = try await writer.value
+        XCTAssertEqual(run.status, 0, run.description)
+        XCTAssertEqual(run.step(1)?["ok"]?.boolValue, true, run.description)
+        XCTAssertTrue(run.step(0)?["result"]?.arrayValue?.contains(.string("echo")) == true)
+        XCTAssertFalse(run.step(2)?["result"]?.arrayValue?.contains(.string("echo")) ?? true, "echo is hidden now: \(run)")
+    }
+
+    func testMetricsCountDecisionsAndSessions() async throws {
+        let gateway = try await GatewayUnderTest.start(servers: [
+            "fixture": try fixture(policy: "version: \"1\"\ndefault: allow\ntools:\n  transfer: {action: deny}\n")
+        ])
+        defer { gateway.stop() }
+        let wire = Wire(port: gateway.port, server: "fixture", key: gateway.key)
+        let session = try wire.initialize()
+        _ = wire.call("echo", #"{"text":"1"}"#, id: 1, session: session)
+        _ = wire.call("transfer", #"{"amount":1,"to":"x"}"#, id: 2, session: session)
+        let metrics = HTTPProbe.get(port: gateway.port, path: "/metrics")?.body ?? ""
+        XCTAssertTrue(metrics.contains(#"tollgate_decisions_total{server="fixture",outcome="allow"} 1"#), metrics)
+        XCTAssertTrue(metrics.contains(#"tollgate_decisions_total{server="fixture",outcome="deny"} 1"#), metrics)
+        XCTAssertTrue(metrics.contains(#"tollgate_sessions_open{server="fixture"} 1"#), metrics)
+        XCTAssertTrue(metrics.contains("tollgate_relay_overhead_seconds_bucket"), metrics)
+        XCTAssertTrue(metrics.contains("tollgate_upstream_call_seconds"), metrics)
+    }
+
+    func testWithoutTheDatabaseCallsAreRefusedAndNothingIsForwarded() async throws {
+        let ledger = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-ledger-\(UUID().uuidString.prefix(8)).jsonl")
+        let gateway = try await GatewayUnderTest.start(servers: [
+            "fixture": .stdio(
+                command: try Peers.python2(), arguments: [Peers.fixtureServer, "--transport", "stdio", "--ledger", ledger.path],
+                policy: "version: \"1\"\ndefault: allow\n")
+        ])
+        defer { gateway.stop() }
+        let wire = Wire(port: gateway.port, server: "fixture", key: gateway.key)
+        let session = try wire.initialize()
+        XCTAssertEqual(wire.call("echo", #"{"text":"before"}"#, id: 1, session: session)?["result"]?["isError"]?.boolValue, false)
+
+        // Take the database away: end every connection to it and rename it, so reconnecting fails.
+        let name = try XCTUnwrap(gateway.database.connectionString.components(separatedBy: "dbname=").last?.components(separatedBy: " ").first)
+        let admin = PostgresClient(configuration: try TestCluster.configuration())
+        func rename(_ from: String, _ to: String) async throws {
+            try await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", [from])
+            try await admin.query("ALTER DATABASE \"\(from)\" RENAME TO \"\(to)\"")
+        }
+        try await rename(name, name + "_away")
+        let refused = wire.call("echo", #"{"text":"while the database is away"}"#, id: 2, session: session)
+        XCTAssertEqual(refused?["result"]?["isError"]?.boolValue, true, "\(String(describing: refused))")
+        XCTAssertTrue(refused?["result"]?["content"]?.arrayValue?.first?["text"]?.stringValue?.contains("could not be recorded") == true)
+        let ran = (try? String(contentsOf: ledger, encoding: .utf8)) ?? ""
+        XCTAssertFalse(ran.contains("while the database is away"), "the upstream never saw the unrecorded call")
+
+        try await rename(name + "_away", name)
+        await admin.shutdown()
+        var after: JSONValue?
+        for attempt in 0..<20 {
+            after = wire.call("echo", #"{"text":"after"}"#, id: 10 + attempt, session: session)
+            if after?["result"]?["isError"]?.boolValue == false { break }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        XCTAssertEqual(after?["result"]?["isError"]?.boolValue, false, "back once the database is: \(String(describing: after))")
+    }
+
+    func testTheStdioFrontAppliesTheSamePolicyAndLog() async throws {
+        let gateway = try await GatewayUnderTest.start(servers: [
+            "fixture": try fixture(policy: "version: \"1\"\ndefault: allow\nhide: [delete_file]\ntools:\n  transfer: {action: deny, reason: no}\n")
+        ])
+        gateway.stop()
+        let command = [tollgate, "stdio", "fixture", "--config", gateway.configPath, "--database", gateway.database.connectionString]
+            .map { "'\($0)'" }.joined(separator: " ")
+        for python in [try Peers.python2(), try Peers.python1()] {
+            let run = try Peers.runClient(
+                python: python,
+                arguments: [
+                    Peers.client, "--transport", "stdio", "--command", command, "--env", "TOLLGATE_AGENT_KEY=\(gateway.key)", "--steps",
+                    JSONValue.array([
+                        .object(["op": "list_tools"]),
+                        .object(["op": "call_tool", "name": "echo", "arguments": .object(["text": "over stdio"])]),
+                        .object(["op": "call_tool", "name": "transfer", "arguments": .object(["amount": 1, "to": "x"])]),
+                        .object(["op": "call_tool", "name": "delete_file", "arguments": .object(["path": "/x"])]),
+                    ]).canonicalJSON,
+                ])
+            XCTAssertEqual(run.status, 0, run.description)
+            XCTAssertFalse(run.step(0)?["result"]?.arrayValue?.contains(.string("delete_file")) ?? true, run.description)
+            XCTAssertEqual(run.step(1)?["result"]?["content"]?.arrayValue?.first?.stringValue, "over stdio", run.description)
+            XCTAssertEqual(run.step(2)?["result"]?["isError"]?.boolValue, true, run.description)
+            XCTAssertEqual(run.step(3)?["error"]?["code"]?.doubleValue, -32602, run.description)
+        }
+        let decided = try await gateway.events(type: "ToolCallDecided").map { try EventCoding.decode(ToolCallDecided.self, from: $0.data) }
+        XCTAssertEqual(decided.map(\.decision).sorted(), ["allow", "allow", "deny", "deny", "hidden", "hidden"])
+        XCTAssertTrue(decided.allSatisfy { $0.session.hasPrefix("stdio-") && $0.agent == "agent-a" })
+        let noKey = try RunningProgram.run(tollgate, ["stdio", "fixture", "--config", gateway.configPath], environment: ["TOLLGATE_AGENT_KEY": ""])
+        XCTAssertEqual(noKey.status, 64, noKey.stderr)
+        let wrongKey = try RunningProgram.run(
+            tollgate, ["stdio", "fixture", "--config", gateway.configPath, "--database", gateway.database.connectionString],
+            environment: ["TOLLGATE_AGENT_KEY": "tg_wrong"])
+        XCTAssertEqual(wrongKey.status, 78, wrongKey.stderr)
+    }
+}
