@@ -69,7 +69,8 @@ final class GatewayInteropTests: XCTestCase {
             let run = try Peers.runClient(python: python, url: gateway.url("fixture"), key: gateway.keys[agent], mode: mode, steps: Self.listAndCall)
             assertListAndCall(run)
             if mode == "auto" {
-                XCTAssertEqual(run.connected?["handshake"]?.stringValue.map { $0 != "discover" }, true, "falls back to initialize: \(run)")
+                XCTAssertEqual(run.connected?["handshake"]?.stringValue, "initialize", "falls back to initialize: \(run)")
+                XCTAssertEqual(run.connected?["protocolVersion"]?.stringValue, "2025-11-25", "\(run)")
             }
         }
         // Every decision is in the log, with its rule and the policy's hash, before any outcome.
@@ -151,13 +152,71 @@ final class GatewayInteropTests: XCTestCase {
             "remote": .http(url: "http://127.0.0.1:\(upstreamPort)/mcp", policy: Self.fixturePolicy)
         ])
         defer { gateway.stop() }
-        for (python, mode) in [(try Peers.python2(), "legacy"), (try Peers.python1(), nil)] as [(String, String?)] {
-            let run = try Peers.runClient(python: python, url: gateway.url("remote"), key: gateway.key, mode: mode, steps: .array(Array(Self.listAndCall.arrayValue!.prefix(4))))
+        for (python, mode) in [(try Peers.python2(), "auto"), (try Peers.python2(), "legacy"), (try Peers.python1(), nil)] as [(String, String?)] {
+            let run = try Peers.runClient(
+                python: python, url: gateway.url("remote"), key: gateway.key, mode: mode, steps: .array(Array(Self.listAndCall.arrayValue!.prefix(4))))
             XCTAssertEqual(run.status, 0, run.description)
             XCTAssertFalse(run.step(0)?["result"]?.arrayValue?.contains(.string("delete_file")) ?? true)
             XCTAssertEqual(run.step(1)?["result"]?["isError"]?.boolValue, false, run.description)
             XCTAssertEqual(run.step(2)?["result"]?["isError"]?.boolValue, true, run.description)
             XCTAssertEqual(run.step(3)?["error"]?["code"]?.doubleValue, -32602, run.description)
         }
+    }
+
+    /// Starts a fixture server over HTTP and returns its URL from its READY line.
+    func startHTTPFixture(python: String, transport: String) async throws -> (url: String, process: RunningProgram) {
+        let process = try RunningProgram(python, [Peers.fixtureServer, "--transport", transport, "--port", "0"])
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            if let line = process.standardOutput.split(separator: "\n").first(where: { $0.hasPrefix("READY ") }) {
+                return (String(line.dropFirst(6)), process)
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        process.kill()
+        throw RunningProgram.Failure(description: "the fixture did not start: \(process.standardError.suffix(2000))")
+    }
+
+    func testALegacySSEUpstreamThroughTheGate() async throws {
+        let upstream = try await startHTTPFixture(python: try Peers.python1(), transport: "sse")
+        defer { upstream.process.kill() }
+        let gateway = try await GatewayUnderTest.start(servers: ["legacy": .http(url: upstream.url, transport: "sse", policy: Self.fixturePolicy)])
+        defer { gateway.stop() }
+        let run = try Peers.runClient(
+            python: try Peers.python2(), url: gateway.url("legacy"), key: gateway.key, mode: "auto",
+            steps: .array(
+                Array(Self.listAndCall.arrayValue!.prefix(4)) + [
+                    .object(["op": "call_tool", "name": "slow", "arguments": .object(["seconds": 0.3, "steps": 2]), "progress": true])
+                ]))
+        XCTAssertEqual(run.status, 0, run.description)
+        XCTAssertFalse(run.step(0)?["result"]?.arrayValue?.contains(.string("delete_file")) ?? true, run.description)
+        XCTAssertEqual(run.step(1)?["result"]?["content"]?.arrayValue?.first?.stringValue, "hello through the gate", run.description)
+        XCTAssertEqual(run.step(2)?["result"]?["isError"]?.boolValue, true, run.description)
+        XCTAssertEqual(run.step(3)?["error"]?["code"]?.doubleValue, -32602, run.description)
+        XCTAssertEqual(run.step(4)?["progress"]?.arrayValue?.count, 2, "progress passes through the SSE upstream: \(run)")
+    }
+
+    func testMcpProxyBridgingTheTimeServerOverStreamableHTTP() async throws {
+        let port = HTTPProbe.freePort()
+        let proxy = try RunningProgram(
+            try Peers.mcpProxy(), ["--host", "127.0.0.1", "--port", String(port), "--log-level", "WARNING", "--", try Peers.serverTime()])
+        defer { proxy.kill() }
+        _ = await HTTPProbe.waitFor(port: port, path: "/status", timeout: .seconds(30))
+        let gateway = try await GatewayUnderTest.start(servers: [
+            "time": .http(
+                url: "http://127.0.0.1:\(port)/mcp", policy: "version: \"1\"\ndefault: allow\ntools:\n  convert_time: {action: deny, reason: no conversions}\n")
+        ])
+        defer { gateway.stop() }
+        let run = try Peers.runClient(
+            python: try Peers.python1(), url: gateway.url("time"), key: gateway.key,
+            steps: [
+                ["op": "list_tools"],
+                ["op": "call_tool", "name": "get_current_time", "arguments": ["timezone": "Europe/Paris"]],
+                ["op": "call_tool", "name": "convert_time", "arguments": ["source_timezone": "UTC", "time": "12:00", "target_timezone": "Asia/Tokyo"]],
+            ])
+        XCTAssertEqual(run.status, 0, run.description)
+        XCTAssertEqual(Set(run.step(0)?["result"]?.arrayValue?.compactMap(\.stringValue) ?? []), ["get_current_time", "convert_time"], run.description)
+        XCTAssertTrue(run.step(1)?["result"]?["content"]?.arrayValue?.first?.stringValue?.contains("Europe/Paris") == true, run.description)
+        XCTAssertEqual(run.step(2)?["result"]?["isError"]?.boolValue, true, run.description)
     }
 }

@@ -122,6 +122,7 @@ public actor RelaySession {
         guard pending[id] == nil else {
             return .immediate(JSONText.error(id: id, code: -32600, message: "Invalid Request: the id \(id) is already in use by a request in flight"))
         }
+        if method == "server/discover" { return .immediate(Self.discoverRefusal(id: id)) }
         if method == "initialize", let params = message.paramsBytes {
             initializeParams = String(decoding: params, as: UTF8.self)
         }
@@ -368,6 +369,14 @@ public actor RelaySession {
         }
         if backlog.count >= options.backlogLimit { backlog.removeFirst() }
         backlog.append(bytes)
+    }
+
+    /// The answer to `server/discover` (protocol 2026-07-28): at once, an error, so 2.x clients fall back to the
+    /// `initialize` handshake without waiting out their 10 s discovery timeout. The gateway relays handshake sessions.
+    public static func discoverRefusal(id: JSONRPCID?) -> [UInt8] {
+        JSONText.error(
+            id: id, code: -32601,
+            message: "Method not found: server/discover. This gateway relays MCP sessions: send initialize (protocol 2025-11-25 or earlier).")
     }
 
     private static let initializedNotification = try! JSONRPCMessage(parsing: JSONText.notification(method: "notifications/initialized"))

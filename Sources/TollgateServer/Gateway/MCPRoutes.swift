@@ -81,11 +81,7 @@ struct MCPRoutes: Sendable {
         switch message.method {
         case "server/discover":
             // 2026-07-28 discovery: answered at once, so clients fall back to the initialize handshake without a stall.
-            return Self.json(
-                .ok,
-                JSONText.error(
-                    id: message.id, code: -32601,
-                    message: "Method not found: server/discover. This gateway relays MCP sessions: send initialize (protocol 2025-11-25 or earlier)."))
+            return Self.json(.ok, RelaySession.discoverRefusal(id: message.id))
         case "initialize" where message.kind == .request:
             guard sessionID == nil else {
                 return Self.error(.badRequest, id: message.id, code: -32600, "Bad Request: initialize starts a new session; send it without Mcp-Session-Id")
