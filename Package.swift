@@ -99,8 +99,11 @@ let package = Package(
             name: "tollgate-bench",
             dependencies: [
                 "TollgateCore",
+                "TollgateMCP",
                 "TollgatePostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             path: "ops/bench/Sources/tollgate-bench"
         ),

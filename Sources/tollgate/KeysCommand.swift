@@ -30,7 +30,9 @@ struct NewKeyCommand: ParsableCommand {
     @Argument(help: ArgumentHelp("The agent's id: lowercase letters, digits, `-` and `_`, starting with a letter or digit.", valueName: "agent"))
     var agent: String
 
-    @Option(name: .long, help: ArgumentHelp("The grant the agent holds (agents sharing a grant share its limits; default: the agent's id).", valueName: "grant"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("The grant the agent holds (agents sharing a grant share its limits; default: the agent's id).", valueName: "grant"))
     var grant: String?
 
     @Option(name: .long, help: "text (the key and a YAML entry) or json.")
@@ -38,7 +40,8 @@ struct NewKeyCommand: ParsableCommand {
 
     func validate() throws {
         for (label, value) in [("agent", agent), ("--grant", grant ?? agent)] where !Self.isName(value) {
-            throw ValidationError("\(label) `\(value.prefix(80))` is not a valid name: use 1 to 63 of a-z, 0-9, `-` and `_`, starting with a-z or 0-9")
+            throw ValidationError(
+                "\(label) `\(value.prefix(80))` is not a valid name: use 1 to 63 of a-z, 0-9, `-` and `_`, starting with a-z or 0-9")
         }
     }
 

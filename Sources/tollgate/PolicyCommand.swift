@@ -14,7 +14,9 @@ struct PolicyCommand: AsyncParsableCommand {
 
             These commands read files only: they need no database and no running gateway.
             """,
-        subcommands: [PolicyCheckCommand.self, PolicyExplainCommand.self, PolicyFormatCommand.self, PolicyImportCommand.self, PolicyScaffoldCommand.self]
+        subcommands: [
+            PolicyCheckCommand.self, PolicyExplainCommand.self, PolicyFormatCommand.self, PolicyImportCommand.self, PolicyScaffoldCommand.self,
+        ]
     )
 }
 

@@ -17,6 +17,9 @@ struct Tollgate: AsyncParsableCommand {
             Start with `tollgate serve`, then `tollgate events tail --follow` in another terminal.
             """,
         version: "0.1.0",
-        subcommands: [ServeCommand.self, StdioCommandLine.self, ToolsCommand.self, KeysCommand.self, MigrateCommand.self, EventsCommand.self, PolicyCommand.self]
+        subcommands: [
+            ServeCommand.self, StdioCommandLine.self, ToolsCommand.self, KeysCommand.self, MigrateCommand.self, EventsCommand.self,
+            PolicyCommand.self,
+        ]
     )
 }

@@ -62,7 +62,9 @@ struct ToolsCommand: AsyncParsableCommand {
                 print(row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  "))
             }
             let source = [inventory.serverName, inventory.serverVersion].compactMap { $0 }.joined(separator: " ")
-            print("\n\(inventory.entries.count) tools on \(inventory.server)\(source.isEmpty ? "" : " (\(source))"); policy \(inventory.policyHash ?? "not loaded")")
+            print(
+                "\n\(inventory.entries.count) tools on \(inventory.server)\(source.isEmpty ? "" : " (\(source))"); policy \(inventory.policyHash ?? "not loaded")"
+            )
         }
     }
 }

@@ -103,7 +103,8 @@ import TollgateCore
         let error = try JSONRPCMessage(parsing: JSONText.error(id: id, code: -32602, message: "Unknown tool: \"x\"\n"))
         #expect(error.kind == .error)
         #expect(error.id == id)
-        let refusal = try JSONRPCMessage(parsing: JSONText.toolError(id: id, text: "denied\u{2028}because", meta: ["io.tollgate/decision": .object(["rule": .string("default")])]))
+        let refusal = try JSONRPCMessage(
+            parsing: JSONText.toolError(id: id, text: "denied\u{2028}because", meta: ["io.tollgate/decision": .object(["rule": .string("default")])]))
         let result = try JSONValue(parsing: String(decoding: refusal.resultBytes!, as: UTF8.self))
         #expect(result["isError"]?.boolValue == true)
         #expect(result["content"]?.arrayValue?.first?["text"]?.stringValue == "denied\u{2028}because")
@@ -152,7 +153,8 @@ import TollgateCore
 @Suite struct SSEParserTests {
     @Test func dispatchesEventsOnBlankLinesWhateverTheLineEndings() {
         var parser = SSEParser()
-        let events = parser.feed(Array("event: endpoint\r\ndata: /messages?s=1\r\n\r\n: comment\n\ndata: {\"a\":1}\rdata: 2\r\rid: 9\ndata:x\n\n".utf8))
+        let events = parser.feed(
+            Array("event: endpoint\r\ndata: /messages?s=1\r\n\r\n: comment\n\ndata: {\"a\":1}\rdata: 2\r\rid: 9\ndata:x\n\n".utf8))
         #expect(events.count == 3)
         #expect(events[0] == SSEParser.Event(name: "endpoint", data: Array("/messages?s=1".utf8), id: nil))
         #expect(events[1].name == "message")

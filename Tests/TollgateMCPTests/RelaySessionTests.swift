@@ -63,13 +63,17 @@ import TollgateCore
         }
     }
 
-    static let tools = #"{"tools":[{"name":"echo","inputSchema":{}},{"name":"secret","inputSchema":{}},{"name":"transfer","inputSchema":{}},{"name":"hang","inputSchema":{}}]}"#
+    static let tools =
+        #"{"tools":[{"name":"echo","inputSchema":{}},{"name":"secret","inputSchema":{}},{"name":"transfer","inputSchema":{}},{"name":"hang","inputSchema":{}}]}"#
 
     /// A well-behaved server: initialize, tools/list, echo (with progress when asked), rpc errors for `boom`.
     static func server(_ message: JSONRPCMessage) -> [String] {
         guard message.kind == .request, let id = message.id?.description else { return [] }
         switch message.method {
-        case "initialize": return [#"{"jsonrpc":"2.0","id":\#(id),"result":{"protocolVersion":"2025-11-25","capabilities":{},"serverInfo":{"name":"s","version":"1"}}}"#]
+        case "initialize":
+            return [
+                #"{"jsonrpc":"2.0","id":\#(id),"result":{"protocolVersion":"2025-11-25","capabilities":{},"serverInfo":{"name":"s","version":"1"}}}"#
+            ]
         case "tools/list": return [#"{"jsonrpc":"2.0","id":\#(id),"result":\#(tools)}"#]
         case "tools/call":
             let name = message.paramsString("name") ?? ""
@@ -122,7 +126,8 @@ import TollgateCore
 
     func start(_ session: RelaySession) async {
         _ = await replies(
-            await session.receive(message(#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{}}}"#)))
+            await session.receive(
+                message(#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{}}}"#)))
         _ = await session.receive(message(#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#))
     }
 
@@ -163,6 +168,8 @@ import TollgateCore
         #expect(call.count == 2)
         #expect(call[0].contains("notifications/progress"))
         #expect(call[1].contains(#""id":9"#))
+        // The outcome is recorded beside the relay, just after the answer.
+        for _ in 0..<100 where gate.completed.withLock({ $0.isEmpty }) { try await Task.sleep(for: .milliseconds(10)) }
         #expect(gate.completed.withLock { $0 } == [.success])
     }
 
@@ -172,7 +179,8 @@ import TollgateCore
         let session = makeSession(gate: gate, connections: connections)
         await start(session)
         _ = await replies(await session.receive(message(#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#)))
-        guard case .stream(let hanging) = await session.receive(message(#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"hang"}}"#)) else {
+        guard case .stream(let hanging) = await session.receive(message(#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"hang"}}"#))
+        else {
             Issue.record("expected a stream")
             return
         }
@@ -196,7 +204,9 @@ import TollgateCore
         let session = makeSession(gate: gate, connections: connections)
         await start(session)
         _ = await replies(await session.receive(message(#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#)))
-        guard case .stream(let hanging) = await session.receive(message(#"{"jsonrpc":"2.0","id":"h","method":"tools/call","params":{"name":"hang"}}"#)) else {
+        guard
+            case .stream(let hanging) = await session.receive(message(#"{"jsonrpc":"2.0","id":"h","method":"tools/call","params":{"name":"hang"}}"#))
+        else {
             Issue.record("expected a stream")
             return
         }

@@ -14,12 +14,15 @@ final class GatewayBadInputTests: XCTestCase {
         let server: String
         let key: String
 
-        func post(_ body: String, session: String? = nil, accept: String = "application/json, text/event-stream", extra: [(String, String)] = [])
+        func post(
+            _ body: String, session: String? = nil, accept: String = "application/json, text/event-stream", extra: [(String, String)] = []
+        )
             -> HTTPProbe.Response
         {
             var headers = [("Content-Type", "application/json"), ("Accept", accept), ("Authorization", "Bearer \(key)")]
             if let session { headers.append(("Mcp-Session-Id", session)) }
-            return HTTPProbe.request(port: port, method: "POST", path: "/mcp/\(server)", headers: headers + extra, body: Array(body.utf8), timeout: .seconds(30))
+            return HTTPProbe.request(
+                port: port, method: "POST", path: "/mcp/\(server)", headers: headers + extra, body: Array(body.utf8), timeout: .seconds(30))
                 ?? HTTPProbe.Response(status: 0, body: "no answer")
         }
 
@@ -45,7 +48,9 @@ final class GatewayBadInputTests: XCTestCase {
 
     func testMalformedAndHostileRequestsGetPreciseErrorsAndTheGatewayKeepsServing() async throws {
         let gateway = try await GatewayUnderTest.start(
-            servers: ["fixture": .stdio(command: try Peers.python2(), arguments: [Peers.fixtureServer, "--transport", "stdio"], policy: Self.policy)],
+            servers: [
+                "fixture": .stdio(command: try Peers.python2(), arguments: [Peers.fixtureServer, "--transport", "stdio"], policy: Self.policy)
+            ],
             extraConfig: "limits: {max_body_bytes: 4096}\nallowed_origins: [\"http://localhost:3000\"]\n")
         defer { gateway.stop() }
         let wire = Wire(port: gateway.port, server: "fixture", key: gateway.key)
@@ -73,31 +78,40 @@ final class GatewayBadInputTests: XCTestCase {
         expect(
             wire.post(#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#, session: session, extra: [("MCP-Protocol-Version", "1999-01-01")]), 400,
             code: -32600, "unsupported protocol version")
-        let big = #"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"echo","arguments":{"text":""# + String(repeating: "x", count: 10_000) + #""}}}"#
+        let big =
+            #"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"echo","arguments":{"text":""# + String(repeating: "x", count: 10_000)
+            + #""}}}"#
         expect(wire.post(big, session: session), 413, code: -32600, "oversized body")
         let chunked = HTTPProbe.raw(
             port: gateway.port,
             request: Array(
                 ("POST /mcp/fixture HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nAuthorization: Bearer \(gateway.key)\r\n"
-                    + "Mcp-Session-Id: \(session)\r\nTransfer-Encoding: chunked\r\n\r\n2710\r\n" + String(repeating: "y", count: 10_000) + "\r\n0\r\n\r\n").utf8))
+                    + "Mcp-Session-Id: \(session)\r\nTransfer-Encoding: chunked\r\n\r\n2710\r\n" + String(repeating: "y", count: 10_000)
+                    + "\r\n0\r\n\r\n").utf8))
         XCTAssertEqual(chunked?.status, 413, "an oversized chunked body without Content-Length: \(chunked?.body ?? "none")")
 
         let plain = HTTPProbe.request(
             port: gateway.port, method: "POST", path: "/mcp/fixture",
-            headers: [("Content-Type", "text/plain"), ("Authorization", "Bearer \(gateway.key)"), ("Mcp-Session-Id", session)], body: Array("{}".utf8))
+            headers: [("Content-Type", "text/plain"), ("Authorization", "Bearer \(gateway.key)"), ("Mcp-Session-Id", session)], body: Array("{}".utf8)
+        )
         XCTAssertEqual(plain?.status, 415, "wrong content type")
         let unknownServer = Wire(port: gateway.port, server: "nope", key: gateway.key).post(#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#)
         XCTAssertEqual(unknownServer.status, 404, "unknown server")
-        let badKey = Wire(port: gateway.port, server: "fixture", key: "tg_not-a-key").post(#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#, session: session)
+        let badKey = Wire(port: gateway.port, server: "fixture", key: "tg_not-a-key").post(
+            #"{"jsonrpc":"2.0","id":1,"method":"ping"}"#, session: session)
         XCTAssertEqual(badKey.status, 401)
         XCTAssertTrue(badKey.header("www-authenticate")?.hasPrefix("Bearer") == true, "\(badKey.headers)")
-        let noKey = HTTPProbe.request(port: gateway.port, method: "POST", path: "/mcp/fixture", headers: [("Content-Type", "application/json")], body: Array("{}".utf8))
+        let noKey = HTTPProbe.request(
+            port: gateway.port, method: "POST", path: "/mcp/fixture", headers: [("Content-Type", "application/json")], body: Array("{}".utf8))
         XCTAssertEqual(noKey?.status, 401)
         let otherAgent = Wire(port: gateway.port, server: "fixture", key: gateway.keys["agent-b"]!)
             .post(#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#, session: session)
         XCTAssertEqual(otherAgent.status, 404, "another agent's session looks like no session")
-        expect(wire.post(#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#, session: session, extra: [("Origin", "http://evil.example")]), 403, code: -32600, "foreign Origin")
-        XCTAssertEqual(wire.post(#"{"jsonrpc":"2.0","id":4,"method":"ping"}"#, session: session, extra: [("Origin", "http://localhost:3000")]).status, 200)
+        expect(
+            wire.post(#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#, session: session, extra: [("Origin", "http://evil.example")]), 403, code: -32600,
+            "foreign Origin")
+        XCTAssertEqual(
+            wire.post(#"{"jsonrpc":"2.0","id":4,"method":"ping"}"#, session: session, extra: [("Origin", "http://localhost:3000")]).status, 200)
         let get = HTTPProbe.request(
             port: gateway.port, method: "GET", path: "/mcp/fixture",
             headers: [("Accept", "application/json"), ("Authorization", "Bearer \(gateway.key)"), ("Mcp-Session-Id", session)])
@@ -106,7 +120,8 @@ final class GatewayBadInputTests: XCTestCase {
         XCTAssertEqual(put?.status, 405)
         let missingName = wire.call("", "{}", id: 5, session: session)
         XCTAssertEqual(missingName?["error"]?["code"]?.doubleValue, -32602, "an unknown (empty) tool name")
-        let noParams = try? JSONValue(parsing: wire.post(#"{"jsonrpc":"2.0","id":6,"method":"tools/call"}"#, session: session, accept: "application/json").body)
+        let noParams = try? JSONValue(
+            parsing: wire.post(#"{"jsonrpc":"2.0","id":6,"method":"tools/call"}"#, session: session, accept: "application/json").body)
         XCTAssertEqual(noParams?["error"]?["code"]?.doubleValue, -32602, "tools/call without params")
 
         // After all that, the session and the gateway still work.
@@ -114,14 +129,17 @@ final class GatewayBadInputTests: XCTestCase {
         XCTAssertEqual(echo?["result"]?["content"]?.arrayValue?.first?["text"]?.stringValue, "still here", "\(String(describing: echo))")
         XCTAssertEqual(HTTPProbe.get(port: gateway.port, path: "/healthz")?.status, 200)
         let deleted = HTTPProbe.request(
-            port: gateway.port, method: "DELETE", path: "/mcp/fixture", headers: [("Authorization", "Bearer \(gateway.key)"), ("Mcp-Session-Id", session)])
+            port: gateway.port, method: "DELETE", path: "/mcp/fixture",
+            headers: [("Authorization", "Bearer \(gateway.key)"), ("Mcp-Session-Id", session)])
         XCTAssertEqual(deleted?.status, 200)
         expect(wire.post(#"{"jsonrpc":"2.0","id":8,"method":"ping"}"#, session: session), 404, code: -32001, "a deleted session")
     }
 
     func testAnUpstreamThatCrashesHangsOrWritesGarbageGetsAnAnswerAndTheSessionGoesOn() async throws {
         let gateway = try await GatewayUnderTest.start(
-            servers: ["fixture": .stdio(command: try Peers.python2(), arguments: [Peers.fixtureServer, "--transport", "stdio"], policy: Self.policy)],
+            servers: [
+                "fixture": .stdio(command: try Peers.python2(), arguments: [Peers.fixtureServer, "--transport", "stdio"], policy: Self.policy)
+            ],
             extraConfig: "limits: {upstream_timeout: 3s}\n")
         defer { gateway.stop() }
         let wire = Wire(port: gateway.port, server: "fixture", key: gateway.key)
@@ -142,7 +160,9 @@ final class GatewayBadInputTests: XCTestCase {
         let echo = wire.call("echo", #"{"text":"after the crash"}"#, id: 4, session: session)
         XCTAssertEqual(echo?["result"]?["content"]?.arrayValue?.first?["text"]?.stringValue, "after the crash", "\(String(describing: echo))")
 
-        let outcomes = try await gateway.events(type: "ToolCallCompleted").map { try EventCoding.decode(ToolCallCompleted.self, from: $0.data).outcome }
+        let outcomes = try await gateway.events(type: "ToolCallCompleted").map {
+            try EventCoding.decode(ToolCallCompleted.self, from: $0.data).outcome
+        }
         XCTAssertEqual(outcomes, ["success", "timed_out", "transport_error", "success"])
     }
 

@@ -60,7 +60,8 @@ final class GatewayInteropTests: XCTestCase {
     }
 
     func testEveryClientGenerationSeesAllowDenyHideAndLimitsOverStdio() async throws {
-        let gateway = try await GatewayUnderTest.start(servers: ["fixture": try fixtureServer()], agents: ["agent-a": "a", "agent-b": "b", "agent-c": "c"])
+        let gateway = try await GatewayUnderTest.start(
+            servers: ["fixture": try fixtureServer()], agents: ["agent-a": "a", "agent-b": "b", "agent-c": "c"])
         defer { gateway.stop() }
         let clients: [(String, String, String?)] = [
             ("agent-a", try Peers.python2(), "auto"), ("agent-b", try Peers.python2(), "legacy"), ("agent-c", try Peers.python1(), nil),
@@ -137,7 +138,9 @@ final class GatewayInteropTests: XCTestCase {
         XCTAssertEqual(run.status, 0, run.description)
         XCTAssertEqual(run.step(0)?["progress"]?.arrayValue?.count, 3, "three progress notifications passed through: \(run)")
         let outcomes = (try? String(contentsOf: ledger, encoding: .utf8)) ?? ""
-        XCTAssertTrue(outcomes.contains(#""outcome": "cancelled""#) || outcomes.contains(#""outcome":"cancelled""#), "the upstream saw the cancellation: \(outcomes)")
+        XCTAssertTrue(
+            outcomes.contains(#""outcome": "cancelled""#) || outcomes.contains(#""outcome":"cancelled""#),
+            "the upstream saw the cancellation: \(outcomes)")
     }
 
     func testAStreamableHTTPUpstreamThroughTheGate() async throws {
@@ -154,7 +157,8 @@ final class GatewayInteropTests: XCTestCase {
         defer { gateway.stop() }
         for (python, mode) in [(try Peers.python2(), "auto"), (try Peers.python2(), "legacy"), (try Peers.python1(), nil)] as [(String, String?)] {
             let run = try Peers.runClient(
-                python: python, url: gateway.url("remote"), key: gateway.key, mode: mode, steps: .array(Array(Self.listAndCall.arrayValue!.prefix(4))))
+                python: python, url: gateway.url("remote"), key: gateway.key, mode: mode, steps: .array(Array(Self.listAndCall.arrayValue!.prefix(4)))
+            )
             XCTAssertEqual(run.status, 0, run.description)
             XCTAssertFalse(run.step(0)?["result"]?.arrayValue?.contains(.string("delete_file")) ?? true)
             XCTAssertEqual(run.step(1)?["result"]?["isError"]?.boolValue, false, run.description)
@@ -204,7 +208,8 @@ final class GatewayInteropTests: XCTestCase {
         _ = await HTTPProbe.waitFor(port: port, path: "/status", timeout: .seconds(30))
         let gateway = try await GatewayUnderTest.start(servers: [
             "time": .http(
-                url: "http://127.0.0.1:\(port)/mcp", policy: "version: \"1\"\ndefault: allow\ntools:\n  convert_time: {action: deny, reason: no conversions}\n")
+                url: "http://127.0.0.1:\(port)/mcp",
+                policy: "version: \"1\"\ndefault: allow\ntools:\n  convert_time: {action: deny, reason: no conversions}\n")
         ])
         defer { gateway.stop() }
         let run = try Peers.runClient(
@@ -212,10 +217,14 @@ final class GatewayInteropTests: XCTestCase {
             steps: [
                 ["op": "list_tools"],
                 ["op": "call_tool", "name": "get_current_time", "arguments": ["timezone": "Europe/Paris"]],
-                ["op": "call_tool", "name": "convert_time", "arguments": ["source_timezone": "UTC", "time": "12:00", "target_timezone": "Asia/Tokyo"]],
+                [
+                    "op": "call_tool", "name": "convert_time",
+                    "arguments": ["source_timezone": "UTC", "time": "12:00", "target_timezone": "Asia/Tokyo"],
+                ],
             ])
         XCTAssertEqual(run.status, 0, run.description)
-        XCTAssertEqual(Set(run.step(0)?["result"]?.arrayValue?.compactMap(\.stringValue) ?? []), ["get_current_time", "convert_time"], run.description)
+        XCTAssertEqual(
+            Set(run.step(0)?["result"]?.arrayValue?.compactMap(\.stringValue) ?? []), ["get_current_time", "convert_time"], run.description)
         XCTAssertTrue(run.step(1)?["result"]?["content"]?.arrayValue?.first?.stringValue?.contains("Europe/Paris") == true, run.description)
         XCTAssertEqual(run.step(2)?["result"]?["isError"]?.boolValue, true, run.description)
     }

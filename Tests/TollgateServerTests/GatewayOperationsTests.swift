@@ -45,7 +45,8 @@ final class GatewayOperationsTests: XCTestCase {
           - {id: a, key_hash: "sha256:nothex"}
         limits: {max_body_bytes: 10}
         """.write(toFile: path, atomically: true, encoding: .utf8)
-        let result = try RunningProgram.run(tollgate, ["serve", "--config", path, "--listen", "127.0.0.1:\(HTTPProbe.freePort())"], timeout: .seconds(30))
+        let result = try RunningProgram.run(
+            tollgate, ["serve", "--config", path, "--listen", "127.0.0.1:\(HTTPProbe.freePort())"], timeout: .seconds(30))
         XCTAssertEqual(result.status, 78, result.stderr)
         XCTAssertTrue(result.stderr.contains("tollgate.yaml:3:"), "file:line:column: \(result.stderr)")
         XCTAssertTrue(result.stderr.contains("command"), "suggests `command`: \(result.stderr)")
@@ -106,7 +107,8 @@ final class GatewayOperationsTests: XCTestCase {
             if denied?["result"]?["isError"]?.boolValue == true { break }
             try await Task.sleep(for: .milliseconds(250))
         }
-        XCTAssertTrue(denied?["result"]?["content"]?.arrayValue?.first?["text"]?.stringValue?.contains("echo is off") == true, "\(String(describing: denied))")
+        XCTAssertTrue(
+            denied?["result"]?["content"]?.arrayValue?.first?["text"]?.stringValue?.contains("echo is off") == true, "\(String(describing: denied))")
 
         try gateway.writePolicy("fixture", "version: \"1\"\ndefault: alow\n")
         try await Task.sleep(for: .seconds(3))

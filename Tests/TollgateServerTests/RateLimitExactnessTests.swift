@@ -84,7 +84,9 @@ final class RateLimitExactnessTests: XCTestCase {
         let session = try wire.initialize()
         for id in 1...4 {
             let reply = wire.call("rpc_error", #"{"code":-32000,"message":"upstream says no"}"#, id: id, session: session)
-            XCTAssertEqual(reply?["error"]?["code"]?.doubleValue, -32000, "call \(id) reached the upstream, whose error comes back: \(String(describing: reply))")
+            XCTAssertEqual(
+                reply?["error"]?["code"]?.doubleValue, -32000, "call \(id) reached the upstream, whose error comes back: \(String(describing: reply))"
+            )
         }
         XCTAssertEqual(wire.call("echo", #"{"text":"1"}"#, id: 10, session: session)?["result"]?["isError"]?.boolValue, false)
         XCTAssertEqual(wire.call("echo", #"{"text":"2"}"#, id: 11, session: session)?["result"]?["isError"]?.boolValue, false)

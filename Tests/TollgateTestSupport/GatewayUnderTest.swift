@@ -79,7 +79,10 @@ public final class GatewayUnderTest: @unchecked Sendable {
         let port = HTTPProbe.freePort()
         let process = try RunningProgram(
             RunningProgram.tollgateBinary,
-            ["serve", "--config", directory.appendingPathComponent("tollgate.yaml").path, "--listen", "127.0.0.1:\(port)", "--database", database.connectionString],
+            [
+                "serve", "--config", directory.appendingPathComponent("tollgate.yaml").path, "--listen", "127.0.0.1:\(port)", "--database",
+                database.connectionString,
+            ],
             environment: environment)
         let gateway = GatewayUnderTest(port: port, directory: directory, database: database, keys: keys, process: process)
         guard await HTTPProbe.waitFor(port: port, path: "/readyz", timeout: .seconds(60))?.status == 200 else {
@@ -93,7 +96,8 @@ public final class GatewayUnderTest: @unchecked Sendable {
     public func startTwin() async throws -> (port: Int, process: RunningProgram) {
         let port = HTTPProbe.freePort()
         let twin = try RunningProgram(
-            RunningProgram.tollgateBinary, ["serve", "--config", configPath, "--listen", "127.0.0.1:\(port)", "--database", database.connectionString])
+            RunningProgram.tollgateBinary,
+            ["serve", "--config", configPath, "--listen", "127.0.0.1:\(port)", "--database", database.connectionString])
         guard await HTTPProbe.waitFor(port: port, path: "/readyz", timeout: .seconds(60))?.status == 200 else {
             twin.kill()
             throw RunningProgram.Failure(description: "the second gateway did not become ready:\n\(twin.standardError.suffix(4000))")

@@ -55,7 +55,9 @@ public enum Peers {
         return try runClient(python: python, arguments: arguments + extraArguments, timeout: timeout)
     }
 
-    public static func runClient(python: String, arguments: [String], environment: [String: String] = [:], timeout: Duration = .seconds(90)) throws
+    public static func runClient(
+        python: String, arguments: [String], environment: [String: String] = [:], timeout: Duration = .seconds(90)
+    ) throws
         -> ClientRun
     {
         let result = try RunningProgram.run(python, arguments, environment: environment, timeout: timeout)

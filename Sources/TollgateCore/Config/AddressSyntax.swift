@@ -17,7 +17,7 @@ enum AddressSyntax {
         } else if text.hasPrefix(":"), hostAndPort(Substring("0.0.0.0" + text)) != nil {
             suggestion = "0.0.0.0" + text
         } else if let (host, port) = hostAndPort(Substring(text)), !host.isEmpty, port == nil {
-            suggestion = text + ":8080"
+            suggestion = text + ":8420"
         } else {
             suggestion = nil
         }
@@ -88,7 +88,7 @@ enum AddressSyntax {
     }
 
     /// The host and port of `host`, `host:port`, `[IPv6]` or `[IPv6]:port`, or `nil` when it is none of these. The host
-    /// may be empty; a port, when present, is 1 to 5 digits.
+    /// may be empty and is at most 255 characters (the longest DNS name); a port, when present, is 1 to 5 digits.
     static func hostAndPort(_ authority: Substring) -> (host: Substring, port: Int?)? {
         let host: Substring
         let rest: Substring
@@ -106,6 +106,7 @@ enum AddressSyntax {
             rest = authority[colon...]
             guard host.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || ".-_".contains($0)) }) else { return nil }
         }
+        guard host.count <= 255 else { return nil }
         if rest.isEmpty { return (host, nil) }
         let digits = rest.dropFirst()
         guard rest.first == ":", !digits.isEmpty, digits.count <= 5, digits.allSatisfy({ $0.isASCII && $0.isNumber }),

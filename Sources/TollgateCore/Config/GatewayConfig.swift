@@ -10,7 +10,7 @@
 /// for server in config.servers { print(server.name, server.policyPath) }
 /// ```
 public struct GatewayConfig: Sendable, Equatable {
-    /// The address to listen on, as written (`127.0.0.1:8080`, `[::1]:8080`); the server parses it.
+    /// The address to listen on, as written (`127.0.0.1:8420`, `[::1]:8420`); the server parses it.
     public var listen: String
     /// A libpq connection string or `postgresql://` URL; `nil` runs the embedded PostgreSQL cluster.
     public var database: String?
@@ -28,7 +28,7 @@ public struct GatewayConfig: Sendable, Equatable {
     public var agents: [AgentConfig]
 
     public init(
-        listen: String = "127.0.0.1:8080",
+        listen: String = "127.0.0.1:8420",
         database: String? = nil,
         dataDirectory: String? = nil,
         allowedOrigins: [String] = [],

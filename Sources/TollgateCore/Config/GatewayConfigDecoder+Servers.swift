@@ -20,7 +20,8 @@ extension GatewayConfigDecoder {
             let path = PolicyPath.key("servers", Self.shortened(member.key))
             guard seen.insert(member.key).inserted else {
                 report(
-                    .duplicateKey, at: member.keyLocation, path, "the server `\(Self.shortened(member.key))` is defined twice; only the first counts")
+                    .duplicateKey, at: member.keyLocation, path, "the server `\(Self.shortened(member.key))` is defined twice; only the first counts",
+                    allowed: "a different name for each server")
                 continue
             }
             let named = checkName(member.key, at: member.keyLocation, path, what: "server name")
@@ -268,7 +269,8 @@ extension GatewayConfigDecoder {
                     .duplicateKey, at: member.keyLocation, entryPath,
                     caseInsensitive && first != member.key
                         ? "`\(name)` is the same header as `\(Self.shortened(first))` (header names ignore case)"
-                        : "the key `\(name)` appears twice; only the first counts")
+                        : "the key `\(name)` appears twice; only the first counts",
+                    allowed: caseInsensitive ? "each header once" : "each name once")
                 continue
             }
             seen[folded] = member.key

@@ -62,7 +62,7 @@ extension GatewayConfigDecoder {
         return value
     }
 
-    /// The kind of a value, and the value itself when it is short: "a number (8080)", "a list".
+    /// The kind of a value, and the value itself when it is short: "a number (8420)", "a list".
     static func found(_ node: SourceNode) -> String {
         switch node.value {
         case .sequence, .mapping, .null: node.kindDescription

@@ -45,12 +45,12 @@ struct GatewayConfigDecoder: SourceDecoding {
         guard let fields = members(of: root, at: "", allowed: Self.rootKeys, required: []) else { return nil }
         var config = GatewayConfig()
         if let node = Self.value(fields, "listen"),
-            let listen = text(node, at: "listen", allowed: "host:port, such as \"127.0.0.1:8080\"")
+            let listen = text(node, at: "listen", allowed: "host:port, such as \"127.0.0.1:8420\"")
         {
             if let problem = AddressSyntax.listenProblem(listen) {
                 report(
                     .invalidValue, at: node.location, "listen", problem.message,
-                    allowed: "host:port or [IPv6]:port with a port from 0 to 65535, such as 127.0.0.1:8080, 0.0.0.0:8080 or [::1]:8080",
+                    allowed: "host:port or [IPv6]:port with a port from 0 to 65535, such as 127.0.0.1:8420, 0.0.0.0:8420 or [::1]:8420",
                     suggestion: problem.suggestion)
             } else {
                 config.listen = listen
@@ -110,7 +110,9 @@ struct GatewayConfigDecoder: SourceDecoding {
                     allowed: "scheme://host or scheme://host:port, such as http://localhost:3000 or https://console.example.com",
                     suggestion: problem.suggestion)
             } else if let first = seen[origin] {
-                report(.duplicateEntry, at: item.location, path, "\(AddressSyntax.quoted(origin)) is already listed at allowed_origins[\(first)]")
+                report(
+                    .duplicateEntry, at: item.location, path, "\(AddressSyntax.quoted(origin)) is already listed at allowed_origins[\(first)]",
+                    allowed: "each origin once")
             } else {
                 seen[origin] = index
                 origins.append(origin)

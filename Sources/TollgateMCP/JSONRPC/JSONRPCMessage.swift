@@ -61,7 +61,8 @@ public struct JSONRPCMessage: Sendable {
             throw ParseError(code: -32700, message: "Parse error: \(error)")
         }
         var seen = Set<String>()
-        for member in members where !seen.insert(member.key).inserted && ["jsonrpc", "id", "method", "params", "result", "error"].contains(member.key) {
+        for member in members
+        where !seen.insert(member.key).inserted && ["jsonrpc", "id", "method", "params", "result", "error"].contains(member.key) {
             throw ParseError(code: -32600, message: "Invalid Request: the member `\(member.key)` appears twice")
         }
         func value(_ key: String) -> Range<Int>? { members.first { $0.key == key }?.value }

@@ -134,7 +134,8 @@ public actor RelaySession {
             }
             guard pending[id] == nil else {
                 if let ticket { await gate.complete(ticket, outcome: .transportError("duplicate request id")) }
-                return .immediate(JSONText.error(id: id, code: -32600, message: "Invalid Request: the id \(id) is already in use by a request in flight"))
+                return .immediate(
+                    JSONText.error(id: id, code: -32600, message: "Invalid Request: the id \(id) is already in use by a request in flight"))
             }
         }
         let upstream: any UpstreamConnection
@@ -344,7 +345,12 @@ public actor RelaySession {
             }
             entry.sink?.yield(bytes)
             finish(entry, id: id)
-            if let ticket = entry.ticket { await gate.complete(ticket, outcome: Self.outcome(of: message)) }
+            if let ticket = entry.ticket {
+                // Recorded beside the relay, not in its way: the next message from the upstream need not wait for a commit.
+                let gate = gate
+                let outcome = Self.outcome(of: message)
+                Task { await gate.complete(ticket, outcome: outcome) }
+            }
         case .notification:
             if message.method == "notifications/progress", let token = message.paramsID("progressToken"),
                 let requestID = progressRoutes[token], let sink = pending[requestID]?.sink
@@ -421,7 +427,8 @@ public actor RelaySession {
         if let waiter = entry.internalWaiter {
             waiter.resume(returning: nil)
         } else {
-            entry.sink?.yield(JSONText.error(id: id, code: -32001, message: "Request timed out: the upstream server did not answer within \(seconds) s"))
+            entry.sink?.yield(
+                JSONText.error(id: id, code: -32001, message: "Request timed out: the upstream server did not answer within \(seconds) s"))
         }
         finish(entry, id: id)
         let params = #"{"requestId":\#(String(decoding: id.raw, as: UTF8.self)),"reason":"timed out in the gateway"}"#

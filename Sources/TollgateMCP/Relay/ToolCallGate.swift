@@ -65,7 +65,9 @@ public struct ToolCallTicket: Sendable {
     public var reservations: [CounterReservation]
     public var forwardedAt: ContinuousClock.Instant
 
-    public init(callID: UUID, identity: SessionIdentity, tool: String, reservations: [CounterReservation], forwardedAt: ContinuousClock.Instant = .now) {
+    public init(
+        callID: UUID, identity: SessionIdentity, tool: String, reservations: [CounterReservation], forwardedAt: ContinuousClock.Instant = .now
+    ) {
         self.callID = callID
         self.identity = identity
         self.tool = tool

@@ -54,7 +54,9 @@ public final class StdioUpstreamConnection: UpstreamConnection, Sendable {
     }
 
     /// Starts the child and its reader threads.
-    public static func start(_ command: StdioCommand, maxMessageBytes: Int = 16 << 20, logger: Logger) throws(UpstreamError) -> StdioUpstreamConnection {
+    public static func start(
+        _ command: StdioCommand, maxMessageBytes: Int = 16 << 20, logger: Logger
+    ) throws(UpstreamError) -> StdioUpstreamConnection {
         _ = ignoreSIGPIPE
         var environment = ProcessInfo.processInfo.environment
         environment.merge(command.environment) { $1 }

@@ -89,7 +89,8 @@ public final class EventStore: Sendable {
     /// roll back) together with the caller's other writes: a decision with its counter reservations. Call
     /// ``noteCommit()`` once the transaction has committed, so followers wake at once.
     @discardableResult
-    public func append(stream: String, expectedVersion: ExpectedVersion, events: [NewEvent], on connection: PostgresConnection) throws -> AppendResult {
+    public func append(stream: String, expectedVersion: ExpectedVersion, events: [NewEvent], on connection: PostgresConnection) throws -> AppendResult
+    {
         try validate(stream: stream, events: events)
         let outcome = try Self.append([AppendRequest(stream: stream, expected: expectedVersion, events: events)], on: connection)[0]
         switch outcome {

@@ -16,8 +16,10 @@ final class GatewayMetrics: Sendable {
         self.registry = registry
         self.overhead = registry.makeDurationHistogram(
             name: "tollgate_relay_overhead_seconds",
-            buckets: [.microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
-                .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .seconds(1)],
+            buckets: [
+                .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
+                .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .seconds(1),
+            ],
             help: "Time from a tools/call arriving to it being forwarded upstream or refused (deciding and recording).")
     }
 
@@ -34,8 +36,10 @@ final class GatewayMetrics: Sendable {
         ).increment()
         registry.makeDurationHistogram(
             name: "tollgate_upstream_call_seconds", labels: [("server", server)],
-            buckets: [.milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(50), .milliseconds(100), .milliseconds(500), .seconds(1),
-                .seconds(5), .seconds(30), .seconds(120)],
+            buckets: [
+                .milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(50), .milliseconds(100), .milliseconds(500), .seconds(1),
+                .seconds(5), .seconds(30), .seconds(120),
+            ],
             help: "Time the upstream took to answer a forwarded tools/call."
         ).record(duration)
     }

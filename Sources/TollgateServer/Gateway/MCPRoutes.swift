@@ -73,7 +73,8 @@ struct MCPRoutes: Sendable {
         if let version = request.headers[.mcpProtocolVersion], !Self.protocolVersions.contains(version) {
             return Self.error(
                 .badRequest, id: message.id, code: -32600,
-                "Bad Request: unsupported MCP-Protocol-Version \(version); this gateway speaks \(Self.protocolVersions.sorted().joined(separator: ", "))")
+                "Bad Request: unsupported MCP-Protocol-Version \(version); this gateway speaks \(Self.protocolVersions.sorted().joined(separator: ", "))"
+            )
         }
         let acceptsStream = Self.accepts(request, "text/event-stream")
         let sessionID = request.headers[.mcpSessionID]
@@ -84,7 +85,8 @@ struct MCPRoutes: Sendable {
             return Self.json(.ok, RelaySession.discoverRefusal(id: message.id))
         case "initialize" where message.kind == .request:
             guard sessionID == nil else {
-                return Self.error(.badRequest, id: message.id, code: -32600, "Bad Request: initialize starts a new session; send it without Mcp-Session-Id")
+                return Self.error(
+                    .badRequest, id: message.id, code: -32600, "Bad Request: initialize starts a new session; send it without Mcp-Session-Id")
             }
             return await initialize(message, server: server, agent: agent, acceptsStream: acceptsStream)
         default:
@@ -95,7 +97,8 @@ struct MCPRoutes: Sendable {
                 .badRequest, id: message.id, code: -32600, "Bad Request: the Mcp-Session-Id header is required; start a session with initialize")
         }
         guard let session = await session(sessionID, server: server, agent: agent) else {
-            return Self.error(.notFound, id: message.id, code: -32001, "Session not found: it ended or never existed; start a new one with initialize")
+            return Self.error(
+                .notFound, id: message.id, code: -32001, "Session not found: it ended or never existed; start a new one with initialize")
         }
         switch await session.receive(message) {
         case .accepted:
@@ -121,7 +124,8 @@ struct MCPRoutes: Sendable {
         switch await session.receive(message) {
         case .accepted: reply = JSONText.error(id: message.id, code: -32603, message: "Internal error: no answer to initialize")
         case .immediate(let bytes): reply = bytes
-        case .stream(let replies): reply = await Self.last(of: replies) ?? JSONText.error(id: message.id, code: -32603, message: "No answer to initialize")
+        case .stream(let replies):
+            reply = await Self.last(of: replies) ?? JSONText.error(id: message.id, code: -32603, message: "No answer to initialize")
         }
         let succeeded = (try? JSONRPCMessage(parsing: reply))?.kind == .response
         guard succeeded else {
@@ -185,7 +189,8 @@ struct MCPRoutes: Sendable {
         }
         if let origin = request.headers[.origin], !allowedOrigins.contains(origin) {
             logger.warning("request refused: origin not allowed", metadata: ["origin": "\(origin)"])
-            return .refused(Self.error(.forbidden, code: -32600, "Forbidden: the Origin \(origin) is not allowed (allowed_origins in the configuration)"))
+            return .refused(
+                Self.error(.forbidden, code: -32600, "Forbidden: the Origin \(origin) is not allowed (allowed_origins in the configuration)"))
         }
         let authorization = request.headers[.authorization] ?? ""
         let prefix = "bearer "

@@ -79,7 +79,8 @@ final class PolicyBook: Sendable {
             diagnostics = error.diagnostics
         } catch {
             diagnostics = [
-                PolicyDiagnostic(code: .syntax, file: path, location: nil, path: "", message: "cannot read the policy file: \(error.localizedDescription)")
+                PolicyDiagnostic(
+                    code: .syntax, file: path, location: nil, path: "", message: "cannot read the policy file: \(error.localizedDescription)")
             ]
         }
         // Remember the failed version, so an unchanged bad file is not re-read and re-reported every poll.

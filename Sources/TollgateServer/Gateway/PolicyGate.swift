@@ -79,7 +79,8 @@ struct PolicyGate: ToolCallGate {
                     metrics.decided("limited", server: identity.server)
                     return refuse(
                         callID: callID, outcome: "limited", rule: decision.rule, policyHash: decision.policyHash,
-                        text: "Tollgate rate limit reached for `\(request.tool)`: \(reason). Retry after \(retryAfter) seconds (policy rule `\(decision.rule)`).",
+                        text:
+                            "Tollgate rate limit reached for `\(request.tool)`: \(reason). Retry after \(retryAfter) seconds (policy rule `\(decision.rule)`).",
                         retryAfter: retryAfter)
                 case .requireApproval:
                     var refused = decision
@@ -100,7 +101,8 @@ struct PolicyGate: ToolCallGate {
             }
             // Four rounds lost to concurrent calls: the window is as good as full.
             let reason = "the limits for `\(request.tool)` are contended; no room was left after several attempts"
-            await recordRefusal(request, callID: callID, decision: "limited", reason: reason, rule: "limits", policyHash: policy.contentHash, started: started)
+            await recordRefusal(
+                request, callID: callID, decision: "limited", reason: reason, rule: "limits", policyHash: policy.contentHash, started: started)
             return refuse(
                 callID: callID, outcome: "limited", rule: "limits", policyHash: policy.contentHash,
                 text: "Tollgate rate limit reached for `\(request.tool)`: \(reason). Retry after 1 seconds.", retryAfter: 1)
@@ -140,7 +142,8 @@ struct PolicyGate: ToolCallGate {
 
     // MARK: - Helpers
 
-    private func decided(_ request: ToolCallRequest, callID: UUID, decision: PolicyDecision, category: RiskCategory?, micros: Int) -> ToolCallDecided {
+    private func decided(_ request: ToolCallRequest, callID: UUID, decision: PolicyDecision, category: RiskCategory?, micros: Int) -> ToolCallDecided
+    {
         var reason: String?
         var retryAfter: Int?
         switch decision.outcome {

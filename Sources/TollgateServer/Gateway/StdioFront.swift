@@ -51,7 +51,8 @@ public struct StdioFront: Sendable {
             let factory = UpstreamFactory(httpClient: httpClient, maxMessageBytes: 16 << 20, logger: logger)
             var options = RelaySession.Options()
             options.requestTimeout = config.limits.upstreamTimeout
-            let identity = SessionIdentity(agent: agent.id, grant: agent.grant, session: "stdio-" + SessionRegistry.newSessionID(), server: server.name)
+            let identity = SessionIdentity(
+                agent: agent.id, grant: agent.grant, session: "stdio-" + SessionRegistry.newSessionID(), server: server.name)
             let session = RelaySession(identity: identity, gate: gate, options: options, connect: factory.connector(for: server), logger: logger)
             try await relay(session, policies: policies, maxBytes: config.limits.maxBodyBytes)
             await session.close()

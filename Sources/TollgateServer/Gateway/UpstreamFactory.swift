@@ -24,7 +24,8 @@ struct UpstreamFactory: Sendable {
                 url: http.url, transport: http.transport == .sse ? .sse : .streamableHTTP,
                 headers: http.headers.map { (name: $0.name, value: $0.value) })
             let client = httpClient
-            return { [logger] in try await HTTPUpstreamConnection.connect(endpoint, client: client, maxMessageBytes: maxMessageBytes, logger: logger) }
+            return { [logger] in try await HTTPUpstreamConnection.connect(endpoint, client: client, maxMessageBytes: maxMessageBytes, logger: logger)
+            }
         }
     }
 }
