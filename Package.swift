@@ -107,6 +107,17 @@ let package = Package(
             ],
             path: "ops/bench/Sources/tollgate-bench"
         ),
+        // Load generator for MCP `tools/call` over Streamable HTTP: measures the latency the gateway adds (ops/bench/proxy).
+        .executableTarget(
+            name: "tollgate-load",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "ops/bench/Sources/tollgate-load"
+        ),
         .testTarget(
             name: "TollgateCoreTests",
             dependencies: [
@@ -119,6 +130,15 @@ let package = Package(
         .target(name: "TollgateTestSupport", dependencies: ["TollgateCore", "TollgatePostgres"], path: "Tests/TollgateTestSupport"),
         .testTarget(name: "TollgatePostgresTests", dependencies: ["TollgatePostgres", "TollgateTestSupport"]),
         .testTarget(name: "TollgateMCPTests", dependencies: ["TollgateMCP"]),
+        .testTarget(
+            name: "TollgateLoadTests",
+            dependencies: [
+                "tollgate-load",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         .testTarget(
             name: "TollgateServerTests",
             dependencies: [

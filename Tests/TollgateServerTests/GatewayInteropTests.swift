@@ -61,29 +61,33 @@ final class GatewayInteropTests: XCTestCase {
 
     func testEveryClientGenerationSeesAllowDenyHideAndLimitsOverStdio() async throws {
         let gateway = try await GatewayUnderTest.start(
-            servers: ["fixture": try fixtureServer()], agents: ["agent-a": "a", "agent-b": "b", "agent-c": "c"])
+            servers: ["fixture": try fixtureServer()], agents: ["agent-a": "a", "agent-b": "b", "agent-c": "c", "agent-d": "d"])
         defer { gateway.stop() }
         let clients: [(String, String, String?)] = [
             ("agent-a", try Peers.python2(), "auto"), ("agent-b", try Peers.python2(), "legacy"), ("agent-c", try Peers.python1(), nil),
+            ("agent-d", try Peers.python2(), "2026-07-28"),
         ]
         for (agent, python, mode) in clients {
             let run = try Peers.runClient(python: python, url: gateway.url("fixture"), key: gateway.keys[agent], mode: mode, steps: Self.listAndCall)
             assertListAndCall(run)
             if mode == "auto" {
-                XCTAssertEqual(run.connected?["handshake"]?.stringValue, "initialize", "falls back to initialize: \(run)")
-                XCTAssertEqual(run.connected?["protocolVersion"]?.stringValue, "2025-11-25", "\(run)")
+                // The upstream (mcp 2.3) speaks 2026-07-28, so discovery through the gate succeeds and the client goes on
+                // statelessly; the gate decides its calls all the same.
+                XCTAssertEqual(run.connected?["protocolVersion"]?.stringValue, "2026-07-28", "\(run)")
             }
         }
         // Every decision is in the log, with its rule and the policy's hash, before any outcome.
         let decided = try await gateway.events(type: "ToolCallDecided").map { try EventCoding.decode(ToolCallDecided.self, from: $0.data) }
-        XCTAssertEqual(decided.count, 18, "six calls by each of three agents")
-        XCTAssertEqual(Set(decided.map(\.agent)), ["agent-a", "agent-b", "agent-c"])
-        XCTAssertEqual(decided.filter { $0.decision == "deny" }.map(\.rule), Array(repeating: "tools.transfer", count: 3))
-        XCTAssertEqual(decided.filter { $0.decision == "hidden" }.count, 3)
-        XCTAssertEqual(decided.filter { $0.decision == "limited" }.count, 3)
+        XCTAssertEqual(decided.count, 24, "six calls by each of four agents")
+        XCTAssertEqual(Set(decided.map(\.agent)), ["agent-a", "agent-b", "agent-c", "agent-d"])
+        XCTAssertEqual(decided.filter { $0.decision == "deny" }.map(\.rule), Array(repeating: "tools.transfer", count: 4))
+        XCTAssertEqual(decided.filter { $0.decision == "hidden" }.count, 4)
+        XCTAssertEqual(decided.filter { $0.decision == "limited" }.count, 4)
         XCTAssertTrue(decided.allSatisfy { !$0.policyHash.isEmpty })
+        // Outcomes are appended just after each answer.
+        try await Task.sleep(for: .milliseconds(300))
         let completed = try await gateway.events(type: "ToolCallCompleted").map { try EventCoding.decode(ToolCallCompleted.self, from: $0.data) }
-        XCTAssertEqual(completed.count, 9, "echo and two adds for each agent ran")
+        XCTAssertEqual(completed.count, 12, "echo and two adds for each agent ran")
         XCTAssertTrue(completed.allSatisfy { $0.outcome == "success" }, "\(completed.map(\.outcome))")
     }
 
@@ -198,6 +202,8 @@ final class GatewayInteropTests: XCTestCase {
         XCTAssertEqual(run.step(2)?["result"]?["isError"]?.boolValue, true, run.description)
         XCTAssertEqual(run.step(3)?["error"]?["code"]?.doubleValue, -32602, run.description)
         XCTAssertEqual(run.step(4)?["progress"]?.arrayValue?.count, 2, "progress passes through the SSE upstream: \(run)")
+        XCTAssertEqual(
+            run.connected?["protocolVersion"]?.stringValue, "2025-11-25", "a legacy upstream refuses discovery; the client falls back: \(run)")
     }
 
     func testMcpProxyBridgingTheTimeServerOverStreamableHTTP() async throws {

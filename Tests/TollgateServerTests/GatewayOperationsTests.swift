@@ -228,4 +228,53 @@ final class GatewayOperationsTests: XCTestCase {
             environment: ["TOLLGATE_AGENT_KEY": "tg_wrong"])
         XCTAssertEqual(wrongKey.status, 78, wrongKey.stderr)
     }
+
+    func testArgumentsAreStoredAsEachServerSays() async throws {
+        let policy = "version: \"1\"\ndefault: allow\n"
+        let command = try Peers.python2()
+        let gateway = try await GatewayUnderTest.start(servers: [
+            "full": .stdio(command: command, arguments: [Peers.fixtureServer, "--transport", "stdio"], policy: policy),
+            "hashed": .stdio(
+                command: command, arguments: [Peers.fixtureServer, "--transport", "stdio"], policy: policy, extra: "    store_arguments: hash\n"),
+            "keys": .stdio(
+                command: command, arguments: [Peers.fixtureServer, "--transport", "stdio"], policy: policy, extra: "    store_arguments: keys\n"),
+        ])
+        defer { gateway.stop() }
+        for server in ["full", "hashed", "keys"] {
+            let wire = Wire(port: gateway.port, server: server, key: gateway.key)
+            let session = try wire.initialize()
+            XCTAssertEqual(wire.call("echo", #"{"text":"secret-\#(server)"}"#, id: 1, session: session)?["result"]?["isError"]?.boolValue, false)
+        }
+        let decided = try await gateway.events(type: "ToolCallDecided").map { try EventCoding.decode(ToolCallDecided.self, from: $0.data) }
+        let byServer = Dictionary(uniqueKeysWithValues: decided.map { ($0.server, $0) })
+        XCTAssertEqual(byServer["full"]?.arguments, ["text": "secret-full"])
+        XCTAssertNil(byServer["hashed"]?.arguments, "only the hash is kept")
+        XCTAssertEqual(byServer["hashed"]?.argumentsHash, ToolCallDecided.hash(arguments: ["text": "secret-hashed"]))
+        XCTAssertEqual(byServer["keys"]?.arguments, ["text"], "only the names of the arguments")
+        let raw = try await gateway.events().map { String(decoding: $0.data, as: UTF8.self) }.joined()
+        XCTAssertFalse(raw.contains("secret-hashed") || raw.contains("secret-keys"), "redacted values appear nowhere in the log")
+    }
+
+    func testShutdownStopsEveryUpstreamChildWithItsProcessGroup() async throws {
+        let marker = "/tmp/tollgate-marker-\(UUID().uuidString.prefix(8))"
+        let gateway = try await GatewayUnderTest.start(servers: [
+            "fixture": .stdio(
+                command: try Peers.python2(), arguments: [Peers.fixtureServer, "--transport", "stdio", "--ledger", marker],
+                policy: "version: \"1\"\ndefault: allow\n")
+        ])
+        let wire = Wire(port: gateway.port, server: "fixture", key: gateway.key)
+        _ = try wire.initialize()
+        _ = try wire.initialize()
+        func children() -> [String] {
+            let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+            return entries.filter { pid in
+                guard Int(pid) != nil, let command = try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8) else { return false }
+                return command.contains(marker)
+            }
+        }
+        XCTAssertEqual(children().count, 2, "one child per session")
+        gateway.stop()
+        XCTAssertEqual(gateway.process.isRunning, false)
+        XCTAssertEqual(children(), [], "no upstream outlives the gateway")
+    }
 }

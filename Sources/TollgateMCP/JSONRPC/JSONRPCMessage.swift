@@ -34,6 +34,7 @@ public struct JSONRPCMessage: Sendable {
     public let method: String?
     let paramsRange: Range<Int>?
     let resultRange: Range<Int>?
+    let idRange: Range<Int>?
 
     /// Reads the envelope of one message. Batches (JSON arrays) are refused: MCP removed them in 2025-06-18.
     public init(parsing bytes: [UInt8], maxDepth: Int = 64) throws(ParseError) {
@@ -84,6 +85,7 @@ public struct JSONRPCMessage: Sendable {
         }
         self.bytes = bytes
         self.id = id
+        self.idRange = id == nil ? nil : value("id")
         self.paramsRange = value("params")
         self.resultRange = value("result")
         if let methodRange = value("method") {
@@ -105,6 +107,29 @@ public struct JSONRPCMessage: Sendable {
         } else {
             throw ParseError(code: -32600, message: "Invalid Request: a message needs `method`, `result` or `error`", id: id)
         }
+    }
+
+    /// Where `params._meta.progressToken` is in ``bytes``.
+    var progressTokenRange: Range<Int>? {
+        guard let paramsRange else { return nil }
+        let scanner = JSONScanner(bytes)
+        guard let meta = try? scanner.member("_meta", of: paramsRange) else { return nil }
+        return try? scanner.member("progressToken", of: meta)
+    }
+
+    /// Where the member `key` of `params` is in ``bytes``.
+    func paramsRange(of key: String) -> Range<Int>? {
+        guard let paramsRange else { return nil }
+        return try? JSONScanner(bytes).member(key, of: paramsRange)
+    }
+
+    /// The bytes with the given ranges (which must not overlap) replaced.
+    func replacing(_ replacements: [(range: Range<Int>, bytes: [UInt8])]) -> [UInt8] {
+        var out = bytes
+        for replacement in replacements.sorted(by: { $0.range.lowerBound > $1.range.lowerBound }) {
+            out.replaceSubrange(replacement.range, with: replacement.bytes)
+        }
+        return out
     }
 
     /// The raw bytes of `params`, when present.
@@ -178,6 +203,11 @@ public struct JSONRPCID: Sendable, Hashable, CustomStringConvertible {
             return nil
         }
         raw = bytes
+    }
+
+    /// An id from its JSON text (`7`, `"abc"`), as recorded earlier from ``raw``.
+    init?(raw: [UInt8]) {
+        self.init(bytes: raw, scanner: JSONScanner(raw), range: 0..<raw.count)
     }
 
     /// A string id of the gateway's own (for requests it sends upstream itself).

@@ -387,7 +387,7 @@ public actor RelaySession {
 
     private static let initializedNotification = try! JSONRPCMessage(parsing: JSONText.notification(method: "notifications/initialized"))
 
-    private static func outcome(of message: JSONRPCMessage) -> ToolCallOutcome {
+    static func outcome(of message: JSONRPCMessage) -> ToolCallOutcome {
         let scanner = JSONScanner(message.bytes)
         if message.kind == .error {
             var code: Int?

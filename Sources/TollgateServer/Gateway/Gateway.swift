@@ -16,6 +16,7 @@ final class Gateway: Service, Sendable {
     let registry: SessionRegistry
     let routes: MCPRoutes
     let gate: PolicyGate
+    let stateless: [String: StatelessRelay]
     private let httpClient: HTTPClient
     private let logger: Logger
 
@@ -36,10 +37,17 @@ final class Gateway: Service, Sendable {
         httpClient = HTTPUpstreamConnection.makeClient()
         var sessionOptions = RelaySession.Options()
         sessionOptions.requestTimeout = config.limits.upstreamTimeout
+        let upstreams = UpstreamFactory(httpClient: httpClient, maxMessageBytes: 16 << 20, logger: logger)
+        var stateless: [String: StatelessRelay] = [:]
+        for server in config.servers {
+            stateless[server.name] = StatelessRelay(
+                server: server.name, gate: gate, options: sessionOptions, connect: upstreams.connector(for: server), logger: logger)
+        }
+        self.stateless = stateless
         routes = MCPRoutes(
             servers: Dictionary(config.servers.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first }),
             agents: AgentDirectory(config.agents), allowedOrigins: Set(config.allowedOrigins), maxBodyBytes: config.limits.maxBodyBytes,
-            registry: registry, gate: gate, upstreams: UpstreamFactory(httpClient: httpClient, maxMessageBytes: 16 << 20, logger: logger),
+            registry: registry, stateless: stateless, gate: gate, upstreams: upstreams,
             sessionOptions: sessionOptions, logger: logger)
         let registry = registry
         policies.setOnChange { server in
@@ -77,6 +85,7 @@ final class Gateway: Service, Sendable {
             group.cancelAll()
         }
         await registry.closeAll()
+        for relay in stateless.values { await relay.close() }
         logger.info("gateway stopped; every session closed")
     }
 

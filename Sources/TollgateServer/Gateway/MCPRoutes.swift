@@ -20,13 +20,17 @@ struct MCPRoutes: Sendable {
     let allowedOrigins: Set<String>
     let maxBodyBytes: Int
     let registry: SessionRegistry
+    /// Per server, the relay of protocol 2026-07-28's stateless requests.
+    let stateless: [String: StatelessRelay]
     let gate: any ToolCallGate
     let upstreams: UpstreamFactory
     let sessionOptions: RelaySession.Options
     let logger: Logger
 
     /// Protocol versions a handshake-era client may name in `MCP-Protocol-Version`.
-    static let protocolVersions: Set<String> = ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"]
+    static let protocolVersions: Set<String> = ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25", statelessVersion]
+    /// The protocol version of stateless requests (no session; version and client information on every request).
+    static let statelessVersion = "2026-07-28"
 
     func register(on router: Router<BasicRequestContext>) {
         router.post("mcp/:server") { request, context in try await post(request, context: context) }
@@ -80,9 +84,19 @@ struct MCPRoutes: Sendable {
         let sessionID = request.headers[.mcpSessionID]
 
         switch message.method {
-        case "server/discover":
-            // 2026-07-28 discovery: answered at once, so clients fall back to the initialize handshake without a stall.
-            return Self.json(.ok, RelaySession.discoverRefusal(id: message.id))
+        case "server/discover" where sessionID == nil,
+            _ where sessionID == nil && request.headers[.mcpProtocolVersion] == Self.statelessVersion:
+            // 2026-07-28: discovery and stateless requests go to the server's shared upstream, which answers them if
+            // it speaks that version (or refuses, and 2.x clients fall back to the initialize handshake).
+            guard let relay = stateless[server.name] else { return Self.json(.ok, RelaySession.discoverRefusal(id: message.id)) }
+            let identity = SessionIdentity(agent: agent.id, grant: agent.grant, session: "stateless", server: server.name)
+            switch await relay.receive(message, identity: identity) {
+            case .accepted: return Response(status: .accepted)
+            case .immediate(let reply): return Self.json(.ok, reply)
+            case .stream(let replies):
+                guard acceptsStream else { return Self.json(.ok, await Self.last(of: replies) ?? []) }
+                return Self.eventStream(replies, headers: [:]) {}
+            }
         case "initialize" where message.kind == .request:
             guard sessionID == nil else {
                 return Self.error(

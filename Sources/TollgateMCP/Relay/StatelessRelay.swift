@@ -1,0 +1,277 @@
+import Foundation
+import Logging
+import TollgateCore
+
+/// The relay for protocol 2026-07-28's stateless requests: no session, every request carries its own version and
+/// client information. One upstream connection per server is shared by every agent's requests, so ids are
+/// remapped: each request goes upstream under an id of the gateway's own, and its `progressToken` too; the
+/// response and progress notifications get the agent's originals back. Nothing else in the bytes changes.
+///
+/// `server/discover` is forwarded like any request: an upstream that speaks 2026-07-28 answers it and the client
+/// goes on statelessly; one that does not answers with an error (or not within five seconds, and then the gateway
+/// answers with one), and the client falls back to the `initialize` handshake. The gateway never claims more than
+/// the upstream can do.
+public actor StatelessRelay {
+    private let server: String
+    private let gate: any ToolCallGate
+    private let connect: @Sendable () async throws -> any UpstreamConnection
+    private let options: RelaySession.Options
+    private let logger: Logger
+
+    private var upstream: (any UpstreamConnection)?
+    private var pending: [JSONRPCID: Pending] = [:]
+    private var progress: [JSONRPCID: (request: JSONRPCID, original: [UInt8])] = [:]
+    private var catalog: [String: ToolDescriptor]?
+    private var counter = 0
+
+    private struct Pending {
+        var originalID: [UInt8]
+        var sink: AsyncStream<[UInt8]>.Continuation?
+        var internalWaiter: CheckedContinuation<JSONRPCMessage?, Never>?
+        var ticket: ToolCallTicket?
+        var token: JSONRPCID?
+        var timeout: Task<Void, Never>?
+        var method: String
+    }
+
+    public init(
+        server: String, gate: any ToolCallGate, options: RelaySession.Options = .init(),
+        connect: @escaping @Sendable () async throws -> any UpstreamConnection, logger: Logger
+    ) {
+        self.server = server
+        self.gate = gate
+        self.options = options
+        self.connect = connect
+        var logger = logger
+        logger[metadataKey: "server"] = "\(server)"
+        self.logger = logger
+    }
+
+    /// Handles one stateless message from an agent.
+    public func receive(_ message: JSONRPCMessage, identity: SessionIdentity) async -> RelaySession.Reply {
+        guard message.kind == .request, let id = message.id, let method = message.method else {
+            // Notifications and responses have no place without a session: accepted and dropped.
+            return .accepted
+        }
+        var ticket: ToolCallTicket?
+        if method == "tools/call" {
+            guard let params = message.decodedParams(), let name = params["name"]?.stringValue else {
+                return .immediate(JSONText.error(id: id, code: -32602, message: "Invalid params: tools/call needs `params.name`, a string"))
+            }
+            if catalog == nil { await loadCatalog(meta: message.paramsRange(of: "_meta").map { Array(message.bytes[$0]) }) }
+            let listed = catalog.map { $0[name] != nil } ?? true
+            if !listed, !gate.isHidden(tool: name, server: server) {
+                return .immediate(JSONText.error(id: id, code: -32602, message: "Unknown tool: \(name)"))
+            }
+            let request = ToolCallRequest(
+                identity: identity, tool: name, arguments: params["arguments"] ?? .object([:]), descriptor: catalog?[name], requestID: id)
+            switch await gate.decide(request) {
+            case .forward(let granted): ticket = granted
+            case .refuse(let text, let meta): return .immediate(JSONText.toolError(id: id, text: text, meta: meta, resultType: true))
+            case .unknownTool: return .immediate(JSONText.error(id: id, code: -32602, message: "Unknown tool: \(name)"))
+            }
+        }
+        let connection: any UpstreamConnection
+        do {
+            connection = try await liveUpstream()
+        } catch {
+            if let ticket { await gate.complete(ticket, outcome: .transportError("\(error)")) }
+            return .immediate(JSONText.error(id: id, code: -32603, message: "The upstream server is unavailable: \(error)"))
+        }
+        counter += 1
+        let upstreamID = JSONRPCID(string: "tg-\(counter)")
+        var replacements: [(range: Range<Int>, bytes: [UInt8])] = [(message.idRange!, upstreamID.raw)]
+        var token: JSONRPCID?
+        if let tokenRange = message.progressTokenRange {
+            let gatewayToken = JSONRPCID(string: "tgp-\(counter)")
+            replacements.append((tokenRange, gatewayToken.raw))
+            progress[gatewayToken] = (upstreamID, Array(message.bytes[tokenRange]))
+            token = gatewayToken
+        }
+        guard let rewritten = try? JSONRPCMessage(parsing: message.replacing(replacements)) else {
+            return .immediate(JSONText.error(id: id, code: -32603, message: "Internal error: the request could not be relayed"))
+        }
+        let (stream, sink) = AsyncStream.makeStream(of: [UInt8].self, bufferingPolicy: .unbounded)
+        // Discovery must be answered quickly: a client waits 10 s before falling back.
+        let limit = method == "server/discover" ? min(options.requestTimeout, .seconds(5)) : options.requestTimeout
+        pending[upstreamID] = Pending(
+            originalID: id.raw, sink: sink, ticket: ticket, token: token, timeout: timeoutTask(upstreamID, limit: limit), method: method)
+        do {
+            try await connection.send(rewritten)
+        } catch {
+            if let entry = pending.removeValue(forKey: upstreamID) {
+                finish(entry)
+                if let ticket { await gate.complete(ticket, outcome: .transportError(error.description)) }
+            }
+            return .immediate(JSONText.error(id: id, code: -32603, message: "The upstream server is unavailable: \(error.description)"))
+        }
+        return .stream(stream)
+    }
+
+    // MARK: - The upstream
+
+    private func liveUpstream() async throws -> any UpstreamConnection {
+        if let upstream { return upstream }
+        let connection = try await connect()
+        if let upstream {
+            await connection.close()
+            return upstream
+        }
+        upstream = connection
+        Task { await self.pump(connection) }
+        return connection
+    }
+
+    private func pump(_ connection: any UpstreamConnection) async {
+        for await event in connection.events {
+            switch event {
+            case .message(let message): fromUpstream(message)
+            case .garbage(let text): logger.warning("upstream wrote something that is not JSON-RPC; skipped", metadata: ["output": "\(text)"])
+            case .closed(let reason): await closed(connection, reason: reason)
+            }
+        }
+    }
+
+    private func closed(_ connection: any UpstreamConnection, reason: String) async {
+        guard upstream === connection else { return }
+        upstream = nil
+        catalog = nil
+        for (_, entry) in pending {
+            if let waiter = entry.internalWaiter {
+                waiter.resume(returning: nil)
+            } else if let id = JSONRPCID(raw: entry.originalID) {
+                entry.sink?.yield(JSONText.error(id: id, code: -32603, message: "The upstream server stopped: \(reason)"))
+            }
+            finish(entry)
+            if let ticket = entry.ticket { await gate.complete(ticket, outcome: .transportError(reason)) }
+        }
+        pending.removeAll()
+        progress.removeAll()
+    }
+
+    private func fromUpstream(_ message: JSONRPCMessage) {
+        switch message.kind {
+        case .response, .error:
+            guard let id = message.id, let entry = pending.removeValue(forKey: id), let idRange = message.idRange else { return }
+            if let waiter = entry.internalWaiter {
+                entry.timeout?.cancel()
+                waiter.resume(returning: message)
+                return
+            }
+            var bytes = message.replacing([(idRange, entry.originalID)])
+            if entry.method == "tools/list", let restored = try? JSONRPCMessage(parsing: bytes), let list = ToolListResponse(restored) {
+                var known = catalog ?? [:]
+                for tool in list.tools { known[tool.name] = tool }
+                catalog = known
+                let gate = gate
+                let server = server
+                bytes = list.bytes { gate.isHidden(tool: $0, server: server) }
+            }
+            entry.sink?.yield(bytes)
+            finish(entry)
+            if let ticket = entry.ticket {
+                let gate = gate
+                let outcome = RelaySession.outcome(of: message)
+                Task { await gate.complete(ticket, outcome: outcome) }
+            }
+        case .notification:
+            guard message.method == "notifications/progress", let token = message.paramsID("progressToken"), let route = progress[token],
+                let sink = pending[route.request]?.sink, let range = message.paramsRange(of: "progressToken")
+            else {
+                if message.method == "notifications/tools/list_changed" { catalog = nil }
+                return
+            }
+            sink.yield(message.replacing([(range, route.original)]))
+        case .request:
+            logger.debug("a server request with no session to carry it; dropped", metadata: ["method": "\(message.method ?? "")"])
+        }
+    }
+
+    private func finish(_ entry: Pending) {
+        entry.timeout?.cancel()
+        entry.sink?.finish()
+        if let token = entry.token { progress.removeValue(forKey: token) }
+    }
+
+    private func timeoutTask(_ id: JSONRPCID, limit: Duration) -> Task<Void, Never> {
+        Task { [weak self] in
+            try? await Task.sleep(for: limit)
+            guard !Task.isCancelled else { return }
+            await self?.timedOut(id, limit: limit)
+        }
+    }
+
+    private func timedOut(_ id: JSONRPCID, limit: Duration) async {
+        guard let entry = pending.removeValue(forKey: id) else { return }
+        if let waiter = entry.internalWaiter {
+            waiter.resume(returning: nil)
+        } else if let original = JSONRPCID(raw: entry.originalID) {
+            let text =
+                entry.method == "server/discover"
+                ? RelaySession.discoverRefusal(id: original)
+                : JSONText.error(
+                    id: original, code: -32001, message: "Request timed out: the upstream server did not answer within \(limit.components.seconds) s")
+            entry.sink?.yield(text)
+        }
+        finish(entry)
+        if let upstream,
+            let cancel = try? JSONRPCMessage(
+                parsing: JSONText.notification(
+                    method: "notifications/cancelled",
+                    params: #"{"requestId":\#(String(decoding: id.raw, as: UTF8.self)),"reason":"timed out in the gateway"}"#))
+        {
+            try? await upstream.send(cancel)
+        }
+        if let ticket = entry.ticket { await gate.complete(ticket, outcome: .timedOut) }
+    }
+
+    /// Lists the upstream's tools (every page), sending the agent's own `_meta` (version and client information).
+    private func loadCatalog(meta: [UInt8]?) async {
+        guard let connection = try? await liveUpstream() else { return }
+        var tools: [String: ToolDescriptor] = [:]
+        var cursor: String?
+        for _ in 0..<50 {
+            var members: [String] = []
+            if let meta { members.append(#""_meta":"# + String(decoding: meta, as: UTF8.self)) }
+            if let cursor { members.append(#""cursor":"# + JSONText.string(cursor)) }
+            counter += 1
+            let id = JSONRPCID(string: "tg-list-\(counter)")
+            guard
+                let request = try? JSONRPCMessage(
+                    parsing: JSONText.request(id: id, method: "tools/list", params: "{" + members.joined(separator: ",") + "}"))
+            else { return }
+            let reply = await withCheckedContinuation { (waiter: CheckedContinuation<JSONRPCMessage?, Never>) in
+                pending[id] = Pending(originalID: id.raw, internalWaiter: waiter, timeout: timeoutTask(id, limit: .seconds(10)), method: "tools/list")
+                Task {
+                    do {
+                        try await connection.send(request)
+                    } catch {
+                        self.internalFailed(id)
+                    }
+                }
+            }
+            guard let reply, let list = ToolListResponse(reply) else { return }
+            for tool in list.tools { tools[tool.name] = tool }
+            guard let next = list.nextCursor else { break }
+            cursor = next
+        }
+        catalog = tools
+    }
+
+    private func internalFailed(_ id: JSONRPCID) {
+        guard let entry = pending.removeValue(forKey: id) else { return }
+        entry.timeout?.cancel()
+        entry.internalWaiter?.resume(returning: nil)
+    }
+
+    /// Ends the shared upstream connection.
+    public func close() async {
+        for (_, entry) in pending {
+            entry.internalWaiter?.resume(returning: nil)
+            finish(entry)
+        }
+        pending.removeAll()
+        await upstream?.close()
+        upstream = nil
+    }
+}
