@@ -166,15 +166,28 @@ final class GatewayBadInputTests: XCTestCase {
         XCTAssertEqual(outcomes, ["success", "timed_out", "transport_error", "success"])
     }
 
-    func testTheDiscoveryOfProtocol20260728IsAnsweredAtOnceSoClientsFallBack() async throws {
-        let gateway = try await GatewayUnderTest.start(
-            servers: ["fixture": .stdio(command: try Peers.python2(), arguments: [Peers.fixtureServer, "--transport", "stdio"], policy: Self.policy)])
+    func testDiscoveryGoesToTheUpstreamWhichAnswersHonestly() async throws {
+        let gateway = try await GatewayUnderTest.start(servers: [
+            "modern": .stdio(command: try Peers.python2(), arguments: [Peers.fixtureServer, "--transport", "stdio"], policy: Self.policy),
+            "legacy": .stdio(command: try Peers.python1(), arguments: [Peers.fixtureServer, "--transport", "stdio"], policy: Self.policy),
+        ])
         defer { gateway.stop() }
-        let wire = Wire(port: gateway.port, server: "fixture", key: gateway.key)
+        // As mcp 2.3's client sends it: version, client information and capabilities in `_meta`, and the version header.
+        let discover =
+            #"{"jsonrpc":"2.0","id":1,"method":"server/discover","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","#
+            + #""io.modelcontextprotocol/clientInfo":{"name":"wire","version":"1"},"io.modelcontextprotocol/clientCapabilities":{}}}}"#
+        let modern = Wire(port: gateway.port, server: "modern", key: gateway.key)
+            .post(discover, accept: "application/json", extra: [("MCP-Protocol-Version", "2026-07-28")])
+        XCTAssertEqual(modern.status, 200)
+        let answer = try JSONValue(parsing: modern.body)
+        XCTAssertNotNil(answer["result"], "an upstream that speaks 2026-07-28 answers discovery: \(modern.body)")
+        XCTAssertEqual(answer["id"], 1, "with the agent's own id")
+
         let started = ContinuousClock.now
-        let response = wire.post(#"{"jsonrpc":"2.0","id":1,"method":"server/discover","params":{}}"#)
-        XCTAssertLessThan(started.duration(to: .now), .seconds(2))
-        XCTAssertEqual(response.status, 200)
-        XCTAssertEqual((try? JSONValue(parsing: response.body))?["error"]?["code"]?.doubleValue, -32601, response.body)
+        let legacy = Wire(port: gateway.port, server: "legacy", key: gateway.key)
+            .post(discover, accept: "application/json", extra: [("MCP-Protocol-Version", "2026-07-28")])
+        XCTAssertLessThan(started.duration(to: .now), .seconds(8), "well within a client's 10 s discovery timeout")
+        XCTAssertEqual(legacy.status, 200)
+        XCTAssertNotNil((try JSONValue(parsing: legacy.body))["error"], "a legacy upstream refuses it, so clients fall back: \(legacy.body)")
     }
 }

@@ -277,4 +277,33 @@ final class GatewayOperationsTests: XCTestCase {
         XCTAssertEqual(gateway.process.isRunning, false)
         XCTAssertEqual(children(), [], "no upstream outlives the gateway")
     }
+
+    func testTheStdioFrontAnswersMalformedAndOversizedLinesAndGoesOn() async throws {
+        let gateway = try await GatewayUnderTest.start(
+            servers: ["fixture": try fixture(policy: "version: \"1\"\ndefault: allow\n")], extraConfig: "limits: {max_body_bytes: 4096}\n")
+        gateway.stop()
+        let input = gateway.directory.appendingPathComponent("stdin.jsonl")
+        let lines = [
+            #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#,
+            #"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+            "{not json",
+            #"[{"jsonrpc":"2.0","id":2,"method":"ping"}]"#,
+            #"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"echo","arguments":{"text":""# + String(repeating: "x", count: 10_000)
+                + #""}}}"#,
+            "\u{0}\u{1}\u{2}",
+            "",
+            #"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"echo","arguments":{"text":"still here"}}}"#,
+        ]
+        try (lines.joined(separator: "\n") + "\n").write(to: input, atomically: true, encoding: .utf8)
+        let running = try RunningProgram(
+            tollgate, ["stdio", "fixture", "--config", gateway.configPath, "--database", gateway.database.connectionString],
+            environment: ["TOLLGATE_AGENT_KEY": gateway.key], stdin: input.path)
+        XCTAssertEqual(try running.wait(timeout: .seconds(60)), 0, running.standardError.suffix(2000).description)
+        let replies = running.standardOutput.split(separator: "\n").map { try? JSONValue(parsing: String($0)) }
+        XCTAssertTrue(replies.allSatisfy { $0 != nil }, "stdout carries only JSON-RPC: \(running.standardOutput.prefix(2000))")
+        let codes = replies.compactMap { $0?["error"]?["code"]?.doubleValue }
+        XCTAssertEqual(codes.sorted(), [-32700, -32700, -32600, -32600].sorted(), running.standardOutput)
+        let echo = replies.compactMap { $0 }.first { $0["id"] == 4 }
+        XCTAssertEqual(echo?["result"]?["content"]?.arrayValue?.first?["text"]?.stringValue, "still here", running.standardOutput)
+    }
 }

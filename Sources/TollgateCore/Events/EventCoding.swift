@@ -32,3 +32,59 @@ public enum EventCoding {
         return try decoder.decode(type, from: Data(bytes))
     }
 }
+
+extension EventCoding {
+    /// `date` as `2026-12-02T06:06:01.105Z`: UTC, milliseconds; the same text as the Codable path writes, made
+    /// without a formatter (this runs twice for every tool call).
+    public static func timestamp(_ date: Date) -> String {
+        let milliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
+        var seconds = time_t(milliseconds / 1000)
+        let fraction = Int(milliseconds % 1000)
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func pad(_ value: Int, _ width: Int) -> String {
+            let text = String(value)
+            return text.count >= width ? text : String(repeating: "0", count: width - text.count) + text
+        }
+        return "\(pad(Int(parts.tm_year) + 1900, 4))-\(pad(Int(parts.tm_mon) + 1, 2))-\(pad(Int(parts.tm_mday), 2))T"
+            + "\(pad(Int(parts.tm_hour), 2)):\(pad(Int(parts.tm_min), 2)):\(pad(Int(parts.tm_sec), 2)).\(pad(fraction, 3))Z"
+    }
+
+    /// A decision as the log stores it, written directly (the hot path of every tool call).
+    public static func encode(_ event: ToolCallDecided) -> [UInt8] {
+        var object: [String: JSONValue] = [
+            "callID": .string(event.callID.uuidString), "agent": .string(event.agent), "grant": .string(event.grant),
+            "session": .string(event.session), "server": .string(event.server), "tool": .string(event.tool),
+            "requestID": .string(event.requestID), "argumentsHash": .string(event.argumentsHash),
+            "argumentsStorage": .string(event.argumentsStorage), "decision": .string(event.decision), "rule": .string(event.rule),
+            "policyHash": .string(event.policyHash), "reservations": .array(event.reservations.map(\.json)),
+            "decisionMicros": .number(Double(event.decisionMicros)), "decidedAt": .string(timestamp(event.decidedAt)),
+        ]
+        if let arguments = event.arguments { object["arguments"] = arguments }
+        if let reason = event.reason { object["reason"] = .string(reason) }
+        if let retryAfter = event.retryAfter { object["retryAfter"] = .number(Double(retryAfter)) }
+        if let category = event.category { object["category"] = .string(category) }
+        return Array(JSONValue.object(object).canonicalJSON.utf8)
+    }
+
+    /// An outcome as the log stores it, written directly.
+    public static func encode(_ event: ToolCallCompleted) -> [UInt8] {
+        var object: [String: JSONValue] = [
+            "callID": .string(event.callID.uuidString), "server": .string(event.server), "tool": .string(event.tool),
+            "outcome": .string(event.outcome), "durationMillis": .number(event.durationMillis), "released": .array(event.released.map(\.json)),
+            "completedAt": .string(timestamp(event.completedAt)),
+        ]
+        if let errorCode = event.errorCode { object["errorCode"] = .number(Double(errorCode)) }
+        if let error = event.error { object["error"] = .string(error) }
+        return Array(JSONValue.object(object).canonicalJSON.utf8)
+    }
+}
+
+extension ToolCallDecided.Reservation {
+    var json: JSONValue {
+        .object([
+            "server": .string(server), "counter": .string(counter), "scope": .string(scope), "windowStart": .number(Double(windowStart)),
+            "windowSeconds": .number(Double(windowSeconds)), "amount": .number(amount),
+        ])
+    }
+}

@@ -95,7 +95,7 @@ public struct ToolCallDecided: Codable, Sendable, Hashable {
 
     /// SHA-256 (lowercase hex) of `arguments`' canonical JSON.
     public static func hash(arguments: JSONValue) -> String {
-        SHA256.hash(data: Data(arguments.canonicalJSON.utf8)).map { String(format: "%02x", $0) }.joined()
+        Hex.lowercase(SHA256.hash(data: Array(arguments.canonicalJSON.utf8)))
     }
 }
 

@@ -71,6 +71,8 @@ public actor RelaySession {
         var timeout: Task<Void, Never>?
         var isToolList: Bool
         var firstPage: Bool
+        /// Whether every message on `sink` reaches the agent (an SSE response), so server messages may travel there.
+        var streams = false
     }
 
     public init(
@@ -94,8 +96,9 @@ public actor RelaySession {
 
     // MARK: - From the agent
 
-    /// Handles one message from the agent.
-    public func receive(_ message: JSONRPCMessage) async -> Reply {
+    /// Handles one message from the agent. `streaming`: the transport sends every message of a request's stream to the
+    /// agent (an SSE response), not just the last (a JSON response); only such streams carry server messages.
+    public func receive(_ message: JSONRPCMessage, streaming: Bool = true) async -> Reply {
         lastActivity = .now
         guard !closed else {
             return message.kind == .request
@@ -113,11 +116,14 @@ public actor RelaySession {
             if let upstream { try? await upstream.send(message) }
             return .accepted
         case .request:
-            return await request(message)
+            return await request(message, streaming: streaming)
         }
     }
 
-    private func request(_ message: JSONRPCMessage) async -> Reply {
+    /// Whether the agent's listening stream (HTTP GET) is open.
+    public var hasListener: Bool { listener != nil }
+
+    private func request(_ message: JSONRPCMessage, streaming: Bool) async -> Reply {
         guard let id = message.id, let method = message.method else { return .accepted }
         guard pending[id] == nil else {
             return .immediate(JSONText.error(id: id, code: -32600, message: "Invalid Request: the id \(id) is already in use by a request in flight"))
@@ -149,7 +155,7 @@ public actor RelaySession {
         let token = message.progressToken
         pending[id] = Pending(
             method: method, sink: sink, progressToken: token, ticket: ticket, timeout: timeoutTask(for: id),
-            isToolList: method == "tools/list", firstPage: message.paramsString("cursor") == nil)
+            isToolList: method == "tools/list", firstPage: message.paramsString("cursor") == nil, streams: streaming)
         if let token { progressRoutes[token] = id }
         do {
             try await upstream.send(message)
@@ -369,7 +375,7 @@ public actor RelaySession {
         if let listener {
             if case .terminated = listener.yield(bytes) { self.listener = nil } else { return }
         }
-        if let sink = pending.values.first(where: { $0.sink != nil })?.sink {
+        if let sink = pending.values.first(where: { $0.sink != nil && $0.streams })?.sink {
             sink.yield(bytes)
             return
         }

@@ -1,27 +1,12 @@
 import Foundation
 import Logging
 import Synchronization
+import TollgateCore
 import TollgateSystem
 
 #if canImport(Glibc)
     import Glibc
 #endif
-
-/// What to spawn for a stdio upstream.
-public struct StdioCommand: Sendable, Equatable {
-    public var command: String
-    public var arguments: [String]
-    /// Added to the gateway's environment (the child also gets `PATH`, `HOME` and the rest of ours).
-    public var environment: [String: String]
-    public var directory: String?
-
-    public init(command: String, arguments: [String] = [], environment: [String: String] = [:], directory: String? = nil) {
-        self.command = command
-        self.arguments = arguments
-        self.environment = environment
-        self.directory = directory
-    }
-}
 
 /// An MCP server running as a child process, speaking newline-delimited JSON-RPC on its stdin and stdout.
 ///
@@ -55,7 +40,7 @@ public final class StdioUpstreamConnection: UpstreamConnection, Sendable {
 
     /// Starts the child and its reader threads.
     public static func start(
-        _ command: StdioCommand, maxMessageBytes: Int = 16 << 20, logger: Logger
+        _ command: StdioUpstream, maxMessageBytes: Int = 16 << 20, logger: Logger
     ) throws(UpstreamError) -> StdioUpstreamConnection {
         _ = ignoreSIGPIPE
         var environment = ProcessInfo.processInfo.environment
@@ -166,7 +151,7 @@ public final class StdioUpstreamConnection: UpstreamConnection, Sendable {
         reader.name = "tollgate-upstream-\(process.pid)"
         reader.start()
         let errors = Thread { [self] in
-            forEachLine(of: stderr, maxLineBytes: 8192) { line, _ in
+            LineReader.forEachLine(of: stderr, maxLineBytes: 8192) { line, _ in
                 logger.info("upstream stderr: \(String(decoding: line, as: UTF8.self))")
             }
             Glibc.close(stderr)
@@ -176,7 +161,7 @@ public final class StdioUpstreamConnection: UpstreamConnection, Sendable {
     }
 
     private func readMessages(from fd: Int32, maxMessageBytes: Int) {
-        forEachLine(of: fd, maxLineBytes: maxMessageBytes) { line, truncated in
+        LineReader.forEachLine(of: fd, maxLineBytes: maxMessageBytes) { line, truncated in
             if truncated {
                 continuation.yield(.garbage("a line of more than \(maxMessageBytes) bytes"))
                 return
@@ -189,10 +174,13 @@ public final class StdioUpstreamConnection: UpstreamConnection, Sendable {
             }
         }
     }
+}
 
+/// Reads newline-delimited lines from a file descriptor with blocking reads (on a thread of the caller's).
+public enum LineReader {
     /// Calls `body` with each line read from `fd` (without its `\n` or `\r\n`) until end of file. A line longer than
     /// `maxLineBytes` is reported once, empty, with `truncated` set, and the rest of it skipped.
-    private func forEachLine(of fd: Int32, maxLineBytes: Int, _ body: ([UInt8], _ truncated: Bool) -> Void) {
+    public static func forEachLine(of fd: Int32, maxLineBytes: Int, _ body: ([UInt8], _ truncated: Bool) -> Void) {
         var buffer = [UInt8](repeating: 0, count: 65536)
         var line: [UInt8] = []
         var skipping = false
@@ -208,7 +196,7 @@ public final class StdioUpstreamConnection: UpstreamConnection, Sendable {
                 if !skipping {
                     line.append(contentsOf: buffer[start..<index])
                     if line.last == 0x0D { line.removeLast() }
-                    body(line, false)
+                    if line.count > maxLineBytes { body([], true) } else { body(line, false) }
                 }
                 skipping = false
                 line.removeAll(keepingCapacity: true)

@@ -114,13 +114,17 @@ struct MCPRoutes: Sendable {
             return Self.error(
                 .notFound, id: message.id, code: -32001, "Session not found: it ended or never existed; start a new one with initialize")
         }
-        switch await session.receive(message) {
+        // An SSE answer when something may come before the response (progress was asked for, or server requests
+        // have no GET stream to travel on); otherwise one JSON body, which costs less.
+        let listening = await session.hasListener
+        let streaming = acceptsStream && (message.progressToken != nil || !listening)
+        switch await session.receive(message, streaming: streaming) {
         case .accepted:
             return Response(status: .accepted)
         case .immediate(let reply):
             return Self.json(.ok, reply)
         case .stream(let replies):
-            guard acceptsStream else { return Self.json(.ok, await Self.last(of: replies) ?? []) }
+            guard streaming else { return Self.json(.ok, await Self.last(of: replies) ?? []) }
             return Self.eventStream(replies, headers: [:]) {
                 if let id = message.id { await session.abandon(id) }
             }

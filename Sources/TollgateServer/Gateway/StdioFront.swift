@@ -81,27 +81,30 @@ public struct StdioFront: Sendable {
                     policies.reloadChanged()
                 }
             }
-            for await line in StdinLines(maxBytes: maxBytes).lines() {
-                switch line {
-                case .tooLong:
-                    output.write(JSONText.error(id: nil, code: -32600, message: "Invalid Request: a message may have at most \(maxBytes) bytes"))
-                case .line(let bytes):
-                    guard bytes.contains(where: { $0 != 0x20 && $0 != 0x09 && $0 != 0x0D }) else { continue }
-                    let message: JSONRPCMessage
-                    do {
-                        message = try JSONRPCMessage(parsing: bytes)
-                    } catch let error as JSONRPCMessage.ParseError {
-                        output.write(JSONText.error(id: error.id, code: error.code, message: error.message))
-                        continue
-                    } catch {
-                        continue
-                    }
-                    switch await session.receive(message) {
-                    case .accepted: break
-                    case .immediate(let reply): output.write(reply)
-                    case .stream(let replies):
-                        group.addTask {
-                            for await reply in replies { output.write(reply) }
+            // Requests in flight when stdin ends are answered before the session closes (each within its timeout).
+            await withDiscardingTaskGroup { inFlight in
+                for await line in StdinLines(maxBytes: maxBytes).lines() {
+                    switch line {
+                    case .tooLong:
+                        output.write(JSONText.error(id: nil, code: -32600, message: "Invalid Request: a message may have at most \(maxBytes) bytes"))
+                    case .line(let bytes):
+                        guard bytes.contains(where: { $0 != 0x20 && $0 != 0x09 }) else { continue }
+                        let message: JSONRPCMessage
+                        do {
+                            message = try JSONRPCMessage(parsing: bytes)
+                        } catch let error as JSONRPCMessage.ParseError {
+                            output.write(JSONText.error(id: error.id, code: error.code, message: error.message))
+                            continue
+                        } catch {
+                            continue
+                        }
+                        switch await session.receive(message) {
+                        case .accepted: break
+                        case .immediate(let reply): output.write(reply)
+                        case .stream(let replies):
+                            inFlight.addTask {
+                                for await reply in replies { output.write(reply) }
+                            }
                         }
                     }
                 }
@@ -145,33 +148,9 @@ private struct StdinLines {
         let (stream, continuation) = AsyncStream.makeStream(of: Line.self)
         let maxBytes = maxBytes
         let thread = Thread {
-            var buffer = [UInt8](repeating: 0, count: 65536)
-            var line: [UInt8] = []
-            var skipping = false
-            while true {
-                let count = buffer.withUnsafeMutableBytes { read(0, $0.baseAddress!, $0.count) }
-                if count < 0, errno == EINTR { continue }
-                if count <= 0 { break }
-                var start = 0
-                for index in 0..<count where buffer[index] == 0x0A {
-                    if !skipping {
-                        line.append(contentsOf: buffer[start..<index])
-                        continuation.yield(.line(line))
-                    }
-                    skipping = false
-                    line.removeAll(keepingCapacity: true)
-                    start = index + 1
-                }
-                if !skipping {
-                    line.append(contentsOf: buffer[start..<count])
-                    if line.count > maxBytes {
-                        continuation.yield(.tooLong)
-                        skipping = true
-                        line = []
-                    }
-                }
+            LineReader.forEachLine(of: 0, maxLineBytes: maxBytes) { line, truncated in
+                continuation.yield(truncated ? .tooLong : .line(line))
             }
-            if !skipping, !line.isEmpty { continuation.yield(.line(line)) }
             continuation.finish()
         }
         thread.name = "tollgate-stdin"

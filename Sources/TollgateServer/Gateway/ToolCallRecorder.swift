@@ -38,7 +38,7 @@ struct ToolCallRecorder: Sendable {
 
     /// Appends a decision that reserves nothing.
     func record(_ decided: ToolCallDecided) async throws {
-        let event = NewEvent(type: ToolCallDecided.type, data: try EventCoding.encode(decided))
+        let event = NewEvent(type: ToolCallDecided.type, data: EventCoding.encode(decided))
         try await store.append(stream: Self.stream(decided.callID), expectedVersion: .noStream, events: [event])
     }
 
@@ -46,7 +46,7 @@ struct ToolCallRecorder: Sendable {
     ///
     /// - Throws: `NotAdmitted` when a window has no room left (nothing was written).
     func record(_ decided: ToolCallDecided, reserving reservations: [CounterReservation]) async throws {
-        let event = NewEvent(type: ToolCallDecided.type, data: try EventCoding.encode(decided))
+        let event = NewEvent(type: ToolCallDecided.type, data: EventCoding.encode(decided))
         // One lock order for every transaction, so two calls sharing counters cannot deadlock.
         let ordered = reservations.sorted { $0.key.description < $1.key.description }
         let store = store
@@ -74,7 +74,7 @@ struct ToolCallRecorder: Sendable {
 
     /// Appends how a call ended, giving back its reservations in the same transaction when it says so.
     func record(_ completed: ToolCallCompleted) async throws {
-        let event = NewEvent(type: ToolCallCompleted.type, data: try EventCoding.encode(completed))
+        let event = NewEvent(type: ToolCallCompleted.type, data: EventCoding.encode(completed))
         let stream = Self.stream(completed.callID)
         guard !completed.released.isEmpty else {
             try await store.append(stream: stream, expectedVersion: .exactly(1), events: [event])

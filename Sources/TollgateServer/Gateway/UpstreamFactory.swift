@@ -17,8 +17,7 @@ struct UpstreamFactory: Sendable {
         let maxMessageBytes = maxMessageBytes
         switch server.upstream {
         case .stdio(let stdio):
-            let command = StdioCommand(command: stdio.command, arguments: stdio.arguments, environment: stdio.environment, directory: stdio.directory)
-            return { [logger] in try StdioUpstreamConnection.start(command, maxMessageBytes: maxMessageBytes, logger: logger) }
+            return { [logger] in try StdioUpstreamConnection.start(stdio, maxMessageBytes: maxMessageBytes, logger: logger) }
         case .http(let http):
             let endpoint = HTTPEndpoint(
                 url: http.url, transport: http.transport == .sse ? .sse : .streamableHTTP,

@@ -5,10 +5,6 @@ extension Policy {
     /// (whatever their format, layout, key order or comments) have the same hash; any change of meaning changes it.
     public var contentHash: String {
         let digest = SHA256.hash(data: Array(PolicyPrinter.json(canonicalNode, pretty: false).utf8))
-        return "sha256:"
-            + digest.map { byte in
-                let hex = String(byte, radix: 16)
-                return byte < 16 ? "0" + hex : hex
-            }.joined()
+        return "sha256:" + Hex.lowercase(digest)
     }
 }
