@@ -67,6 +67,7 @@ struct PolicyGate: ToolCallGate {
                         continue
                     }
                     metrics.decided("allow", server: identity.server)
+                    metrics.relayOverhead(started.duration(to: .now))
                     return .forward(ToolCallTicket(callID: callID, identity: identity, tool: request.tool, reservations: decision.reservations))
                 case .deny(let reason):
                     try await recorder.record(decided(request, callID: callID, decision: decision, category: category, micros: micros))
