@@ -68,10 +68,13 @@ public final class EventStore: Sendable {
     ///   writers at the same expected version wins); `EventStoreError.invalidAppend` for a malformed append;
     ///   `PostgresError` when the database cannot be reached (then the append may or may not have committed
     ///   if the connection broke during the commit: re-read the stream to know).
+    /// - Parameter notify: send `NOTIFY` after the commit so followers in other processes wake at once. `NOTIFY` takes
+    ///   a global lock at commit; high-rate appends that nobody waits on (the gateway's call events) pass `false`,
+    ///   and other processes' followers pick them up on their next poll. Followers in this process always wake.
     @discardableResult
-    public func append(stream: String, expectedVersion: ExpectedVersion, events: [NewEvent]) async throws -> AppendResult {
+    public func append(stream: String, expectedVersion: ExpectedVersion, events: [NewEvent], notify: Bool = true) async throws -> AppendResult {
         try validate(stream: stream, events: events)
-        let request = AppendRequest(stream: stream, expected: expectedVersion, events: events)
+        let request = AppendRequest(stream: stream, expected: expectedVersion, events: events, notify: notify)
         while true {
             let outcome = try await submit(request)
             switch outcome {
@@ -101,10 +104,10 @@ public final class EventStore: Sendable {
         }
     }
 
-    /// Tells followers in this process and others that a transaction holding appends has committed.
-    public func noteCommit() {
+    /// Tells followers in this process (and, with `notify`, in others) that a transaction holding appends has committed.
+    public func noteCommit(notify: Bool = true) {
         listener.signal.bump()
-        notifier.commitHappened()
+        if notify { notifier.commitHappened() }
     }
 
     private func validate(stream: String, events: [NewEvent]) throws {
@@ -166,7 +169,7 @@ public final class EventStore: Sendable {
             for (pending, outcome) in zip(ordered, outcomes) { pending.continuation.resume(returning: outcome) }
             if outcomes.contains(where: { if case .appended = $0 { return true } else { return false } }) {
                 listener.signal.bump()
-                notifier.commitHappened()
+                if requests.contains(where: \.notify) { notifier.commitHappened() }
             }
         } catch let error as PostgresError where group.count > 1 && (Self.isBadData(error) || Self.isTransient(error)) {
             // One append's data was bad, or the group lost a race that a fresh transaction wins: commit each
@@ -336,6 +339,7 @@ struct AppendRequest: Sendable {
     var stream: String
     var expected: ExpectedVersion
     var events: [NewEvent]
+    var notify = true
 }
 
 enum AppendOutcome: Sendable {

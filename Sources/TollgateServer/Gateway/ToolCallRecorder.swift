@@ -8,6 +8,9 @@ import TollgatePostgres
 /// commit). A decision with reservations is one transaction of its own: each reservation is admitted with one
 /// statement that is exact under concurrency and across gateway processes, and the event is appended in the same
 /// transaction, so the rate windows never count a call the log does not hold, or the reverse.
+///
+/// Call events are appended without `NOTIFY` (it takes a global lock at every commit, and nobody waits on these
+/// events): projectors in this process wake at once, those in other processes on their next poll.
 struct ToolCallRecorder: Sendable {
     let store: EventStore
 
@@ -39,7 +42,7 @@ struct ToolCallRecorder: Sendable {
     /// Appends a decision that reserves nothing.
     func record(_ decided: ToolCallDecided) async throws {
         let event = NewEvent(type: ToolCallDecided.type, data: EventCoding.encode(decided))
-        try await store.append(stream: Self.stream(decided.callID), expectedVersion: .noStream, events: [event])
+        try await store.append(stream: Self.stream(decided.callID), expectedVersion: .noStream, events: [event], notify: false)
     }
 
     /// Makes every reservation and appends the decision, all or nothing.
@@ -69,7 +72,7 @@ struct ToolCallRecorder: Sendable {
             }
             try store.append(stream: Self.stream(decided.callID), expectedVersion: .noStream, events: [event], on: connection)
         }
-        store.noteCommit()
+        store.noteCommit(notify: false)
     }
 
     /// Appends how a call ended, giving back its reservations in the same transaction when it says so.
@@ -77,7 +80,7 @@ struct ToolCallRecorder: Sendable {
         let event = NewEvent(type: ToolCallCompleted.type, data: EventCoding.encode(completed))
         let stream = Self.stream(completed.callID)
         guard !completed.released.isEmpty else {
-            try await store.append(stream: stream, expectedVersion: .exactly(1), events: [event])
+            try await store.append(stream: stream, expectedVersion: .exactly(1), events: [event], notify: false)
             return
         }
         let store = store
@@ -96,7 +99,7 @@ struct ToolCallRecorder: Sendable {
             }
             try store.append(stream: stream, expectedVersion: .exactly(1), events: [event], on: connection)
         }
-        store.noteCommit()
+        store.noteCommit(notify: false)
     }
 
     /// A number as PostgreSQL `numeric` text, exact for the integers and decimals that limits use.
