@@ -306,4 +306,38 @@ final class GatewayOperationsTests: XCTestCase {
         let echo = replies.compactMap { $0 }.first { $0["id"] == 4 }
         XCTAssertEqual(echo?["result"]?["content"]?.arrayValue?.first?["text"]?.stringValue, "still here", running.standardOutput)
     }
+
+    func testSIGHUPReloadsAPolicyWhoseFileLooksUnchanged() async throws {
+        let first = "version: \"1\"\ndefault: allow\ntools:\n  echo: {action: allow}\n"
+        let second = "version: \"1\"\ndefault: allow\ntools:\n  echo: {action: deny }\n"
+        XCTAssertEqual(first.utf8.count, second.utf8.count, "same size, so only SIGHUP can tell")
+        let gateway = try await GatewayUnderTest.start(servers: ["fixture": try fixture(policy: first)])
+        defer { gateway.stop() }
+        let wire = Wire(port: gateway.port, server: "fixture", key: gateway.key)
+        let session = try wire.initialize()
+        XCTAssertEqual(wire.call("echo", #"{"text":"1"}"#, id: 1, session: session)?["result"]?["isError"]?.boolValue, false)
+
+        // A whole-second modification time survives setAttributes exactly: let the poll record it, then change the
+        // content behind it.
+        let path = gateway.directory.appendingPathComponent("policies/fixture.yaml").path
+        let pinned = Date(timeIntervalSince1970: 1_700_000_000)
+        try FileManager.default.setAttributes([.modificationDate: pinned], ofItemAtPath: path)
+        try await Task.sleep(for: .seconds(3))
+        try gateway.writePolicy("fixture", second)
+        try FileManager.default.setAttributes([.modificationDate: pinned], ofItemAtPath: path)
+        try await Task.sleep(for: .seconds(3))
+        XCTAssertEqual(
+            wire.call("echo", #"{"text":"2"}"#, id: 2, session: session)?["result"]?["isError"]?.boolValue, false,
+            "same size and time: the poll does not see the change")
+
+        gateway.process.signal(SIGHUP)
+        var denied: JSONValue?
+        for attempt in 0..<20 {
+            denied = wire.call("echo", #"{"text":"3"}"#, id: 10 + attempt, session: session)
+            if denied?["result"]?["isError"]?.boolValue == true { break }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        XCTAssertEqual(denied?["result"]?["isError"]?.boolValue, true, "SIGHUP re-reads every policy file")
+        XCTAssertTrue(gateway.process.isRunning, "and the gateway keeps running")
+    }
 }
