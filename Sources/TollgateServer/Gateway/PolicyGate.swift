@@ -30,7 +30,7 @@ struct PolicyGate: ToolCallGate {
     static let metaKey = "io.tollgate/decision"
 
     func isHidden(tool: String, server: String) -> Bool {
-        // Without a policy nothing is listed as callable... but listing stays truthful: calls are refused instead.
+        // Without a loaded policy nothing is hidden (the list stays truthful); every call is refused in `decide` instead.
         policies.policy(for: server)?.isHidden(tool) ?? false
     }
 
