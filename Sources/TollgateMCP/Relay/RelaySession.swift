@@ -46,6 +46,7 @@ public actor RelaySession {
     private let logger: Logger
 
     private var upstream: (any UpstreamConnection)?
+    private var starting: Task<any UpstreamConnection, any Error>?
     private var pending: [JSONRPCID: Pending] = [:]
     private var progressRoutes: [JSONRPCID: JSONRPCID] = [:]
     private var listener: AsyncStream<[UInt8]>.Continuation?
@@ -263,8 +264,28 @@ public actor RelaySession {
 
     // MARK: - The upstream
 
+    /// The upstream connection, started (or restarted) if there is none. Requests that arrive while a start is under
+    /// way wait for it, so none is sent before the handshake is replayed.
     private func liveUpstream() async throws(UpstreamError) -> any UpstreamConnection {
+        if let starting {
+            do {
+                return try await starting.value
+            } catch {
+                throw (error as? UpstreamError) ?? UpstreamError("\(error)")
+            }
+        }
         if let upstream { return upstream }
+        let task = Task { () async throws -> any UpstreamConnection in try await self.startUpstream() }
+        starting = task
+        defer { starting = nil }
+        do {
+            return try await task.value
+        } catch {
+            throw (error as? UpstreamError) ?? UpstreamError("\(error)")
+        }
+    }
+
+    private func startUpstream() async throws(UpstreamError) -> any UpstreamConnection {
         if restarts > 0 {
             // Backoff: 0.2 s, 0.4 s, ... up to 10 s between starts; a connection that lived a minute resets it.
             let delay = Duration.milliseconds(min(10_000, 200 << min(restarts - 1, 6)))
@@ -281,17 +302,19 @@ public actor RelaySession {
         } catch {
             throw UpstreamError("\(error)")
         }
-        if let upstream {
-            // Another request connected while this one waited.
-            await connection.close()
-            return upstream
-        }
         upstream = connection
         Task { await self.pump(connection) }
         if restarts > 1, let initializeParams {
             logger.notice("upstream restarted; replaying initialize", metadata: ["restart": "\(restarts - 1)"])
-            let reply = await internalRequest(method: "initialize", params: initializeParams, on: connection)
-            guard let reply, reply.kind == .response else { throw UpstreamError("the restarted upstream server refused initialize") }
+            // A server's start can take seconds (an interpreter, a cold cache): give the handshake at least 30 s.
+            let reply = await internalRequest(
+                method: "initialize", params: initializeParams, on: connection, limit: max(options.requestTimeout, .seconds(30)))
+            guard let reply, reply.kind == .response else {
+                // Never leave a connection that missed its handshake in place: the next request starts another.
+                if upstream === connection { upstream = nil }
+                await connection.close()
+                throw UpstreamError("the restarted upstream server did not accept the session's initialize")
+            }
             try await connection.send(Self.initializedNotification)
         }
         return connection
@@ -418,8 +441,8 @@ public actor RelaySession {
         if let token = entry.progressToken, progressRoutes[token] == id { progressRoutes.removeValue(forKey: token) }
     }
 
-    private func timeoutTask(for id: JSONRPCID) -> Task<Void, Never> {
-        let limit = options.requestTimeout
+    private func timeoutTask(for id: JSONRPCID, limit: Duration? = nil) -> Task<Void, Never> {
+        let limit = limit ?? options.requestTimeout
         return Task { [weak self] in
             try? await Task.sleep(for: limit)
             guard !Task.isCancelled else { return }
@@ -463,13 +486,15 @@ public actor RelaySession {
         catalog = tools
     }
 
-    private func internalRequest(method: String, params: String?, on connection: any UpstreamConnection) async -> JSONRPCMessage? {
+    private func internalRequest(
+        method: String, params: String?, on connection: any UpstreamConnection, limit: Duration? = nil
+    ) async -> JSONRPCMessage? {
         internalCounter += 1
         let id = JSONRPCID(string: "tollgate-\(internalCounter)-\(UUID().uuidString.prefix(8))")
         guard let message = try? JSONRPCMessage(parsing: JSONText.request(id: id, method: method, params: params)) else { return nil }
         return await withCheckedContinuation { (waiter: CheckedContinuation<JSONRPCMessage?, Never>) in
             pending[id] = Pending(
-                method: method, sink: nil, internalWaiter: waiter, progressToken: nil, ticket: nil, timeout: timeoutTask(for: id),
+                method: method, sink: nil, internalWaiter: waiter, progressToken: nil, ticket: nil, timeout: timeoutTask(for: id, limit: limit),
                 isToolList: false, firstPage: false)
             Task {
                 do {
