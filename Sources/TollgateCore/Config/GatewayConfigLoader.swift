@@ -27,22 +27,7 @@ public enum GatewayConfigLoader {
         format: PolicyFormat? = nil,
         limits: SourceLimits = .default
     ) throws(PolicyValidationError) -> GatewayConfig {
-        try checkSize(text.utf8.count, fileName: fileName, limits: limits)
-        let root: SourceNode
-        do {
-            switch format ?? PolicyFormat.detect(fileName: fileName, text: text) {
-            case .json:
-                var reader = JSONSourceReader(text: text, limits: limits)
-                root = try reader.read()
-            case .yaml:
-                var reader = YAMLSourceReader(text: text, limits: limits)
-                root = try reader.read()
-            }
-        } catch {
-            throw PolicyValidationError(diagnostics: [
-                PolicyDiagnostic(code: error.code, file: fileName, location: error.location, path: "", message: error.message)
-            ])
-        }
+        let root = try PolicyLoader.readDocument(text, fileName: fileName, format: format, limits: limits, kind: Self.kind)
         var decoder = GatewayConfigDecoder(file: fileName, directory: directory, environment: environment, limits: limits)
         let config = decoder.decodeConfig(root)
         guard let config, decoder.diagnostics.isEmpty else {
@@ -60,28 +45,10 @@ public enum GatewayConfigLoader {
         format: PolicyFormat? = nil,
         limits: SourceLimits = .default
     ) throws(PolicyValidationError) -> GatewayConfig {
-        try checkSize(data.count, fileName: fileName, limits: limits)
-        guard let text = String(data: data, encoding: .utf8) else {
-            throw PolicyValidationError(diagnostics: [
-                PolicyDiagnostic(
-                    code: .syntax, file: fileName, location: nil, path: "", message: "the file is not valid UTF-8",
-                    allowed: "a YAML or JSON file in UTF-8")
-            ])
-        }
+        let text = try PolicyLoader.decodeText(data, fileName: fileName, limits: limits, kind: Self.kind, allowed: "a YAML or JSON file in UTF-8")
         return try load(text, fileName: fileName, directory: directory, environment: environment, format: format, limits: limits)
     }
 
-    private static func checkSize(_ size: Int, fileName: String, limits: SourceLimits) throws(PolicyValidationError) {
-        guard size > limits.maxBytes else { return }
-        throw PolicyValidationError(diagnostics: [
-            PolicyDiagnostic(
-                code: .fileTooLarge,
-                file: fileName,
-                location: nil,
-                path: "",
-                message: "the file is \(size) bytes; configuration files are limited to \(limits.maxBytes) bytes",
-                allowed: "at most \(limits.maxBytes) bytes"
-            )
-        ])
-    }
+    /// How messages name these files.
+    static let kind = "configuration files"
 }

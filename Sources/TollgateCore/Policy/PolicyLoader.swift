@@ -48,26 +48,15 @@ public enum PolicyLoader {
         return policy
     }
 
-    /// Reads JSON or YAML into located nodes, within the limits.
+    /// Reads JSON or YAML into located nodes, within the limits. `kind` names the files in messages ("policies").
     static func readDocument(
         _ text: String,
         fileName: String,
         format: PolicyFormat?,
-        limits: SourceLimits
+        limits: SourceLimits,
+        kind: String = "policies"
     ) throws(PolicyValidationError) -> SourceNode {
-        let size = text.utf8.count
-        guard size <= limits.maxBytes else {
-            throw PolicyValidationError(diagnostics: [
-                PolicyDiagnostic(
-                    code: .fileTooLarge,
-                    file: fileName,
-                    location: nil,
-                    path: "",
-                    message: "the file is \(size) bytes; policies are limited to \(limits.maxBytes) bytes",
-                    allowed: "at most \(limits.maxBytes) bytes"
-                )
-            ])
-        }
+        try checkSize(text.utf8.count, fileName: fileName, limits: limits, kind: kind)
         do {
             switch format ?? PolicyFormat.detect(fileName: fileName, text: text) {
             case .json:
@@ -84,25 +73,32 @@ public enum PolicyLoader {
         }
     }
 
-    static func decodeText(_ data: Data, fileName: String, limits: SourceLimits) throws(PolicyValidationError) -> String {
-        guard data.count <= limits.maxBytes else {
-            throw PolicyValidationError(diagnostics: [
-                PolicyDiagnostic(
-                    code: .fileTooLarge,
-                    file: fileName,
-                    location: nil,
-                    path: "",
-                    message: "the file is \(data.count) bytes; policies are limited to \(limits.maxBytes) bytes",
-                    allowed: "at most \(limits.maxBytes) bytes"
-                )
-            ])
-        }
+    /// The bytes as UTF-8 text, within the size limit; `allowed` says what the file should be when it is not UTF-8.
+    static func decodeText(
+        _ data: Data, fileName: String, limits: SourceLimits, kind: String = "policies", allowed: String? = nil
+    ) throws(PolicyValidationError) -> String {
+        try checkSize(data.count, fileName: fileName, limits: limits, kind: kind)
         guard let text = String(data: data, encoding: .utf8) else {
             throw PolicyValidationError(diagnostics: [
-                PolicyDiagnostic(code: .syntax, file: fileName, location: nil, path: "", message: "the file is not valid UTF-8")
+                PolicyDiagnostic(code: .syntax, file: fileName, location: nil, path: "", message: "the file is not valid UTF-8", allowed: allowed)
             ])
         }
         return text
+    }
+
+    /// Refuses a file larger than the limit, before anything reads it.
+    static func checkSize(_ size: Int, fileName: String, limits: SourceLimits, kind: String) throws(PolicyValidationError) {
+        guard size > limits.maxBytes else { return }
+        throw PolicyValidationError(diagnostics: [
+            PolicyDiagnostic(
+                code: .fileTooLarge,
+                file: fileName,
+                location: nil,
+                path: "",
+                message: "the file is \(size) bytes; \(kind) are limited to \(limits.maxBytes) bytes",
+                allowed: "at most \(limits.maxBytes) bytes"
+            )
+        ])
     }
 
     static func sorted(_ diagnostics: [PolicyDiagnostic]) -> [PolicyDiagnostic] {
