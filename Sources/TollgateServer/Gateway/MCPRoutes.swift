@@ -162,9 +162,11 @@ struct MCPRoutes: Sendable {
     // MARK: - GET and DELETE
 
     private func get(_ request: Request, context: BasicRequestContext) async throws -> Response {
-        guard case .admitted(let server, let agent) = admit(request, context: context) else {
-            if case .refused(let response) = admit(request, context: context) { return response }
-            return Response(status: .internalServerError)
+        let server: ServerConfig
+        let agent: AgentConfig
+        switch admit(request, context: context) {
+        case .refused(let response): return response
+        case .admitted(let s, let a): (server, agent) = (s, a)
         }
         guard Self.accepts(request, "text/event-stream") else {
             return Self.error(.notAcceptable, code: -32600, "Not Acceptable: the GET stream is text/event-stream; send Accept: text/event-stream")
@@ -179,9 +181,11 @@ struct MCPRoutes: Sendable {
     }
 
     private func delete(_ request: Request, context: BasicRequestContext) async throws -> Response {
-        guard case .admitted(let server, let agent) = admit(request, context: context) else {
-            if case .refused(let response) = admit(request, context: context) { return response }
-            return Response(status: .internalServerError)
+        let server: ServerConfig
+        let agent: AgentConfig
+        switch admit(request, context: context) {
+        case .refused(let response): return response
+        case .admitted(let s, let a): (server, agent) = (s, a)
         }
         guard let sessionID = request.headers[.mcpSessionID] else {
             return Self.error(.badRequest, code: -32600, "Bad Request: the Mcp-Session-Id header is required")
