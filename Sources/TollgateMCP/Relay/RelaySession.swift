@@ -179,24 +179,12 @@ public actor RelaySession {
         guard let params = message.decodedParams(), let name = params["name"]?.stringValue else {
             return .reply(.immediate(JSONText.error(id: id, code: -32602, message: "Invalid params: tools/call needs `params.name`, a string")))
         }
-        let arguments = params["arguments"] ?? .object([:])
         if catalog == nil, initialized { await loadCatalog() }
-        // A tool the upstream does not list is unknown without a decision; a hidden one is decided (and recorded) by
-        // the gate, and answered exactly like an unknown one, so its existence does not leak.
-        let listed = catalog.map { $0[name] != nil } ?? true
-        if !listed, !gate.isHidden(tool: name, server: identity.server) {
-            return .reply(.immediate(unknownTool(id: id, name: name)))
-        }
-        let request = ToolCallRequest(identity: identity, tool: name, arguments: arguments, descriptor: catalog?[name], requestID: id)
-        switch await gate.decide(request) {
+        let arguments = params["arguments"] ?? .object([:])
+        switch await gate.screen(name: name, arguments: arguments, id: id, identity: identity, catalog: catalog, resultType: false) {
+        case .answer(let bytes): return .reply(.immediate(bytes))
         case .forward(let ticket): return .forward(ticket)
-        case .refuse(let text, let meta): return .reply(.immediate(JSONText.toolError(id: id, text: text, meta: meta)))
-        case .unknownTool: return .reply(.immediate(unknownTool(id: id, name: name)))
         }
-    }
-
-    private func unknownTool(id: JSONRPCID, name: String) -> [UInt8] {
-        JSONText.error(id: id, code: -32602, message: "Unknown tool: \(name)")
     }
 
     private func cancelledByAgent(_ target: JSONRPCID) {

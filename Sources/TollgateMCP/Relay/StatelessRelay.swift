@@ -59,16 +59,10 @@ public actor StatelessRelay {
                 return .immediate(JSONText.error(id: id, code: -32602, message: "Invalid params: tools/call needs `params.name`, a string"))
             }
             if catalog == nil { await loadCatalog(meta: message.paramsRange(of: "_meta").map { Array(message.bytes[$0]) }) }
-            let listed = catalog.map { $0[name] != nil } ?? true
-            if !listed, !gate.isHidden(tool: name, server: server) {
-                return .immediate(JSONText.error(id: id, code: -32602, message: "Unknown tool: \(name)"))
-            }
-            let request = ToolCallRequest(
-                identity: identity, tool: name, arguments: params["arguments"] ?? .object([:]), descriptor: catalog?[name], requestID: id)
-            switch await gate.decide(request) {
+            let arguments = params["arguments"] ?? .object([:])
+            switch await gate.screen(name: name, arguments: arguments, id: id, identity: identity, catalog: catalog, resultType: true) {
+            case .answer(let bytes): return .immediate(bytes)
             case .forward(let granted): ticket = granted
-            case .refuse(let text, let meta): return .immediate(JSONText.toolError(id: id, text: text, meta: meta, resultType: true))
-            case .unknownTool: return .immediate(JSONText.error(id: id, code: -32602, message: "Unknown tool: \(name)"))
             }
         }
         let connection: any UpstreamConnection

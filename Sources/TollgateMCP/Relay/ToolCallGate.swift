@@ -111,3 +111,30 @@ public enum ToolCallOutcome: Sendable, Equatable {
         }
     }
 }
+
+/// What becomes of a `tools/call` once screened: an answer made at once, or a ticket to forward it with.
+enum ScreenedCall {
+    case answer([UInt8])
+    case forward(ToolCallTicket)
+}
+
+extension ToolCallGate {
+    /// Screens one `tools/call` (by its tool name), the same way in sessions and stateless requests: a tool
+    /// the upstream does not list (per `catalog`, when known) is unknown without a decision; a hidden one is decided,
+    /// and so recorded, by the gate and answered exactly like an unknown one, so its existence does not leak.
+    /// `resultType` tags refusals as protocol 2026-07-28 requires.
+    func screen(
+        name: String, arguments: JSONValue, id: JSONRPCID, identity: SessionIdentity, catalog: [String: ToolDescriptor]?, resultType: Bool
+    ) async -> ScreenedCall {
+        let unknown = JSONText.error(id: id, code: -32602, message: "Unknown tool: \(name)")
+        let listed = catalog.map { $0[name] != nil } ?? true
+        if !listed, !isHidden(tool: name, server: identity.server) { return .answer(unknown) }
+        let request = ToolCallRequest(identity: identity, tool: name, arguments: arguments, descriptor: catalog?[name], requestID: id)
+        switch await decide(request) {
+        case .forward(let ticket): return .forward(ticket)
+        case .refuse(let text, let meta): return .answer(JSONText.toolError(id: id, text: text, meta: meta, resultType: resultType))
+        case .unknownTool: return .answer(unknown)
+        }
+    }
+
+}
