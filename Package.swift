@@ -3,7 +3,8 @@ import Foundation
 import PackageDescription
 
 /// Every numbered migration in `sql/`, embedded into TollgatePostgres so the binary needs no files beside it.
-/// `Sources/TollgatePostgres/Migrations/sql` is a symbolic link to the top-level `sql/` folder.
+/// `Sources/TollgatePostgres/Migrations/sql` is a symbolic link to the top-level `sql/` folder (a new file there may need
+/// `rm .build/*/debug/description.json` in an existing build folder before SwiftPM notices it).
 let migrationFiles: [String] = {
     let folder = Context.packageDirectory + "/sql"
     let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []

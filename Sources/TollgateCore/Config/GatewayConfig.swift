@@ -26,6 +26,8 @@ public struct GatewayConfig: Sendable, Equatable {
     public var servers: [ServerConfig]
     /// The agents that may connect, each with the hash of its key.
     public var agents: [AgentConfig]
+    /// The people who may use the approvals API (`/v1`), each with the hash of their token.
+    public var reviewers: [ReviewerConfig]
 
     public init(
         listen: String = "127.0.0.1:8420",
@@ -36,7 +38,8 @@ public struct GatewayConfig: Sendable, Equatable {
         limits: GatewayLimits = GatewayLimits(),
         storeArguments: ArgumentStorage = .full,
         servers: [ServerConfig] = [],
-        agents: [AgentConfig] = []
+        agents: [AgentConfig] = [],
+        reviewers: [ReviewerConfig] = []
     ) {
         self.listen = listen
         self.database = database
@@ -47,6 +50,7 @@ public struct GatewayConfig: Sendable, Equatable {
         self.storeArguments = storeArguments
         self.servers = servers
         self.agents = agents
+        self.reviewers = reviewers
     }
 
     /// The server with this name, if the configuration has one.

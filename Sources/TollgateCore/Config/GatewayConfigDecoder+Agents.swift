@@ -57,6 +57,67 @@ extension GatewayConfigDecoder {
         return agents
     }
 
+    mutating func decodeReviewers(_ node: SourceNode, agents: [AgentConfig]) -> [ReviewerConfig] {
+        guard let items = list(node, at: "reviewers") else { return [] }
+        var reviewers: [ReviewerConfig] = []
+        var ids: [String: String] = [:]
+        var hashes: [String: String] = [:]
+        let agentHashes = Set(agents.map(\.keyHash))
+        for (index, item) in items.enumerated() {
+            let path = PolicyPath.index("reviewers", index)
+            guard let fields = members(of: item, at: path, allowed: Self.reviewerKeys, required: ["id", "token_hash"]) else { continue }
+            var valid = true
+            var id: String?
+            if let member = fields["id"] {
+                let idPath = PolicyPath.key(path, "id")
+                if let text = text(member.value, at: idPath), checkName(text, at: member.value.location, idPath, what: "reviewer id") {
+                    if let first = ids[text] {
+                        valid = false
+                        report(
+                            .duplicateEntry, at: member.value.location, idPath, "the reviewer id `\(text)` is already used by \(first)",
+                            allowed: "a different id for each reviewer")
+                    } else {
+                        ids[text] = path
+                        id = text
+                    }
+                } else {
+                    valid = false
+                }
+            }
+            var role = ReviewerRole.reviewer
+            if let node = Self.value(fields, "role") {
+                if let word = word(node, at: PolicyPath.key(path, "role"), as: ReviewerRole.self) { role = word } else { valid = false }
+            }
+            var tokenHash: String?
+            if let member = fields["token_hash"] {
+                let hashPath = PolicyPath.key(path, "token_hash")
+                if let text = text(member.value, at: hashPath), checkKeyHash(text, at: member.value.location, hashPath) {
+                    if let first = hashes[text] {
+                        valid = false
+                        report(
+                            .duplicateEntry, at: member.value.location, hashPath,
+                            "\(path) has the same token hash as \(first); each reviewer needs their own token",
+                            allowed: "a hash of a newly generated token for this reviewer")
+                    } else if agentHashes.contains(text) {
+                        valid = false
+                        report(
+                            .duplicateEntry, at: member.value.location, hashPath,
+                            "\(path) has the same hash as an agent's key; an agent's key must never be a reviewer's token, "
+                                + "or the agent could approve its own calls",
+                            allowed: "a hash of a newly generated token for this reviewer")
+                    } else {
+                        hashes[text] = path
+                        tokenHash = text
+                    }
+                } else {
+                    valid = false
+                }
+            }
+            if valid, let id, let tokenHash { reviewers.append(ReviewerConfig(id: id, role: role, tokenHash: tokenHash)) }
+        }
+        return reviewers
+    }
+
     private mutating func checkKeyHash(_ hash: String, at location: SourcePosition?, _ path: String) -> Bool {
         guard !AgentKey.isWellFormedHash(hash) else { return true }
         let lower = hash.lowercased()

@@ -24,6 +24,7 @@ struct GatewayConfigDecoder: SourceDecoding {
 
     static let rootKeys = [
         "listen", "database", "data_directory", "allowed_origins", "logging", "limits", "store_arguments", "servers", "agents",
+        "reviewers",
     ]
     static let loggingKeys = ["level", "format"]
     static let limitKeys = ["max_body_bytes", "max_held_calls", "max_sessions", "upstream_timeout"]
@@ -31,11 +32,13 @@ struct GatewayConfigDecoder: SourceDecoding {
     static let stdioKeys = ["args", "env", "cwd"]
     static let httpKeys = ["transport", "headers"]
     static let agentKeys = ["id", "grant", "key_hash"]
+    static let reviewerKeys = ["id", "role", "token_hash"]
 
     static let requiredFieldHelp: [String: String] = [
         "policy": "the server's policy file, such as policies/stripe.yaml (relative to this file's directory)",
         "id": "a name for the agent: 1 to 63 of a-z 0-9 _ -, such as ci-bot",
         "key_hash": "sha256: and 64 lowercase hex digits, the hash of the agent's key",
+        "token_hash": "sha256: and 64 lowercase hex digits, the hash of the reviewer's token (tollgate keys new NAME --reviewer)",
     ]
 
     // MARK: The document
@@ -66,6 +69,7 @@ struct GatewayConfigDecoder: SourceDecoding {
         }
         if let node = Self.value(fields, "servers") { config.servers = decodeServers(node, storeArguments: config.storeArguments) }
         if let node = Self.value(fields, "agents") { config.agents = decodeAgents(node) }
+        if let node = Self.value(fields, "reviewers") { config.reviewers = decodeReviewers(node, agents: config.agents) }
         return config
     }
 

@@ -64,6 +64,7 @@ extension EventCoding {
         if let reason = event.reason { object["reason"] = .string(reason) }
         if let retryAfter = event.retryAfter { object["retryAfter"] = .number(Double(retryAfter)) }
         if let category = event.category { object["category"] = .string(category) }
+        if let approvalID = event.approvalID { object["approvalID"] = .string(approvalID.uuidString) }
         return Array(JSONValue.object(object).canonicalJSON.utf8)
     }
 

@@ -36,12 +36,14 @@ public struct ToolCallDecided: Codable, Sendable, Hashable {
     /// Time spent deciding (policy and counters, not the append), in microseconds.
     public var decisionMicros: Int
     public var decidedAt: Date
+    /// The approval request a `require_approval` call created, joined or used.
+    public var approvalID: UUID?
 
     public init(
         callID: UUID, agent: String, grant: String, session: String, server: String, tool: String, requestID: String,
         arguments: JSONValue?, argumentsHash: String, argumentsStorage: String, decision: String, reason: String?,
         retryAfter: Int?, rule: String, policyHash: String, category: String?, reservations: [Reservation],
-        decisionMicros: Int, decidedAt: Date
+        decisionMicros: Int, decidedAt: Date, approvalID: UUID? = nil
     ) {
         self.callID = callID
         self.agent = agent
@@ -62,6 +64,7 @@ public struct ToolCallDecided: Codable, Sendable, Hashable {
         self.reservations = reservations
         self.decisionMicros = decisionMicros
         self.decidedAt = decidedAt
+        self.approvalID = approvalID
     }
 
     /// One counter increment made with the decision.
@@ -148,6 +151,11 @@ public struct RateWindowLedger: Sendable, Equatable {
     public init() {}
 
     public mutating func apply(_ event: ToolCallDecided) {
+        for reservation in event.reservations { counts[reservation.key, default: 0] += reservation.amount }
+    }
+
+    /// An approved call's reservations, made as it was released.
+    public mutating func apply(_ event: ApprovalConsumed) {
         for reservation in event.reservations { counts[reservation.key, default: 0] += reservation.amount }
     }
 

@@ -19,9 +19,12 @@ public enum JSONText {
     /// A successful response carrying a `CallToolResult` with `isError: true`: how a refusal reaches the agent as a
     /// readable tool result that every client generation shows as such. `meta` goes in the result's `_meta`.
     /// With `resultType`, the result is tagged `"resultType":"complete"`, as protocol 2026-07-28 requires.
-    public static func toolError(id: JSONRPCID, text message: String, meta: [String: JSONValue], resultType: Bool = false) -> [UInt8] {
+    public static func toolError(
+        id: JSONRPCID, text message: String, meta: [String: JSONValue], structured: JSONValue? = nil, resultType: Bool = false
+    ) -> [UInt8] {
         var text = #"{"jsonrpc":"2.0","id":"# + String(decoding: id.raw, as: UTF8.self)
         text += #","result":{"content":[{"type":"text","text":\#(string(message))}],"isError":true"#
+        if let structured { text += #","structuredContent":"# + structured.canonicalJSON }
         if resultType { text += #","resultType":"complete""# }
         if !meta.isEmpty { text += #","_meta":"# + JSONValue.object(meta).canonicalJSON }
         text += "}}"

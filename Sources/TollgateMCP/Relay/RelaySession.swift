@@ -48,6 +48,8 @@ public actor RelaySession {
     private var upstream: (any UpstreamConnection)?
     private var starting: Task<any UpstreamConnection, any Error>?
     private var pending: [JSONRPCID: Pending] = [:]
+    /// `tools/call` requests being decided (perhaps held for approval) before they go upstream.
+    private var deciding: [JSONRPCID: Task<Void, Never>] = [:]
     private var progressRoutes: [JSONRPCID: JSONRPCID] = [:]
     private var listener: AsyncStream<[UInt8]>.Continuation?
     private var listenerGeneration = 0
@@ -93,7 +95,7 @@ public actor RelaySession {
     }
 
     /// Whether any request is in flight or a listening stream is open (such a session is not idle).
-    public var isBusy: Bool { !pending.isEmpty || listener != nil }
+    public var isBusy: Bool { !pending.isEmpty || !deciding.isEmpty || listener != nil }
 
     // MARK: - From the agent
 
@@ -126,33 +128,80 @@ public actor RelaySession {
 
     private func request(_ message: JSONRPCMessage, streaming: Bool) async -> Reply {
         guard let id = message.id, let method = message.method else { return .accepted }
-        guard pending[id] == nil else {
+        guard pending[id] == nil, deciding[id] == nil else {
             return .immediate(JSONText.error(id: id, code: -32600, message: "Invalid Request: the id \(id) is already in use by a request in flight"))
         }
         if method == "server/discover" { return .immediate(Self.discoverRefusal(id: id)) }
         if method == "initialize", let params = message.paramsBytes {
             initializeParams = String(decoding: params, as: UTF8.self)
         }
-        var ticket: ToolCallTicket?
-        if method == "tools/call" {
-            switch await decide(message, id: id) {
-            case .reply(let reply): return reply
-            case .forward(let granted): ticket = granted
+        let (stream, sink) = AsyncStream.makeStream(of: [UInt8].self, bufferingPolicy: .unbounded)
+        guard method == "tools/call" else {
+            if let refusal = await forward(message, id: id, method: method, ticket: nil, sink: sink, streaming: streaming) {
+                return .immediate(refusal)
             }
-            guard pending[id] == nil else {
-                if let ticket { await gate.complete(ticket, outcome: .transportError("duplicate request id")) }
-                return .immediate(
-                    JSONText.error(id: id, code: -32600, message: "Invalid Request: the id \(id) is already in use by a request in flight"))
+            return .stream(stream)
+        }
+        guard streaming else {
+            // A JSON response: nothing reaches the agent before the answer, so the decision is made here.
+            switch await decide(message, id: id, progress: nil) {
+            case .reply(let bytes): return .immediate(bytes)
+            case .forward(let ticket):
+                if let refusal = await forward(message, id: id, method: method, ticket: ticket, sink: sink, streaming: false) {
+                    return .immediate(refusal)
+                }
+                return .stream(stream)
             }
         }
+        // A stream: it opens at once, and the decision (which may hold the call for a human's approval, with progress
+        // reports when the agent asked for them) runs beside the session; other requests go on meanwhile.
+        let progress = message.progressToken.map { Self.progressReporter(token: $0, sink: sink) }
+        deciding[id] = Task {
+            await self.decideThenForward(message, id: id, sink: sink, progress: progress)
+        }
+        return .stream(stream)
+    }
+
+    private func decideThenForward(
+        _ message: JSONRPCMessage, id: JSONRPCID, sink: AsyncStream<[UInt8]>.Continuation, progress: (@Sendable (HeldCall.Progress) -> Void)?
+    ) async {
+        defer { deciding.removeValue(forKey: id) }
+        let decision = await decide(message, id: id, progress: progress)
+        if Task.isCancelled || closed {
+            // The agent cancelled the call (or the session ended) while it was decided: nothing is forwarded.
+            if case .forward(let ticket) = decision { await gate.complete(ticket, outcome: .cancelled) }
+            if closed { sink.yield(JSONText.error(id: id, code: -32600, message: "Session terminated")) }
+            sink.finish()
+            return
+        }
+        switch decision {
+        case .reply(let bytes):
+            sink.yield(bytes)
+            sink.finish()
+        case .forward(let ticket):
+            if let refusal = await forward(message, id: id, method: "tools/call", ticket: ticket, sink: sink, streaming: true) {
+                sink.yield(refusal)
+                sink.finish()
+            }
+        }
+    }
+
+    /// Sends a request upstream, its answers to go to `sink`; returns the agent's answer instead when it cannot be sent.
+    private func forward(
+        _ message: JSONRPCMessage, id: JSONRPCID, method: String, ticket: ToolCallTicket?, sink: AsyncStream<[UInt8]>.Continuation,
+        streaming: Bool
+    ) async -> [UInt8]? {
         let upstream: any UpstreamConnection
         do {
             upstream = try await liveUpstream()
         } catch {
             if let ticket { await gate.complete(ticket, outcome: .transportError(error.description)) }
-            return .immediate(JSONText.error(id: id, code: -32603, message: "The upstream server is unavailable: \(error.description)"))
+            return JSONText.error(id: id, code: -32603, message: "The upstream server is unavailable: \(error.description)")
         }
-        let (stream, sink) = AsyncStream.makeStream(of: [UInt8].self, bufferingPolicy: .unbounded)
+        guard pending[id] == nil, !closed else {
+            if let ticket { await gate.complete(ticket, outcome: .transportError("duplicate request id")) }
+            return JSONText.error(id: id, code: -32600, message: "Invalid Request: the id \(id) is already in use by a request in flight")
+        }
         let token = message.progressToken
         pending[id] = Pending(
             method: method, sink: sink, progressToken: token, ticket: ticket, timeout: timeoutTask(for: id),
@@ -165,29 +214,43 @@ public actor RelaySession {
                 finish(entry, id: id)
                 if let ticket = entry.ticket { await gate.complete(ticket, outcome: .transportError(error.description)) }
             }
-            return .immediate(JSONText.error(id: id, code: -32603, message: "The upstream server is unavailable: \(error.description)"))
+            return JSONText.error(id: id, code: -32603, message: "The upstream server is unavailable: \(error.description)")
         }
-        return .stream(stream)
+        return nil
     }
 
     private enum Decision {
-        case reply(Reply)
+        case reply([UInt8])
         case forward(ToolCallTicket)
     }
 
-    private func decide(_ message: JSONRPCMessage, id: JSONRPCID) async -> Decision {
+    private func decide(_ message: JSONRPCMessage, id: JSONRPCID, progress: (@Sendable (HeldCall.Progress) -> Void)?) async -> Decision {
         guard let params = message.decodedParams(), let name = params["name"]?.stringValue else {
-            return .reply(.immediate(JSONText.error(id: id, code: -32602, message: "Invalid params: tools/call needs `params.name`, a string")))
+            return .reply(JSONText.error(id: id, code: -32602, message: "Invalid params: tools/call needs `params.name`, a string"))
         }
         if catalog == nil, initialized { await loadCatalog() }
         let arguments = params["arguments"] ?? .object([:])
-        switch await gate.screen(name: name, arguments: arguments, id: id, identity: identity, catalog: catalog, resultType: false) {
-        case .answer(let bytes): return .reply(.immediate(bytes))
+        switch await gate.screen(
+            name: name, arguments: arguments, id: id, identity: identity, catalog: catalog, resultType: false, progress: progress)
+        {
+        case .answer(let bytes): return .reply(bytes)
         case .forward(let ticket): return .forward(ticket)
         }
     }
 
+    /// Reports a held call's progress to the agent as `notifications/progress` with its own token.
+    static func progressReporter(token: JSONRPCID, sink: AsyncStream<[UInt8]>.Continuation) -> @Sendable (HeldCall.Progress) -> Void {
+        let raw = String(decoding: token.raw, as: UTF8.self)
+        return { progress in
+            let params =
+                #"{"progressToken":\#(raw),"progress":\#(JSONValue.number(progress.progress).canonicalJSON),"#
+                + #""total":\#(JSONValue.number(progress.total).canonicalJSON),"message":\#(JSONValue.string(progress.message).canonicalJSON)}"#
+            sink.yield(JSONText.notification(method: "notifications/progress", params: params))
+        }
+    }
+
     private func cancelledByAgent(_ target: JSONRPCID) {
+        if let task = deciding.removeValue(forKey: target) { task.cancel() }
         guard let entry = pending.removeValue(forKey: target) else { return }
         finish(entry, id: target)
         if let ticket = entry.ticket {
@@ -199,6 +262,7 @@ public actor RelaySession {
     /// The agent went away while `id` was in flight (its HTTP connection closed): the request is cancelled upstream,
     /// as if the agent had sent `notifications/cancelled`.
     public func abandon(_ id: JSONRPCID) async {
+        if let task = deciding.removeValue(forKey: id) { task.cancel() }
         guard pending[id] != nil else { return }
         cancelledByAgent(id)
         let params = #"{"requestId":\#(String(decoding: id.raw, as: UTF8.self)),"reason":"the client disconnected"}"#
@@ -237,6 +301,7 @@ public actor RelaySession {
     public func close() async {
         guard !closed else { return }
         closed = true
+        for task in deciding.values { task.cancel() }
         for (id, entry) in pending {
             entry.internalWaiter?.resume(returning: nil)
             entry.sink?.yield(JSONText.error(id: id, code: -32600, message: "Session terminated"))

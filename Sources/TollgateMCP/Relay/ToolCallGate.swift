@@ -37,13 +37,20 @@ public struct ToolCallRequest: Sendable {
     /// The tool as the upstream lists it, when known (for risk classification).
     public var descriptor: ToolDescriptor?
     public var requestID: JSONRPCID
+    /// Tells the agent how a held call is getting on (`notifications/progress`), when it asked for progress and the
+    /// transport can carry it.
+    public var progress: (@Sendable (HeldCall.Progress) -> Void)?
 
-    public init(identity: SessionIdentity, tool: String, arguments: JSONValue, descriptor: ToolDescriptor?, requestID: JSONRPCID) {
+    public init(
+        identity: SessionIdentity, tool: String, arguments: JSONValue, descriptor: ToolDescriptor?, requestID: JSONRPCID,
+        progress: (@Sendable (HeldCall.Progress) -> Void)? = nil
+    ) {
         self.identity = identity
         self.tool = tool
         self.arguments = arguments
         self.descriptor = descriptor
         self.requestID = requestID
+        self.progress = progress
     }
 }
 
@@ -51,8 +58,9 @@ public struct ToolCallRequest: Sendable {
 public enum ToolCallVerdict: Sendable {
     /// Forward the call; report its end with the ticket.
     case forward(ToolCallTicket)
-    /// Answer with a `CallToolResult` with `isError: true`: `text` for the agent, `meta` in the result's `_meta`.
-    case refuse(text: String, meta: [String: JSONValue])
+    /// Answer with a `CallToolResult` with `isError: true`: `text` for the agent, `meta` in the result's `_meta`, and
+    /// `structured` as its `structuredContent` (a held call's pending status).
+    case refuse(text: String, meta: [String: JSONValue], structured: JSONValue? = nil)
     /// Answer as for a tool that does not exist (a hidden tool).
     case unknownTool
 }
@@ -124,15 +132,18 @@ extension ToolCallGate {
     /// and so recorded, by the gate and answered exactly like an unknown one, so its existence does not leak.
     /// `resultType` tags refusals as protocol 2026-07-28 requires.
     func screen(
-        name: String, arguments: JSONValue, id: JSONRPCID, identity: SessionIdentity, catalog: [String: ToolDescriptor]?, resultType: Bool
+        name: String, arguments: JSONValue, id: JSONRPCID, identity: SessionIdentity, catalog: [String: ToolDescriptor]?, resultType: Bool,
+        progress: (@Sendable (HeldCall.Progress) -> Void)? = nil
     ) async -> ScreenedCall {
         let unknown = JSONText.error(id: id, code: -32602, message: "Unknown tool: \(name)")
         let listed = catalog.map { $0[name] != nil } ?? true
         if !listed, !isHidden(tool: name, server: identity.server) { return .answer(unknown) }
-        let request = ToolCallRequest(identity: identity, tool: name, arguments: arguments, descriptor: catalog?[name], requestID: id)
+        let request = ToolCallRequest(
+            identity: identity, tool: name, arguments: arguments, descriptor: catalog?[name], requestID: id, progress: progress)
         switch await decide(request) {
         case .forward(let ticket): return .forward(ticket)
-        case .refuse(let text, let meta): return .answer(JSONText.toolError(id: id, text: text, meta: meta, resultType: resultType))
+        case .refuse(let text, let meta, let structured):
+            return .answer(JSONText.toolError(id: id, text: text, meta: meta, structured: structured, resultType: resultType))
         case .unknownTool: return .answer(unknown)
         }
     }

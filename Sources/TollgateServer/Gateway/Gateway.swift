@@ -17,6 +17,7 @@ final class Gateway: Service, Sendable {
     let routes: MCPRoutes
     let gate: PolicyGate
     let stateless: [String: StatelessRelay]
+    let approvals: ApprovalDesk
     private let httpClient: HTTPClient
     private let logger: Logger
 
@@ -32,7 +33,10 @@ final class Gateway: Service, Sendable {
         }
         policies = PolicyBook(files: files, logger: logger)
         policies.loadAll()
-        gate = PolicyGate(policies: policies, recorder: ToolCallRecorder(store: store), storage: storage, metrics: metrics, logger: logger)
+        let book = ApprovalBook(store: store)
+        approvals = ApprovalDesk(book: book, waiters: ApprovalWaiters(book: book, logger: logger))
+        gate = PolicyGate(
+            policies: policies, recorder: ToolCallRecorder(store: store), storage: storage, metrics: metrics, approvals: approvals, logger: logger)
         registry = SessionRegistry(maxSessions: config.limits.maxSessions, metrics: metrics, logger: logger)
         httpClient = HTTPUpstreamConnection.makeClient()
         var sessionOptions = RelaySession.Options()
@@ -62,7 +66,17 @@ final class Gateway: Service, Sendable {
     func run() async throws {
         let policies = policies
         let registry = registry
+        let approvals = approvals
+        let logger = logger
         await withDiscardingTaskGroup { group in
+            group.addTask { try? await approvals.waiters.run() }
+            group.addTask {
+                // The expiry timer: a pending request past its expiry gets its `ApprovalExpired`.
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .seconds(1))
+                    await approvals.expireDue(logger: logger)
+                }
+            }
             group.addTask {
                 // A changed policy file is picked up within two seconds.
                 while !Task.isCancelled {

@@ -7,7 +7,9 @@ import Prometheus
 ///   by how they ended, and how long the upstream took;
 /// - `tollgate_relay_overhead_seconds`: time the gateway adds to a `tools/call` before forwarding it (deciding and
 ///   recording the decision);
-/// - `tollgate_sessions_open{server}`: relay sessions open now.
+/// - `tollgate_sessions_open{server}`: relay sessions open now;
+/// - `tollgate_held_call_endings_total{outcome}`: how held calls ended for their agents (released, denied, expired,
+///   pending when the hold ended).
 final class GatewayMetrics: Sendable {
     let registry: PrometheusCollectorRegistry
     private let overhead: DurationHistogram
@@ -46,6 +48,12 @@ final class GatewayMetrics: Sendable {
 
     func relayOverhead(_ duration: Duration) {
         overhead.record(duration)
+    }
+
+    func approvalOutcome(_ outcome: String) {
+        registry.makeCounter(
+            name: "tollgate_held_call_endings_total", labels: [("outcome", outcome)], help: "How held tools/call requests ended for their agents."
+        ).increment()
     }
 
     func sessionOpened(server: String) {

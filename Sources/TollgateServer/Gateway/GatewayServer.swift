@@ -42,7 +42,7 @@ public struct GatewayServer: Sendable {
 
     /// The projections `serve` keeps up to date.
     public static func projections() -> [any Projection] {
-        [StreamSummaryProjection()]
+        [StreamSummaryProjection(), ApprovalsProjection()]
     }
 
     /// Runs until SIGINT or SIGTERM.
@@ -80,6 +80,7 @@ public struct GatewayServer: Sendable {
         let router = Router()
         HealthRoutes(client: client, readiness: readiness).register(on: router)
         gateway.routes.register(on: router)
+        ApprovalRoutes(book: gateway.approvals.book, reviewers: ReviewerDirectory(gateway.config.reviewers), logger: logger).register(on: router)
         let metrics = gateway.metrics
         router.get("metrics") { _, _ in
             Response(

@@ -16,13 +16,19 @@ struct PolicyGate: ToolCallGate {
     let storage: [String: ArgumentStorage]
     let metrics: GatewayMetrics
     let logger: Logger
+    /// The approval workflow: requests, and the held calls' wake-ups. Without it, `require_approval` refuses.
+    let approvals: ApprovalDesk?
     private let classifier = RiskClassifier()
 
-    init(policies: PolicyBook, recorder: ToolCallRecorder, storage: [String: ArgumentStorage], metrics: GatewayMetrics, logger: Logger) {
+    init(
+        policies: PolicyBook, recorder: ToolCallRecorder, storage: [String: ArgumentStorage], metrics: GatewayMetrics, approvals: ApprovalDesk?,
+        logger: Logger
+    ) {
         self.policies = policies
         self.recorder = recorder
         self.storage = storage
         self.metrics = metrics
+        self.approvals = approvals
         self.logger = logger
     }
 
@@ -83,6 +89,13 @@ struct PolicyGate: ToolCallGate {
                         text:
                             "Tollgate rate limit reached for `\(request.tool)`: \(reason). Retry after \(retryAfter) seconds (policy rule `\(decision.rule)`).",
                         retryAfter: retryAfter)
+                case .requireApproval(let requirement) where approvals != nil:
+                    var held = decision
+                    held.reservations = []
+                    let event = decided(request, callID: callID, decision: held, category: category, micros: micros)
+                    metrics.decided("require_approval", server: identity.server)
+                    return try await hold(
+                        request, callID: callID, decision: decision, requirement: requirement, event: event, desk: approvals!)
                 case .requireApproval:
                     var refused = decision
                     refused.reservations = []
@@ -143,8 +156,7 @@ struct PolicyGate: ToolCallGate {
 
     // MARK: - Helpers
 
-    private func decided(_ request: ToolCallRequest, callID: UUID, decision: PolicyDecision, category: RiskCategory?, micros: Int) -> ToolCallDecided
-    {
+    func decided(_ request: ToolCallRequest, callID: UUID, decision: PolicyDecision, category: RiskCategory?, micros: Int) -> ToolCallDecided {
         var reason: String?
         var retryAfter: Int?
         switch decision.outcome {
@@ -184,12 +196,16 @@ struct PolicyGate: ToolCallGate {
         }
     }
 
-    private func refuse(callID: UUID, outcome: String, rule: String, policyHash: String, text: String, retryAfter: Int? = nil) -> ToolCallVerdict {
+    func refuse(
+        callID: UUID, outcome: String, rule: String, policyHash: String, text: String, retryAfter: Int? = nil, approvalID: UUID? = nil,
+        structured: JSONValue? = nil
+    ) -> ToolCallVerdict {
         var meta: [String: JSONValue] = [
             "outcome": .string(outcome), "rule": .string(rule), "policy": .string(policyHash), "callId": .string(callID.uuidString.lowercased()),
         ]
         if let retryAfter { meta["retryAfter"] = .number(Double(retryAfter)) }
-        return .refuse(text: text, meta: [Self.metaKey: .object(meta)])
+        if let approvalID { meta["approvalId"] = .string(approvalID.uuidString.lowercased()) }
+        return .refuse(text: text, meta: [Self.metaKey: .object(meta)], structured: structured)
     }
 }
 

@@ -44,9 +44,11 @@ public struct StdioFront: Sendable {
             let metrics = GatewayMetrics()
             let policies = PolicyBook(files: [server.name: server.policyPath], logger: logger)
             policies.loadAll()
+            let book = ApprovalBook(store: store)
+            let approvals = ApprovalDesk(book: book, waiters: ApprovalWaiters(book: book, logger: logger))
             let gate = PolicyGate(
                 policies: policies, recorder: ToolCallRecorder(store: store), storage: [server.name: server.storeArguments], metrics: metrics,
-                logger: logger)
+                approvals: approvals, logger: logger)
             let httpClient = HTTPUpstreamConnection.makeClient()
             let factory = UpstreamFactory(httpClient: httpClient, maxMessageBytes: 16 << 20, logger: logger)
             var options = RelaySession.Options()
@@ -54,7 +56,9 @@ public struct StdioFront: Sendable {
             let identity = SessionIdentity(
                 agent: agent.id, grant: agent.grant, session: "stdio-" + SessionRegistry.newSessionID(), server: server.name)
             let session = RelaySession(identity: identity, gate: gate, options: options, connect: factory.connector(for: server), logger: logger)
+            let waiting = Task { try? await approvals.waiters.run() }
             try await relay(session, policies: policies, maxBytes: config.limits.maxBodyBytes)
+            waiting.cancel()
             await session.close()
             try? await httpClient.shutdown()
         } catch {

@@ -50,29 +50,36 @@ struct ToolCallRecorder: Sendable {
     /// - Throws: `NotAdmitted` when a window has no room left (nothing was written).
     func record(_ decided: ToolCallDecided, reserving reservations: [CounterReservation]) async throws {
         let event = NewEvent(type: ToolCallDecided.type, data: EventCoding.encode(decided))
-        // One lock order for every transaction, so two calls sharing counters cannot deadlock.
-        let ordered = reservations.sorted { $0.key.description < $1.key.description }
         let store = store
         try await store.client.withTransaction { connection in
-            for reservation in ordered {
-                let key = reservation.key
-                let result = try connection.query(
-                    """
-                    INSERT INTO tollgate.rate_windows AS w (server, counter, scope, window_start, window_seconds, count)
-                    SELECT $1, $2, $3, $4, $5, $6::numeric WHERE $6::numeric <= $7::numeric
-                    ON CONFLICT (server, counter, scope, window_start, window_seconds)
-                    DO UPDATE SET count = w.count + EXCLUDED.count WHERE w.count + EXCLUDED.count <= $7::numeric
-                    RETURNING count
-                    """,
-                    [
-                        key.server, key.counter, key.scope, key.windowStart, key.windowSeconds, Self.number(reservation.amount),
-                        Self.number(reservation.ceiling),
-                    ])
-                guard result.rowCount == 1 else { throw NotAdmitted(key: key) }
-            }
+            try Self.reserve(reservations, on: connection)
             try store.append(stream: Self.stream(decided.callID), expectedVersion: .noStream, events: [event], on: connection)
         }
         store.noteCommit(notify: false)
+    }
+
+    /// Makes every reservation on `connection`, inside the caller's transaction.
+    ///
+    /// - Throws: `NotAdmitted` when a window has no room left (the caller's transaction must roll back).
+    static func reserve(_ reservations: [CounterReservation], on connection: PostgresConnection) throws {
+        // One lock order for every transaction, so two calls sharing counters cannot deadlock.
+        let ordered = reservations.sorted { $0.key.description < $1.key.description }
+        for reservation in ordered {
+            let key = reservation.key
+            let result = try connection.query(
+                """
+                INSERT INTO tollgate.rate_windows AS w (server, counter, scope, window_start, window_seconds, count)
+                SELECT $1, $2, $3, $4, $5, $6::numeric WHERE $6::numeric <= $7::numeric
+                ON CONFLICT (server, counter, scope, window_start, window_seconds)
+                DO UPDATE SET count = w.count + EXCLUDED.count WHERE w.count + EXCLUDED.count <= $7::numeric
+                RETURNING count
+                """,
+                [
+                    key.server, key.counter, key.scope, key.windowStart, key.windowSeconds, number(reservation.amount),
+                    number(reservation.ceiling),
+                ])
+            guard result.rowCount == 1 else { throw NotAdmitted(key: key) }
+        }
     }
 
     /// Appends how a call ended, giving back its reservations in the same transaction when it says so.
