@@ -22,6 +22,8 @@ public final class GatewayUnderTest: @unchecked Sendable {
     public let database: PostgresConfiguration
     /// Agent id → key.
     public let keys: [String: String]
+    /// Reviewer id → token (for `/v1`).
+    public private(set) var tokens: [String: String] = [:]
     public private(set) var process: RunningProgram
 
     public var key: String { keys["agent-a"]! }
@@ -45,7 +47,8 @@ public final class GatewayUnderTest: @unchecked Sendable {
     ///   - agents: agent id → grant; each gets a fresh key.
     ///   - extraConfig: YAML appended at the top level (limits, allowed_origins, ...).
     public static func start(
-        servers: [String: Server], agents: [String: String] = ["agent-a": "grant-a", "agent-b": "grant-b"], extraConfig: String = "",
+        servers: [String: Server], agents: [String: String] = ["agent-a": "grant-a", "agent-b": "grant-b"],
+        reviewers: [String: String] = [:], extraConfig: String = "",
         database databaseConfiguration: PostgresConfiguration? = nil, environment: [String: String] = [:]
     ) async throws -> GatewayUnderTest {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-gw-\(UUID().uuidString.prefix(8))")
@@ -72,6 +75,15 @@ public final class GatewayUnderTest: @unchecked Sendable {
             keys[agent] = key
             yaml += "  - {id: \(agent), grant: \(grant), key_hash: \"\(AgentKey.hash(key))\"}\n"
         }
+        var tokens: [String: String] = [:]
+        if !reviewers.isEmpty {
+            yaml += "reviewers:\n"
+            for (reviewer, role) in reviewers.sorted(by: { $0.key < $1.key }) {
+                let token = AgentKey.generate()
+                tokens[reviewer] = token
+                yaml += "  - {id: \(reviewer), role: \(role), token_hash: \"\(AgentKey.hash(token))\"}\n"
+            }
+        }
         yaml += extraConfig
         try yaml.write(to: directory.appendingPathComponent("tollgate.yaml"), atomically: true, encoding: .utf8)
         let database: PostgresConfiguration
@@ -85,6 +97,7 @@ public final class GatewayUnderTest: @unchecked Sendable {
             ],
             environment: environment)
         let gateway = GatewayUnderTest(port: port, directory: directory, database: database, keys: keys, process: process)
+        gateway.tokens = tokens
         guard await HTTPProbe.waitFor(port: port, path: "/readyz", timeout: .seconds(60))?.status == 200 else {
             process.kill()
             throw RunningProgram.Failure(description: "the gateway did not become ready:\n\(process.standardError.suffix(4000))")
@@ -103,6 +116,46 @@ public final class GatewayUnderTest: @unchecked Sendable {
             throw RunningProgram.Failure(description: "the second gateway did not become ready:\n\(twin.standardError.suffix(4000))")
         }
         return (port, twin)
+    }
+
+    /// Kills the gateway with SIGKILL (no shutdown of any kind) and starts it again on the same port, configuration
+    /// and database.
+    public func killAndRestart() async throws {
+        process.signal(SIGKILL)
+        _ = try? process.wait(timeout: .seconds(20))
+        process = try RunningProgram(
+            RunningProgram.tollgateBinary,
+            ["serve", "--config", configPath, "--listen", "127.0.0.1:\(port)", "--database", database.connectionString])
+        guard await HTTPProbe.waitFor(port: port, path: "/readyz", timeout: .seconds(60))?.status == 200 else {
+            process.kill()
+            throw RunningProgram.Failure(description: "the restarted gateway did not become ready:\n\(process.standardError.suffix(4000))")
+        }
+    }
+
+    /// One request to the approvals API as `reviewer` (nil: no token); the status and the body as JSON (nil if not JSON).
+    public func api(
+        _ method: String, _ path: String, as reviewer: String?, body: String? = nil, contentType: String = "application/json"
+    ) -> (status: Int, body: JSONValue?, text: String) {
+        var headers: [(String, String)] = []
+        if let reviewer { headers.append(("Authorization", "Bearer \(tokens[reviewer] ?? reviewer)")) }
+        if body != nil { headers.append(("Content-Type", contentType)) }
+        guard let response = HTTPProbe.request(port: port, method: method, path: path, headers: headers, body: Array((body ?? "").utf8)) else {
+            return (0, nil, "no answer")
+        }
+        return (response.status, try? JSONValue(parsing: response.body), response.body)
+    }
+
+    /// Polls the approvals API until `count` requests have `status`; returns them, newest first (empty on time-out).
+    public func awaitApprovals(status: String = "pending", count: Int = 1, as reviewer: String, timeout: Duration = .seconds(20)) async
+        -> [JSONValue]
+    {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let items = api("GET", "/v1/approvals?status=\(status)&limit=500", as: reviewer).body?["items"]?.arrayValue ?? []
+            if items.count >= count { return items }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        return []
     }
 
     /// Rewrites a server's policy file (the gateway reloads it within a few seconds).
