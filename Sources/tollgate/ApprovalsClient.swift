@@ -33,7 +33,8 @@ struct ApprovalsClient {
         var fileToken: String?
         let path = settingsPath(environment: environment)
         if FileManager.default.fileExists(atPath: path) {
-            guard let data = FileManager.default.contents(atPath: path), data.count <= 64 * 1024, let text = String(data: data, encoding: .utf8) else {
+            guard let data = FileManager.default.contents(atPath: path), data.count <= 64 * 1024, let text = String(data: data, encoding: .utf8)
+            else {
                 throw Failure(code: "settings", message: "\(path) cannot be read as UTF-8 text of at most 64 KiB")
             }
             let document: Any?
@@ -66,7 +67,9 @@ struct ApprovalsClient {
         guard let token, !token.isEmpty else {
             throw Failure(
                 code: "usage",
-                message: "no reviewer token: set TOLLGATE_TOKEN, pass --token-file, or put `token:` in \(path) (make one with tollgate keys new NAME --reviewer reviewer)")
+                message:
+                    "no reviewer token: set TOLLGATE_TOKEN, pass --token-file, or put `token:` in \(path) (make one with tollgate keys new NAME --reviewer reviewer)"
+            )
         }
         guard token.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
             throw Failure(code: "usage", message: "the token contains spaces or characters that are not printable ASCII")
@@ -97,7 +100,9 @@ struct ApprovalsClient {
             if let error = value?["error"], let code = error["code"]?.stringValue {
                 throw Failure(code: code, message: error["message"]?.stringValue ?? "", status: Int(response.status.code), body: value)
             }
-            throw Failure(code: "http_\(response.status.code)", message: "the gateway answered \(response.status) without an API error", status: Int(response.status.code))
+            throw Failure(
+                code: "http_\(response.status.code)", message: "the gateway answered \(response.status) without an API error",
+                status: Int(response.status.code))
         }
         guard let value else { throw Failure(code: "invalid_response", message: "the gateway's answer is not JSON") }
         return value
@@ -160,7 +165,9 @@ enum ApprovalsText {
             lines.append("approved   by \(grant["reviewer"]?.stringValue ?? "?") at \(grant["at"]?.stringValue ?? "?")\(comment)")
         }
         if let denial = item["denial"], denial.objectValue != nil {
-            lines.append("denied     by \(denial["reviewer"]?.stringValue ?? "?") at \(denial["at"]?.stringValue ?? "?"): \(denial["reason"]?.stringValue ?? "")")
+            lines.append(
+                "denied     by \(denial["reviewer"]?.stringValue ?? "?") at \(denial["at"]?.stringValue ?? "?"): \(denial["reason"]?.stringValue ?? "")"
+            )
         }
         if item["consumed"]?.boolValue == true { lines.append("used       by call \(text("consumed_by_call")) at \(text("consumed_at"))") }
         lines.append("arguments  (\(text("arguments_storage")), sha256 \(text("arguments_hash")))")
@@ -173,7 +180,8 @@ enum ApprovalsText {
         let seconds = Int(date.timeIntervalSince(now).rounded())
         let magnitude = abs(seconds)
         let text =
-            magnitude < 120 ? "\(magnitude)s" : magnitude < 7200 ? "\(magnitude / 60)m" : magnitude < 172_800 ? "\(magnitude / 3600)h" : "\(magnitude / 86400)d"
+            magnitude < 120
+            ? "\(magnitude)s" : magnitude < 7200 ? "\(magnitude / 60)m" : magnitude < 172_800 ? "\(magnitude / 3600)h" : "\(magnitude / 86400)d"
         return seconds > 0 ? "in " + text : text + " ago"
     }
 }

@@ -30,10 +30,14 @@ struct ApprovalsCommand: AsyncParsableCommand {
 
 /// Where the API is and who is asking; shared by every `approvals` command.
 struct ApprovalsAPIOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("The gateway's base URL (default: $TOLLGATE_SERVER, the CLI settings file, or http://127.0.0.1:8420).", valueName: "url"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("The gateway's base URL (default: $TOLLGATE_SERVER, the CLI settings file, or http://127.0.0.1:8420).", valueName: "url"))
     var server: String?
 
-    @Option(name: .long, help: ArgumentHelp("A file holding the reviewer's token (default: $TOLLGATE_TOKEN, or the CLI settings file).", valueName: "file"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("A file holding the reviewer's token (default: $TOLLGATE_TOKEN, or the CLI settings file).", valueName: "file"))
     var tokenFile: String?
 
     @Option(name: .long, help: "table (for people) or json (for scripts).")
@@ -120,7 +124,8 @@ struct ApprovalsListCommand: AsyncParsableCommand {
                 let page = try await client.send(
                     .GET,
                     ApprovalsClient.listPath([
-                        ("status", status == "all" ? nil : status), ("server", serverName), ("agent", agent), ("tool", tool), ("limit", String(limit)),
+                        ("status", status == "all" ? nil : status), ("server", serverName), ("agent", agent), ("tool", tool),
+                        ("limit", String(limit)),
                         ("cursor", next),
                     ]))
                 items += page["items"]?.arrayValue ?? []
@@ -191,7 +196,9 @@ struct ApprovalsApproveCommand: AsyncParsableCommand {
             case .json: print(approval.canonicalJSON)
             case .table:
                 let count = approval["approvals"]?.arrayValue?.count ?? 0
-                print("approved: \(id.lowercased()) is \(ApprovalsText.status(approval)) (\(count) of \(Int(approval["quorum"]?.doubleValue ?? 1)) approvals)")
+                print(
+                    "approved: \(id.lowercased()) is \(ApprovalsText.status(approval)) (\(count) of \(Int(approval["quorum"]?.doubleValue ?? 1)) approvals)"
+                )
             }
         }
     }
@@ -277,6 +284,8 @@ struct ApprovalsWatchCommand: AsyncParsableCommand {
 
 enum ApprovalID {
     static func check(_ id: String) throws {
-        guard UUID(uuidString: id) != nil else { throw ValidationError("`\(id.prefix(80))` is not an approval id (a UUID, as `approvals list` shows)") }
+        guard UUID(uuidString: id) != nil else {
+            throw ValidationError("`\(id.prefix(80))` is not an approval id (a UUID, as `approvals list` shows)")
+        }
     }
 }

@@ -25,7 +25,11 @@ import Testing
         let approved = try applying(approval, approval.grant(by: "alice", comment: "fine", now: start))
         #expect(approved.status == .approved)
         #expect(approved.version == 2)
-        #expect(approved.isUsable)
+        #expect(approved.isUsable(at: start))
+        #expect(!approved.isUsable(at: start.addingTimeInterval(3600)))
+        #expect(
+            approved.consume(by: UUID(), reservations: [], now: start.addingTimeInterval(3600))
+                == .failure(.lapsed(expiresAt: start.addingTimeInterval(3600))))
         #expect(approved.decidedAt == start)
     }
 
@@ -90,7 +94,7 @@ import Testing
         approval = try applying(approval, approval.grant(by: "alice", comment: nil, now: start))
         let first = UUID()
         let used = try applying(approval, approval.consume(by: first, reservations: [], now: start))
-        #expect(!used.isUsable)
+        #expect(!used.isUsable(at: start))
         #expect(used.consume(by: UUID(), reservations: [], now: start) == .failure(.alreadyConsumed(callID: first)))
         #expect(Approval(requested()).consume(by: first, reservations: [], now: start) == .failure(.notApproved(status: .pending)))
     }
@@ -112,7 +116,7 @@ import Testing
             live.apply(event)
             events.append(event)
         }
-        #expect(live.status == .approved && !live.isUsable)
+        #expect(live.status == .approved && !live.isUsable(at: start))
         let decoded = try events.map { try ApprovalEvent.decode(type: $0.type, data: try $0.encoded())! }
         #expect(decoded == events)
         #expect(Approval.fold(decoded) == live)

@@ -146,7 +146,9 @@ public final class GatewayUnderTest: @unchecked Sendable {
     }
 
     /// Polls the approvals API until `count` requests have `status`; returns them, newest first (empty on time-out).
-    public func awaitApprovals(status: String = "pending", count: Int = 1, as reviewer: String, timeout: Duration = .seconds(20)) async
+    public func awaitApprovals(
+        status: String = "pending", count: Int = 1, as reviewer: String, timeout: Duration = .seconds(20)
+    ) async
         -> [JSONValue]
     {
         let deadline = ContinuousClock.now + timeout

@@ -85,8 +85,9 @@ public struct Approval: Codable, Sendable, Hashable {
         status == .pending && now >= request.expiresAt ? .expired : status
     }
 
-    /// Whether an identical call may run on this approval now: approved and not yet used.
-    public var isUsable: Bool { status == .approved && consumption == nil }
+    /// Whether an identical call may run on this approval at `now`: approved, not yet used, and not past its expiry
+    /// (an approval that nobody used lapses like a request nobody decided).
+    public func isUsable(at now: Date) -> Bool { status == .approved && consumption == nil && now < request.expiresAt }
 
     // MARK: - Decisions
 
@@ -120,6 +121,7 @@ public struct Approval: Codable, Sendable, Hashable {
     public func consume(by callID: UUID, reservations: [CounterReservation], now: Date) -> Result<[ApprovalEvent], ApprovalRefusal> {
         guard status == .approved else { return .failure(.notApproved(status: status(at: now))) }
         if let consumption { return .failure(.alreadyConsumed(callID: consumption.callID)) }
+        guard now < request.expiresAt else { return .failure(.lapsed(expiresAt: request.expiresAt)) }
         let made = reservations.map(ToolCallDecided.Reservation.init)
         return .success([.consumed(ApprovalConsumed(approvalID: id, callID: callID, reservations: made, consumedAt: now))])
     }
@@ -170,6 +172,8 @@ public enum ApprovalRefusal: Error, Sendable, Hashable, CustomStringConvertible 
     case notApproved(status: Approval.Status)
     /// The approval has run a call already.
     case alreadyConsumed(callID: UUID)
+    /// Approved, but not used before its expiry.
+    case lapsed(expiresAt: Date)
 
     /// A stable code for APIs: `already_decided`, `already_granted`, `self_approval`, `not_a_reviewer`, `not_approved`,
     /// `already_consumed`.
@@ -181,6 +185,7 @@ public enum ApprovalRefusal: Error, Sendable, Hashable, CustomStringConvertible 
         case .notAReviewer: "not_a_reviewer"
         case .notApproved: "not_approved"
         case .alreadyConsumed: "already_consumed"
+        case .lapsed: "lapsed"
         }
     }
 
@@ -201,6 +206,8 @@ public enum ApprovalRefusal: Error, Sendable, Hashable, CustomStringConvertible 
             return "this approval is \(status.rawValue), not approved"
         case .alreadyConsumed(let callID):
             return "this approval was already used by call \(callID.uuidString.lowercased())"
+        case .lapsed(let expiresAt):
+            return "this approval was not used before it expired at \(EventCoding.timestamp(expiresAt))"
         }
     }
 }

@@ -59,7 +59,8 @@ public struct HeldCall: Sendable {
     public mutating func observe(_ approval: Approval, now: Date) -> Action {
         switch approval.status(at: now) {
         case .approved:
-            return approval.consumption == nil ? .run : .requestAgain
+            if approval.consumption != nil { return .requestAgain }
+            return now < approval.request.expiresAt ? .run : .refuse(.expired(at: approval.request.expiresAt))
         case .denied:
             return .refuse(.denied(by: approval.denial?.reviewer ?? "a reviewer", reason: approval.denial?.reason ?? "denied"))
         case .expired:

@@ -60,7 +60,7 @@ struct ApprovalBook: Sendable {
                 try store.append(stream: ToolCallRecorder.stream(call.callID), expectedVersion: .noStream, events: [event], on: connection)
             }
 
-            if let usable = candidates.first(where: \.isUsable) {
+            if let usable = candidates.first(where: { $0.isUsable(at: now) }) {
                 try ToolCallRecorder.reserve(reservations, on: connection)
                 try recordCall(usable.id)
                 guard case .success(let consumed) = usable.consume(by: request.callID, reservations: reservations, now: now) else {
@@ -177,7 +177,10 @@ struct ApprovalBook: Sendable {
             let result = try connection.query(
                 """
                 SELECT state::text, (extract(epoch FROM requested_at) * 1000000)::bigint FROM tollgate.approvals
-                WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR server = $2)
+                WHERE ($1::text IS NULL
+                       OR (status = $1 AND NOT ($1 = 'pending' AND expires_at <= now()))
+                       OR ($1 = 'expired' AND status = 'pending' AND expires_at <= now()))
+                  AND ($2::text IS NULL OR server = $2)
                   AND ($3::text IS NULL OR agent = $3) AND ($4::text IS NULL OR tool = $4)
                   AND ($5::bigint IS NULL OR (requested_at, approval_id) < (timestamptz 'epoch' + $5::bigint * interval '1 microsecond', $6::uuid))
                 ORDER BY requested_at DESC, approval_id DESC

@@ -36,7 +36,7 @@ struct ApprovalRoutes: Sendable {
             }
         }
         for path in ["v1/approvals", "v1/approvals/:id", "v1/openapi.json"] {
-            for method in [HTTPRequest.Method.post, .put, .patch, .delete] where !(path == "v1/approvals/:id" && method == .post) {
+            for method in [HTTPRequest.Method.post, .put, .patch, .delete] {
                 router.on(RouterPath(path), method: method) { _, _ in
                     Self.problem(.methodNotAllowed, "method_not_allowed", "this resource only answers GET", headers: [.allow: "GET"])
                 }
@@ -73,6 +73,8 @@ struct ApprovalRoutes: Sendable {
             return try await body(reviewer)
         } catch let problem as Problem {
             return Self.problem(problem.status, problem.code, problem.message, extra: problem.extra)
+        } catch let error as ApprovalBookError {
+            return Self.problem(.serviceUnavailable, "unavailable", "\(error); try again")
         } catch {
             logger.error("approvals API: the database failed", metadata: ["error": "\(error)"])
             return Self.problem(
@@ -182,7 +184,7 @@ struct ApprovalRoutes: Sendable {
             extra["quorum"] = .number(Double(quorum))
         case .selfApproval, .notAReviewer:
             status = .forbidden
-        case .notApproved, .alreadyConsumed:
+        case .notApproved, .alreadyConsumed, .lapsed:
             status = .conflict
         }
         return Problem(status, refusal.code, refusal.description, extra: extra)

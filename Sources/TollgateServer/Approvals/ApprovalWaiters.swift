@@ -23,6 +23,8 @@ final class ApprovalWaiters: Service, Sendable {
     private struct State {
         var waiters: [UUID: [Int: Waiter]] = [:]
         var nextID = 0
+        var held = 0
+        var stopped = false
     }
 
     private let book: ApprovalBook
@@ -31,8 +33,12 @@ final class ApprovalWaiters: Service, Sendable {
     private let logger: Logger
     private let state = Mutex(State())
 
-    init(book: ApprovalBook, pollInterval: Duration = .seconds(1), logger: Logger) {
+    /// The most calls held at once (`limits.max_held_calls`).
+    let maxHeld: Int
+
+    init(book: ApprovalBook, maxHeld: Int = 1000, pollInterval: Duration = .seconds(1), logger: Logger) {
         self.book = book
+        self.maxHeld = maxHeld
         self.signal = book.store.changes
         self.pollInterval = pollInterval
         self.logger = logger
@@ -41,8 +47,22 @@ final class ApprovalWaiters: Service, Sendable {
     /// Note this before reading an approval, and pass it to `wait`: a change that lands in between is not missed.
     var generation: UInt64 { signal.generation }
 
-    /// Held calls waiting now.
-    var count: Int { state.withLock { $0.waiters.values.reduce(0) { $0 + $1.count } } }
+    /// Takes one of the `maxHeld` places for a held call; `false` when all are taken or the gateway is stopping (then
+    /// the call is not held: its agent is told at once that it is pending).
+    func enter() -> Bool {
+        state.withLock { state in
+            guard !state.stopped, state.held < maxHeld else { return false }
+            state.held += 1
+            return true
+        }
+    }
+
+    func leave() {
+        state.withLock { $0.held -= 1 }
+    }
+
+    /// Whether the gateway is stopping: held calls stop waiting and answer their agents.
+    var isStopped: Bool { state.withLock { $0.stopped } }
 
     /// Waits until the approval is past `version`, `deadline` passes, or the task is cancelled. Returns the newer
     /// approval, or `nil` when the caller should read it again itself (time is up, or the log changed since `seen`).
@@ -62,7 +82,7 @@ final class ApprovalWaiters: Service, Sendable {
         return await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Approval?, Never>) in
                 let cancelled = state.withLock { state -> Bool in
-                    if Task.isCancelled { return true }
+                    if Task.isCancelled || state.stopped { return true }
                     state.waiters[approvalID, default: [:]][id] = Waiter(version: version, continuation: continuation)
                     return false
                 }
@@ -101,6 +121,7 @@ final class ApprovalWaiters: Service, Sendable {
         let all = state.withLock { state -> [Waiter] in
             let all = state.waiters.values.flatMap(\.values)
             state.waiters = [:]
+            state.stopped = true
             return all
         }
         for waiter in all { waiter.continuation.resume(returning: nil) }

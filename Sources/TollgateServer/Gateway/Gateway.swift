@@ -34,7 +34,7 @@ final class Gateway: Service, Sendable {
         policies = PolicyBook(files: files, logger: logger)
         policies.loadAll()
         let book = ApprovalBook(store: store)
-        approvals = ApprovalDesk(book: book, waiters: ApprovalWaiters(book: book, logger: logger))
+        approvals = ApprovalDesk(book: book, waiters: ApprovalWaiters(book: book, maxHeld: config.limits.maxHeldCalls, logger: logger))
         gate = PolicyGate(
             policies: policies, recorder: ToolCallRecorder(store: store), storage: storage, metrics: metrics, approvals: approvals, logger: logger)
         registry = SessionRegistry(maxSessions: config.limits.maxSessions, metrics: metrics, logger: logger)

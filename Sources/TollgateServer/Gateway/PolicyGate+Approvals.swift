@@ -17,7 +17,11 @@ extension PolicyGate {
         let identity = request.identity
         let mode = storage[identity.server] ?? .full
         let started = Date()
-        var held = HeldCall(startedAt: started, hold: TimeInterval(requirement.hold), progressEvery: desk.progressEvery)
+        // Past `limits.max_held_calls` (or while stopping) the request is still made, but the call is not held: its
+        // agent hears at once that it is pending, and the identical retry runs once it is approved.
+        let holding = desk.waiters.enter()
+        defer { if holding { desk.waiters.leave() } }
+        var held = HeldCall(startedAt: started, hold: holding ? TimeInterval(requirement.hold) : 0, progressEvery: desk.progressEvery)
         var call: ToolCallDecided? = event
         for _ in 0..<8 {
             let now = Date()
@@ -98,6 +102,7 @@ extension PolicyGate {
                         approval = newer
                     } else {
                         if Task.isCancelled { return cancelled(request, callID: callID, approval: approval) }
+                        if desk.waiters.isStopped { return pendingResult(request, callID: callID, approval: approval) }
                         seen = desk.waiters.generation
                         guard let current = try await desk.book.load(approval.id) else { throw ApprovalBookError.missingRow(approval.id) }
                         approval = current

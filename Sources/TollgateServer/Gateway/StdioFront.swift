@@ -45,7 +45,7 @@ public struct StdioFront: Sendable {
             let policies = PolicyBook(files: [server.name: server.policyPath], logger: logger)
             policies.loadAll()
             let book = ApprovalBook(store: store)
-            let approvals = ApprovalDesk(book: book, waiters: ApprovalWaiters(book: book, logger: logger))
+            let approvals = ApprovalDesk(book: book, waiters: ApprovalWaiters(book: book, maxHeld: config.limits.maxHeldCalls, logger: logger))
             let gate = PolicyGate(
                 policies: policies, recorder: ToolCallRecorder(store: store), storage: [server.name: server.storeArguments], metrics: metrics,
                 approvals: approvals, logger: logger)
