@@ -452,4 +452,52 @@ struct ConfigLoaderTests {
         }
         #expect(directory.agent(forKey: AgentKey.generate()) == nil)
     }
+
+    @Test func reviewersHaveRolesAndTheirTokensFindThem() throws {
+        let tokens = (0..<3).map { _ in AgentKey.generate() }
+        let text = """
+            reviewers:
+              - {id: alice, token_hash: '\(AgentKey.hash(tokens[0]))'}
+              - {id: bob, role: admin, token_hash: '\(AgentKey.hash(tokens[1]))'}
+              - {id: carol, role: auditor, token_hash: '\(AgentKey.hash(tokens[2]))'}
+            """
+        let reviewers = try loadConfig(text).reviewers
+        #expect(reviewers.map(\.role) == [.reviewer, .admin, .auditor])
+        let directory = ReviewerDirectory(reviewers)
+        #expect(directory.reviewer(forToken: tokens[1])?.id == "bob")
+        #expect(directory.reviewer(forToken: tokens[2])?.role.mayDecide == false)
+        #expect(directory.reviewer(forToken: AgentKey.generate()) == nil)
+    }
+
+    @Test func aReviewersTokenCannotBeAnAgentsKeyNorAnotherReviewers() {
+        let key = AgentKey.generate()
+        let hash = AgentKey.hash(key)
+        let shared = configDiagnostics(
+            "agents: [{id: a, key_hash: '\(hash)'}]\nreviewers: [{id: alice, token_hash: '\(hash)'}]")
+        #expect(shared.map(\.code) == [.duplicateEntry])
+        #expect(shared.first?.description.contains("approve its own calls") == true)
+        let twice = configDiagnostics("reviewers: [{id: alice, token_hash: '\(hash)'}, {id: bob, token_hash: '\(hash)'}]")
+        #expect(twice.map(\.code) == [.duplicateEntry])
+    }
+
+    @Test func badReviewerEntriesAreEachReported() {
+        let hash = AgentKey.hash(AgentKey.generate())
+        let found = configDiagnostics(
+            """
+            reviewers:
+              - {id: alice, role: boss, token_hash: '\(hash)'}
+              - {id: 'Bad Name', token_hash: '\(AgentKey.hash(AgentKey.generate()))'}
+              - {id: carol}
+              - {id: dave, token_hash: '\(AgentKey.generate())'}
+              - {id: erin, token_hash: '\(AgentKey.hash(AgentKey.generate()))', key_hash: x}
+              - just-a-string
+            """)
+        #expect(found.count >= 6, "\(found)")
+        #expect(found.contains { $0.path == "reviewers[0].role" })
+        #expect(found.contains { $0.path == "reviewers[1].id" })
+        #expect(found.contains { $0.path.hasPrefix("reviewers[2]") })
+        #expect(found.contains { $0.path == "reviewers[3].token_hash" && $0.suggestion != nil })
+        #expect(found.contains { $0.path.hasPrefix("reviewers[4]") })
+        #expect(found.contains { $0.path.hasPrefix("reviewers[5]") })
+    }
 }
