@@ -238,4 +238,45 @@ final class ApprovalFlowTests: XCTestCase {
         let rebuilt = try await rows()
         XCTAssertEqual(rebuilt, live)
     }
+
+    // MARK: - Limits
+
+    func testLimitsCountWhenAnApprovedCallIsReleasedAndAFullWindowKeepsTheApproval() async throws {
+        let policy = """
+            version: "1"
+            default: allow
+            tools:
+              transfer:
+                action: require_approval
+                approval: {hold: 20s, timeout: 1h}
+                limits: [{counter: transfers, window: hour, max: 1, scope: agent}]
+            """
+        let fixture = try await start(policy: policy)
+        defer { fixture.gateway.stop() }
+        // Both are held while the window is empty; the first released fills it.
+        let first = client(fixture, steps: [Self.transfer(41)])
+        let second = client(fixture, steps: [Self.transfer(42)])
+        let pending = await fixture.gateway.awaitApprovals(count: 2, as: "alice")
+        func id(_ amount: Double) -> String? {
+            pending.first { fixture.gateway.api("GET", "/v1/approvals/\($0["id"]?.stringValue ?? "")", as: "alice").body?["arguments"]?["amount"]?.doubleValue == amount }?[
+                "id"]?.stringValue
+        }
+        let firstID = try XCTUnwrap(id(41), fixture.gateway.log)
+        let secondID = try XCTUnwrap(id(42))
+        XCTAssertEqual(decide(fixture, firstID, "approve", as: "alice").status, 200)
+        let ran = try await first.value
+        XCTAssertEqual(ran.step(0)?["result"]?["isError"]?.boolValue, false, ran.description)
+        XCTAssertEqual(decide(fixture, secondID, "approve", as: "alice").status, 200)
+        let stopped = try await second.value
+        let answer = stopped.step(0)?["result"]
+        XCTAssertEqual(answer?["isError"]?.boolValue, true, stopped.description)
+        let text = answer?["content"]?.arrayValue?.first?.stringValue ?? ""
+        XCTAssertTrue(text.contains("rate limit") && text.contains("approval still stands"), text)
+        let shown = fixture.gateway.api("GET", "/v1/approvals/\(secondID)", as: "alice").body
+        XCTAssertEqual(shown?["status"]?.stringValue, "approved")
+        XCTAssertEqual(shown?["consumed"]?.boolValue, false, "a call the limits stopped did not use its approval")
+        XCTAssertEqual(fixture.runs(amount: 41), 1)
+        XCTAssertEqual(fixture.runs(amount: 42), 0)
+        try await assertRateWindowsEqualTheLog(fixture.gateway)
+    }
 }

@@ -7,6 +7,13 @@ import XCTest
 
 /// Rate limits hold exactly: many concurrent calls through two gateway processes on one database admit exactly the
 /// limit, failed calls give their quota back, and the rate windows rebuilt from the log equal the live table.
+extension XCTestCase {
+    /// The live `rate_windows` table equals the fold of the log's decisions, approvals used and outcomes.
+    func assertRateWindowsEqualTheLog(_ gateway: GatewayUnderTest, file: StaticString = #filePath, line: UInt = #line) async throws {
+        try await RateLimitExactnessTests.assertRateWindowsEqualTheLog(gateway, file: file, line: line)
+    }
+}
+
 final class RateLimitExactnessTests: XCTestCase {
     typealias Wire = GatewayBadInputTests.Wire
 
@@ -94,8 +101,8 @@ final class RateLimitExactnessTests: XCTestCase {
         try await assertRateWindowsEqualTheLog(gateway)
     }
 
-    /// The live `rate_windows` table equals the fold of the log's decisions and outcomes.
-    func assertRateWindowsEqualTheLog(_ gateway: GatewayUnderTest, file: StaticString = #filePath, line: UInt = #line) async throws {
+    /// The live `rate_windows` table equals the fold of the log's decisions, approvals used and outcomes.
+    static func assertRateWindowsEqualTheLog(_ gateway: GatewayUnderTest, file: StaticString, line: UInt) async throws {
         // Outcomes are appended after the answer is sent: give the last ones a moment to land.
         try await Task.sleep(for: .milliseconds(300))
         var ledger = RateWindowLedger()
@@ -103,6 +110,7 @@ final class RateLimitExactnessTests: XCTestCase {
             switch event.type {
             case ToolCallDecided.type: ledger.apply(try EventCoding.decode(ToolCallDecided.self, from: event.data))
             case ToolCallCompleted.type: ledger.apply(try EventCoding.decode(ToolCallCompleted.self, from: event.data))
+            case ApprovalConsumed.type: ledger.apply(try EventCoding.decode(ApprovalConsumed.self, from: event.data))
             default: break
             }
         }
