@@ -59,11 +59,14 @@ final class ApprovalAPITests: XCTestCase {
         conforms("/v1/approvals", "get", gateway.api("GET", "/v1/approvals", as: nil))
         conforms("/v1/approvals/{id}", "get", gateway.api("GET", "/v1/approvals/\(ids[0])", as: "carol"))
         conforms("/v1/approvals/{id}", "get", gateway.api("GET", "/v1/approvals/\(UUID())", as: "carol"))
-        conforms("/v1/approvals/{id}/approve", "post", gateway.api("POST", "/v1/approvals/\(ids[0])/approve", as: "alice", body: #"{"comment":"ok"}"#))
+        conforms(
+            "/v1/approvals/{id}/approve", "post", gateway.api("POST", "/v1/approvals/\(ids[0])/approve", as: "alice", body: #"{"comment":"ok"}"#))
         conforms("/v1/approvals/{id}/approve", "post", gateway.api("POST", "/v1/approvals/\(ids[0])/approve", as: "bob", body: "{}"))
         conforms("/v1/approvals/{id}/approve", "post", gateway.api("POST", "/v1/approvals/\(ids[1])/approve", as: "agent-a", body: "{}"))
         conforms("/v1/approvals/{id}/approve", "post", gateway.api("POST", "/v1/approvals/\(ids[1])/approve", as: "carol", body: "{}"))
-        conforms("/v1/approvals/{id}/approve", "post", gateway.api("POST", "/v1/approvals/\(ids[1])/approve", as: "alice", body: "x", contentType: "text/plain"))
+        conforms(
+            "/v1/approvals/{id}/approve", "post",
+            gateway.api("POST", "/v1/approvals/\(ids[1])/approve", as: "alice", body: "x", contentType: "text/plain"))
         conforms("/v1/approvals/{id}/deny", "post", gateway.api("POST", "/v1/approvals/\(ids[2])/deny", as: "bob", body: #"{"reason":"no"}"#))
         conforms("/v1/approvals/{id}/deny", "post", gateway.api("POST", "/v1/approvals/\(ids[1])/deny", as: "bob", body: "{}"))
         conforms("/v1/approvals/{id}/deny", "post", gateway.api("POST", "/v1/approvals/\(UUID())/deny", as: "bob", body: #"{"reason":"no"}"#))
@@ -113,7 +116,8 @@ final class ApprovalAPITests: XCTestCase {
         ]
         for item in cases {
             let answer = gateway.api(item.method, item.path, as: item.reviewer, body: item.body, contentType: item.contentType)
-            XCTAssertEqual(answer.status, item.status, "\(item.method) \(item.path.prefix(80)) \(item.body?.prefix(60) ?? ""): \(answer.text.prefix(300))")
+            XCTAssertEqual(
+                answer.status, item.status, "\(item.method) \(item.path.prefix(80)) \(item.body?.prefix(60) ?? ""): \(answer.text.prefix(300))")
             XCTAssertEqual(answer.body?["error"]?["code"]?.stringValue, item.code, answer.text.prefix(300).description)
             XCTAssertFalse(answer.body?["error"]?["message"]?.stringValue?.isEmpty ?? true)
         }
@@ -156,7 +160,9 @@ final class ApprovalAPITests: XCTestCase {
     func testTheCommandLineListsShowsAndDecides() async throws {
         let gateway = try await gatewayWithPending(2)
         defer { gateway.stop() }
-        let environment = ["TOLLGATE_SERVER": "http://127.0.0.1:\(gateway.port)", "TOLLGATE_TOKEN": gateway.tokens["alice"]!, "XDG_CONFIG_HOME": "/nonexistent"]
+        let environment = [
+            "TOLLGATE_SERVER": "http://127.0.0.1:\(gateway.port)", "TOLLGATE_TOKEN": gateway.tokens["alice"]!, "XDG_CONFIG_HOME": "/nonexistent",
+        ]
         func tollgate(_ arguments: [String], environment: [String: String]) throws -> (status: Int32, stdout: String, stderr: String) {
             try RunningProgram.run(RunningProgram.tollgateBinary, arguments, environment: environment, timeout: .seconds(30))
         }
@@ -212,7 +218,9 @@ final class ApprovalAPITests: XCTestCase {
     func testWatchPrintsEachNewRequestAsItArrives() async throws {
         let gateway = try await gatewayWithPending(1)
         defer { gateway.stop() }
-        let environment = ["TOLLGATE_SERVER": "http://127.0.0.1:\(gateway.port)", "TOLLGATE_TOKEN": gateway.tokens["alice"]!, "XDG_CONFIG_HOME": "/nonexistent"]
+        let environment = [
+            "TOLLGATE_SERVER": "http://127.0.0.1:\(gateway.port)", "TOLLGATE_TOKEN": gateway.tokens["alice"]!, "XDG_CONFIG_HOME": "/nonexistent",
+        ]
         let watch = try RunningProgram(
             RunningProgram.tollgateBinary, ["approvals", "watch", "--format", "json", "--count", "2", "--interval", "0.2"], environment: environment)
         defer { watch.kill() }

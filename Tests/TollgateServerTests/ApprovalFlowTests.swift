@@ -258,7 +258,10 @@ final class ApprovalFlowTests: XCTestCase {
         let second = client(fixture, steps: [Self.transfer(42)])
         let pending = await fixture.gateway.awaitApprovals(count: 2, as: "alice")
         func id(_ amount: Double) -> String? {
-            pending.first { fixture.gateway.api("GET", "/v1/approvals/\($0["id"]?.stringValue ?? "")", as: "alice").body?["arguments"]?["amount"]?.doubleValue == amount }?[
+            pending.first {
+                fixture.gateway.api("GET", "/v1/approvals/\($0["id"]?.stringValue ?? "")", as: "alice").body?["arguments"]?["amount"]?.doubleValue
+                    == amount
+            }?[
                 "id"]?.stringValue
         }
         let firstID = try XCTUnwrap(id(41), fixture.gateway.log)
