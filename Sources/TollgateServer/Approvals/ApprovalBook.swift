@@ -146,6 +146,27 @@ struct ApprovalBook: Sendable {
         return try await store.client.withConnection { connection in try Self.states(ids, on: connection, forUpdate: false) }
     }
 
+    /// The approvals whose version is past the one given for each: what changed since a waiter last looked.
+    func load(newerThan known: [UUID: Int64]) async throws -> [UUID: Approval] {
+        guard !known.isEmpty else { return [:] }
+        let ids = Array(known.keys)
+        return try await store.client.withConnection { connection in
+            let result = try connection.query(
+                """
+                SELECT a.state::text FROM tollgate.approvals a
+                JOIN unnest($1::uuid[], $2::bigint[]) AS w(id, version) ON a.approval_id = w.id
+                WHERE a.version > w.version
+                """,
+                [PostgresArray(ids.map { $0.uuidString.lowercased() }), PostgresArray(ids.map { known[$0]! })])
+            var states: [UUID: Approval] = [:]
+            for row in result.rows {
+                let approval = try EventCoding.decode(Approval.self, from: try row.decode(JSONText.self, 0).bytes)
+                states[approval.id] = approval
+            }
+            return states
+        }
+    }
+
     static func states(_ ids: [UUID], on connection: PostgresConnection, forUpdate: Bool) throws -> [UUID: Approval] {
         guard !ids.isEmpty else { return [:] }
         let result = try connection.query(

@@ -106,10 +106,13 @@ final class ApprovalWaiters: Service, Sendable {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 let seen = self.signal.generation
-                let ids = self.state.withLock { Array($0.waiters.keys) }
-                if !ids.isEmpty {
+                // Each approval waited for, with the oldest version a waiter has seen: only rows past it are read.
+                let known = self.state.withLock { state in
+                    state.waiters.mapValues { waiters in waiters.values.map(\.version).min() ?? 0 }
+                }
+                if !known.isEmpty {
                     do {
-                        self.deliver(try await self.book.load(ids))
+                        self.deliver(try await self.book.load(newerThan: known))
                     } catch {
                         self.logger.warning("cannot read the approvals held calls wait for; retrying", metadata: ["error": "\(error)"])
                     }

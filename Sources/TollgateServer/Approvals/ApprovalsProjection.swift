@@ -21,12 +21,18 @@ struct ApprovalsProjection: Projection {
             guard let event = try ApprovalEvent.decode(type: recorded.type, data: recorded.data) else { continue }
             items.append((recorded.version, event))
         }
-        if !items.isEmpty { _ = try Self.fold(items, on: connection) }
+        // No row locks here: the live rows are written with their events and are always ahead of the projector (which
+        // then writes nothing), and locking them would make every held call's release wait for the projector's commit.
+        if !items.isEmpty { _ = try Self.fold(items, on: connection, lock: false) }
     }
 
     /// Folds approval events (each with its stream version, in stream order) into their rows; returns the new states.
     /// An event at or below a row's version is already in it and is skipped.
-    static func fold(_ items: [(version: Int64, event: ApprovalEvent)], on connection: PostgresConnection) throws -> [UUID: Approval] {
+    static func fold(
+        _ items: [(version: Int64, event: ApprovalEvent)], on connection: PostgresConnection, lock: Bool = true
+    ) throws -> [UUID:
+        Approval]
+    {
         var order: [UUID] = []
         var byApproval: [UUID: [(version: Int64, event: ApprovalEvent)]] = [:]
         for item in items {
@@ -34,7 +40,7 @@ struct ApprovalsProjection: Projection {
             if byApproval[id] == nil { order.append(id) }
             byApproval[id, default: []].append(item)
         }
-        let existing = try ApprovalBook.states(order, on: connection, forUpdate: true)
+        let existing = try ApprovalBook.states(order, on: connection, forUpdate: lock)
         var folded: [UUID: Approval] = [:]
         for id in order {
             var state = existing[id]
