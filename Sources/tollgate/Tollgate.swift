@@ -19,7 +19,7 @@ struct Tollgate: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             ServeCommand.self, StdioCommandLine.self, ToolsCommand.self, KeysCommand.self, MigrateCommand.self, EventsCommand.self,
-            PolicyCommand.self, ApprovalsCommand.self,
+            PolicyCommand.self, ApprovalsCommand.self, AuditCommand.self, ProjectionsCommand.self,
         ]
     )
 }

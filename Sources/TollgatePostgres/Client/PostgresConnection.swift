@@ -45,8 +45,9 @@ public final class PostgresConnection: @unchecked Sendable {
             throw PostgresError.connectionFailed(message: message)
         }
         let connection = PostgresConnection(handle: handle)
-        // Timestamps are decoded from ISO text; pin the format so the server's settings cannot change it.
-        try connection.execute("SET TimeZone TO 'UTC'; SET DateStyle TO 'ISO, YMD'")
+        // Timestamps are decoded from ISO text; pin the format so the server's settings cannot change it. Notices
+        // ("schema already exists, skipping") would go to stderr through libpq's default printer: keep them back.
+        try connection.execute("SET TimeZone TO 'UTC'; SET DateStyle TO 'ISO, YMD'; SET client_min_messages TO warning")
         return connection
     }
 

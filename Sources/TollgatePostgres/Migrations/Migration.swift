@@ -30,5 +30,6 @@ extension Migration {
         Migration("0002_stream_summaries.sql", PackageResources._002_stream_summaries_sql),
         Migration("0003_rate_windows.sql", PackageResources._003_rate_windows_sql),
         Migration("0004_approvals.sql", PackageResources._004_approvals_sql),
+        Migration("0005_event_seals.sql", PackageResources._005_event_seals_sql),
     ]
 }

@@ -63,18 +63,29 @@ public final class ProjectionRunner: Service, Sendable {
         return total
     }
 
-    /// Empties the projection named `name` and replays the whole log into it. Returns the events replayed.
+    /// Empties the projection named `name` and replays the whole log into it, in one transaction: readers see the old
+    /// rows until it commits, then the new ones, never a half-built table. Returns the events replayed.
     @discardableResult
     public func rebuild(_ name: String) async throws -> Int {
         let projection = try self.projection(named: name)
-        try await store.client.withTransaction { connection in
+        let batchSize = batchSize
+        return try await store.client.withTransaction { connection in
             try Self.lockCheckpoint(projection.name, on: connection)
             try projection.reset(on: connection)
+            var position = LogPosition.start
+            var total = 0
+            while true {
+                let events = try EventStore.readAll(after: position, limit: batchSize, on: connection)
+                guard let last = events.last else { break }
+                try projection.apply(events, on: connection)
+                position = last.logPosition
+                total += events.count
+            }
             try connection.query(
-                "UPDATE tollgate.projection_checkpoints SET transaction_id = '0', position = 0, updated_at = now() WHERE name = $1",
-                [projection.name])
+                "UPDATE tollgate.projection_checkpoints SET transaction_id = $2::text::xid8, position = $3, updated_at = now() WHERE name = $1",
+                [projection.name, String(position.transactionID), position.position])
+            return total
         }
-        return try await catchUp(projection)
     }
 
     /// Each projection's checkpoint and how many readable events lie beyond it.

@@ -42,7 +42,7 @@ public struct GatewayServer: Sendable {
 
     /// The projections `serve` keeps up to date.
     public static func projections() -> [any Projection] {
-        [StreamSummaryProjection(), ApprovalsProjection()]
+        [StreamSummaryProjection(), ApprovalsProjection(), EventSealProjection()]
     }
 
     /// Runs until SIGINT or SIGTERM.

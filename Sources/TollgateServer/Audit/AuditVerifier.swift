@@ -1,0 +1,185 @@
+import Foundation
+import Synchronization
+import TollgateCore
+import TollgatePostgres
+
+/// `tollgate audit verify`: recomputes the seal chain over the whole log and compares it with the stored seals.
+///
+/// Reads the events and the seals in global order, a page at a time, side by side. An event whose recomputed seal
+/// differs was changed; a seal without its event means the event was removed; an event without a seal, before the last
+/// seal, was inserted. Events after the last seal are not sealed yet (the projector seals them within moments).
+///
+/// ```swift
+/// let report = try await AuditVerifier(client: client).verify()
+/// if let first = report.breaks.first { print(first) }
+/// ```
+public struct AuditVerifier: Sendable {
+    public let client: PostgresClient
+    public var pageSize = 20_000
+
+    public init(client: PostgresClient) {
+        self.client = client
+    }
+
+    public struct Break: Sendable, CustomStringConvertible {
+        public enum Kind: String, Sendable { case changed, removed, inserted }
+        public var kind: Kind
+        public var position: Int64
+        public var transactionID: UInt64
+        public var streamID: String?
+        public var version: Int64?
+        public var type: String?
+
+        public var description: String {
+            let what =
+                streamID.map { "the event at position \(position) (stream \($0), version \(version ?? 0), \(type ?? "?"))" }
+                ?? "the event at position \(position) (transaction \(transactionID))"
+            switch kind {
+            case .changed: return "\(what) was changed: its seal does not match"
+            case .removed: return "\(what) was removed: it is sealed but no longer in the log"
+            case .inserted: return "\(what) was inserted: it has no seal, though events after it are sealed"
+            }
+        }
+    }
+
+    public struct Report: Sendable {
+        /// Events checked against their seals.
+        public var checked = 0
+        /// Events after the last seal (not sealed yet).
+        public var unsealed = 0
+        /// Every break found, in log order (the first is the first thing altered).
+        public var breaks: [Break] = []
+        /// The last seal, as `position:chain`: record it elsewhere, and pass it to `--expect` later.
+        public var head: String?
+        /// Whether the seal at the expected position had the expected chain (nil when nothing was expected).
+        public var expectationMet: Bool?
+    }
+
+    /// - Parameter expect: a head recorded earlier (`position:chain`): the seal at that position must still be that
+    ///   chain, which catches a rewrite of the whole chain by someone who controls the database.
+    public func verify(expect: (position: Int64, chain: String)? = nil) async throws -> Report {
+        let pageSize = pageSize
+        return try await client.withConnection { connection in
+            var report = Report()
+            let head = try EventSealProjection.head(on: connection)
+            report.head = head.map { "\($0.position.position):\(Hex.lowercase($0.chain))" }
+            var chain = EventSeal.genesis
+            var cursor = LogPosition.start
+            while true {
+                let events = try connection.query(
+                    """
+                    SELECT position, transaction_id::text, stream_id, version, type, data::text, metadata::text,
+                           (extract(epoch FROM recorded_at) * 1000000)::bigint
+                    FROM tollgate.events e WHERE (transaction_id, position) > ($1::text::xid8, $2::bigint)
+                    ORDER BY e.transaction_id, e.position LIMIT $3
+                    """, [String(cursor.transactionID), cursor.position, pageSize])
+                var rows: [EventRow] = []
+                rows.reserveCapacity(events.rowCount)
+                for row in events.rows {
+                    rows.append(
+                        EventRow(
+                            position: try row.decode(Int64.self, 0), transactionID: try row.decode(UInt64.self, 1),
+                            streamID: try row.decode(String.self, 2), version: try row.decode(Int64.self, 3), type: try row.decode(String.self, 4),
+                            data: try row.decode(JSONText.self, 5).bytes, metadata: try row.decode(JSONText.self, 6).bytes,
+                            recordedMicros: try row.decode(Int64.self, 7)))
+                }
+                let upper = rows.last.map { LogPosition(transactionID: $0.transactionID, position: $0.position) }
+                let seals = try connection.query(
+                    """
+                    SELECT transaction_id::text, position, chain FROM tollgate.event_seals s
+                    WHERE (transaction_id, position) > ($1::text::xid8, $2::bigint)
+                      AND ($3::text IS NULL OR (transaction_id, position) <= ($3::text::xid8, $4::bigint))
+                    ORDER BY s.transaction_id, s.position
+                    """, [String(cursor.transactionID), cursor.position, upper.map { String($0.transactionID) }, upper?.position ?? 0])
+                var sealed: [(key: LogPosition, chain: String)] = []
+                sealed.reserveCapacity(seals.rowCount)
+                for row in seals.rows {
+                    sealed.append(
+                        (
+                            LogPosition(transactionID: try row.decode(UInt64.self, 0), position: try row.decode(Int64.self, 1)),
+                            try row.decode(String.self, 2)
+                        ))
+                }
+                if rows.isEmpty && sealed.isEmpty { break }
+                let leaves = try Self.leaves(rows)
+                var e = 0
+                var s = 0
+                while e < rows.count || s < sealed.count {
+                    let eventKey = e < rows.count ? LogPosition(transactionID: rows[e].transactionID, position: rows[e].position) : nil
+                    let sealKey = s < sealed.count ? sealed[s].key : nil
+                    if let eventKey, let sealKey, eventKey == sealKey {
+                        let computed = EventSeal.next(chain, leaf: leaves[e])
+                        report.checked += 1
+                        if Hex.lowercase(computed) != sealed[s].chain {
+                            report.breaks.append(rows[e].breakOf(.changed))
+                            guard let stored = Hex.bytes(sealed[s].chain) else { throw AuditError.badSeal(sealed[s].chain) }
+                            chain = stored
+                        } else {
+                            chain = computed
+                        }
+                        if let expect, expect.position == eventKey.position { report.expectationMet = sealed[s].chain == expect.chain }
+                        e += 1
+                        s += 1
+                    } else if let eventKey, sealKey.map({ eventKey < $0 }) ?? true {
+                        if let head, !(head.position < eventKey) {
+                            report.breaks.append(rows[e].breakOf(.inserted))
+                        } else {
+                            report.unsealed += 1
+                        }
+                        e += 1
+                    } else if let sealKey {
+                        report.breaks.append(Break(kind: .removed, position: sealKey.position, transactionID: sealKey.transactionID))
+                        guard let stored = Hex.bytes(sealed[s].chain) else { throw AuditError.badSeal(sealed[s].chain) }
+                        chain = stored
+                        if let expect, expect.position == sealKey.position { report.expectationMet = sealed[s].chain == expect.chain }
+                        s += 1
+                    }
+                }
+                guard let upper else { break }
+                cursor = upper
+            }
+            if expect != nil, report.expectationMet == nil { report.expectationMet = false }
+            return report
+        }
+    }
+
+    struct EventRow: Sendable {
+        var position: Int64
+        var transactionID: UInt64
+        var streamID: String
+        var version: Int64
+        var type: String
+        var data: [UInt8]
+        var metadata: [UInt8]
+        var recordedMicros: Int64
+
+        func breakOf(_ kind: Break.Kind) -> Break {
+            Break(kind: kind, position: position, transactionID: transactionID, streamID: streamID, version: version, type: type)
+        }
+    }
+
+    /// Each row's leaf hash, computed on two threads (canonical JSON is most of the work).
+    static func leaves(_ rows: [EventRow]) throws -> [[UInt8]] {
+        var leaves = [[UInt8]](repeating: [], count: rows.count)
+        let half = rows.count / 2
+        let failure = Mutex<(any Error)?>(nil)
+        leaves.withUnsafeMutableBufferPointer { buffer in
+            nonisolated(unsafe) let output = buffer
+            DispatchQueue.concurrentPerform(iterations: rows.count < 64 ? 1 : 2) { part in
+                let range = rows.count < 64 ? 0..<rows.count : (part == 0 ? 0..<half : half..<rows.count)
+                for index in range {
+                    let row = rows[index]
+                    do {
+                        output[index] = try EventSeal.leaf(
+                            position: row.position, transactionID: row.transactionID, streamID: row.streamID, version: row.version, type: row.type,
+                            recordedMicros: row.recordedMicros, data: row.data, metadata: row.metadata)
+                    } catch {
+                        failure.withLock { $0 = $0 ?? error }
+                    }
+                }
+            }
+        }
+        if let error = failure.withLock({ $0 }) { throw error }
+        return leaves
+    }
+}

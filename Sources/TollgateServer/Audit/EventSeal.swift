@@ -1,0 +1,111 @@
+import Crypto
+import Foundation
+import TollgateCore
+import TollgatePostgres
+
+/// The hash chain over the log: each event's seal is SHA-256(previous seal ‖ SHA-256(the event's canonical bytes)),
+/// in global order, starting from 32 zero bytes. Changing, removing or inserting an event changes every seal after it.
+///
+/// The canonical bytes are the event's position, transaction id, stream, version, type, recording time (UTC
+/// microseconds since the epoch, an integer) and its data and metadata as canonical JSON (keys sorted, numbers in
+/// their shortest form), each preceded by its length: never `jsonb::text`, never a time rendered in a time zone.
+///
+/// ```swift
+/// var chain = EventSeal.genesis
+/// for event in events { chain = EventSeal.next(chain, leaf: try EventSeal.leaf(of: event)) }
+/// ```
+enum EventSeal {
+    static let genesis = [UInt8](repeating: 0, count: 32)
+
+    /// The hash of one event's canonical bytes.
+    static func leaf(
+        position: Int64, transactionID: UInt64, streamID: String, version: Int64, type: String, recordedMicros: Int64, data: [UInt8],
+        metadata: [UInt8]
+    ) throws -> [UInt8] {
+        var hasher = SHA256()
+        func field(_ bytes: some Collection<UInt8>) {
+            withUnsafeBytes(of: UInt64(bytes.count).bigEndian) { hasher.update(bufferPointer: $0) }
+            hasher.update(data: Array(bytes))
+        }
+        field("tollgate-event-v1".utf8)
+        field(String(position).utf8)
+        field(String(transactionID).utf8)
+        field(streamID.utf8)
+        field(String(version).utf8)
+        field(type.utf8)
+        field(String(recordedMicros).utf8)
+        field(try canonical(data).utf8)
+        field(try canonical(metadata).utf8)
+        return Array(hasher.finalize())
+    }
+
+    static func leaf(of event: RecordedEvent) throws -> [UInt8] {
+        try leaf(
+            position: event.position, transactionID: event.transactionID, streamID: event.streamID, version: event.version, type: event.type,
+            recordedMicros: Int64((event.recordedAt.timeIntervalSince1970 * 1_000_000).rounded()), data: event.data, metadata: event.metadata)
+    }
+
+    static func next(_ previous: [UInt8], leaf: [UInt8]) -> [UInt8] {
+        var hasher = SHA256()
+        hasher.update(data: previous)
+        hasher.update(data: leaf)
+        return Array(hasher.finalize())
+    }
+
+    static func canonical(_ json: [UInt8]) throws -> String {
+        try JSONValue(parsing: Data(json), maxDepth: 512).canonicalJSON
+    }
+}
+
+/// Projection `seal`: the seal of every event, in `tollgate.event_seals`, as the log grows. It is never rebuilt: a
+/// rebuild would seal whatever the log holds now, which is what `tollgate audit verify` checks against.
+struct EventSealProjection: Projection {
+    let name = "seal"
+
+    func reset(on connection: PostgresConnection) throws {
+        throw AuditError.sealIsNotRebuilt
+    }
+
+    func apply(_ events: [RecordedEvent], on connection: PostgresConnection) throws {
+        var chain = try Self.head(on: connection)?.chain ?? EventSeal.genesis
+        var transactions: [String?] = []
+        var positions: [String?] = []
+        var chains: [String?] = []
+        for event in events {
+            chain = EventSeal.next(chain, leaf: try EventSeal.leaf(of: event))
+            transactions.append(String(event.transactionID))
+            positions.append(String(event.position))
+            chains.append(Hex.lowercase(chain))
+        }
+        try connection.query(
+            """
+            INSERT INTO tollgate.event_seals (transaction_id, position, chain)
+            SELECT * FROM unnest($1::xid8[], $2::bigint[], $3::text[])
+            """, [PostgresArray(transactions), PostgresArray(positions), PostgresArray(chains)])
+    }
+
+    /// The last seal: where the chain stands.
+    static func head(on connection: PostgresConnection) throws -> (position: LogPosition, chain: [UInt8])? {
+        let result = try connection.query(
+            "SELECT transaction_id::text, position, chain FROM tollgate.event_seals ORDER BY transaction_id DESC, position DESC LIMIT 1")
+        guard result.rowCount == 1 else { return nil }
+        let position = LogPosition(transactionID: try result[0].decode(UInt64.self, 0), position: try result[0].decode(Int64.self, 1))
+        let text = try result[0].decode(String.self, 2)
+        guard let chain = Hex.bytes(text), chain.count == 32 else { throw AuditError.badSeal(text) }
+        return (position, chain)
+    }
+}
+
+/// Why the seal could not be used.
+public enum AuditError: Error, CustomStringConvertible {
+    case sealIsNotRebuilt
+    case badSeal(String)
+
+    public var description: String {
+        switch self {
+        case .sealIsNotRebuilt:
+            "the seal is never rebuilt: it is the record `tollgate audit verify` checks the log against (a rebuild would seal a tampered log)"
+        case .badSeal(let text): "a stored seal is not 64 hex digits: \(text.prefix(80))"
+        }
+    }
+}

@@ -1,0 +1,113 @@
+import ArgumentParser
+import Foundation
+import TollgateCore
+import TollgatePostgres
+import TollgateServer
+
+/// `tollgate projections`: the tables computed from the log.
+struct ProjectionsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "projections",
+        abstract: "Show where each projection stands, and rebuild them from the log.",
+        subcommands: [ProjectionsStatusCommand.self, ProjectionsRebuildCommand.self]
+    )
+}
+
+struct ProjectionsStatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status", abstract: "Each projection's checkpoint, when it last moved, and how many events lie beyond it (its lag).")
+
+    @Option(name: .long, help: "table or json.")
+    var format: ApprovalsOutputFormat = .table
+
+    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var logging: LoggingOptions
+
+    func run() async throws {
+        let logger = logging.makeLogger("tollgate")
+        let open = try await database.connector.open(logger: logger)
+        let store = EventStore(client: open.client, logger: logger)
+        defer { store.stop() }
+        let statuses: [ProjectionStatus]
+        do {
+            try await Migrator(logger: logger).migrate(open.client)
+            statuses = try await ProjectionRunner(store: store, projections: GatewayServer.projections(), logger: logger).status()
+        } catch {
+            await open.close()
+            throw error
+        }
+        await open.close()
+        switch format {
+        case .json:
+            print(
+                JSONValue.array(
+                    statuses.map {
+                        [
+                            "name": .string($0.name), "checkpoint": .string($0.checkpoint.description), "lag": .number(Double($0.lag)),
+                            "updated_at": $0.updatedAt.map { .string(EventCoding.timestamp($0)) } ?? .null,
+                        ]
+                    }
+                ).canonicalJSON)
+        case .table:
+            var rows = [["PROJECTION", "CHECKPOINT", "LAG", "UPDATED"]]
+            for status in statuses {
+                rows.append([status.name, status.checkpoint.description, String(status.lag), status.updatedAt.map(EventCoding.timestamp) ?? "never"])
+            }
+            print(TextTable.render(rows))
+        }
+    }
+}
+
+struct ProjectionsRebuildCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rebuild",
+        abstract: "Empty a projection and replay the whole log into it (every projection but the seal when no name is given).",
+        discussion: """
+            Each rebuild is one transaction: readers (and running gateways) see the old rows until it commits, then \
+            the new ones. The seal is never rebuilt: it is what `tollgate audit verify` checks the log against.
+
+            Examples:
+              tollgate projections rebuild approvals
+              tollgate projections rebuild
+            """)
+
+    @Argument(help: "The projection to rebuild: streams, approvals (default: all of them).")
+    var name: String?
+
+    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var logging: LoggingOptions
+
+    func run() async throws {
+        let logger = logging.makeLogger("tollgate")
+        let projections = GatewayServer.projections()
+        let names = name.map { [$0] } ?? projections.map(\.name).filter { $0 != "seal" }
+        let open = try await database.connector.open(logger: logger)
+        let store = EventStore(client: open.client, logger: logger)
+        defer { store.stop() }
+        do {
+            try await Migrator(logger: logger).migrate(open.client)
+            let runner = ProjectionRunner(store: store, projections: projections, logger: logger)
+            for name in names {
+                let started = ContinuousClock.now
+                let replayed = try await runner.rebuild(name)
+                let elapsed = started.duration(to: .now)
+                let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+                print(
+                    "\(name): replayed \(replayed) events in \(String(format: "%.2f", seconds)) s (\(Int(Double(replayed) / max(seconds, 1e-6))) events/s)"
+                )
+            }
+        } catch let error as ProjectionError {
+            await open.close()
+            PolicyFile.printError("error: \(error.description)")
+            throw ExitCode(64)
+        } catch let error as AuditError {
+            await open.close()
+            PolicyFile.printError("error: \(error.description)")
+            throw ExitCode(64)
+        } catch {
+            await open.close()
+            throw error
+        }
+        await open.close()
+    }
+}
