@@ -106,6 +106,7 @@ let package = Package(
                 "TollgateCore",
                 "TollgateMCP",
                 "TollgatePostgres",
+                "TollgateServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -1,14 +1,16 @@
 # Sourced (after ops/lib/setup.sh, which it sources itself when needed): the real MCP peers the tests talk to,
 # installed from PyPI into two virtualenvs under ops/.venv/ (never committed):
-#   ops/.venv/mcp2  from ops/python/requirements-mcp2.txt: mcp 2.x, mcp-server-time, mcp-server-git
+#   ops/.venv/mcp2  from ops/python/requirements-mcp2.txt: mcp 2.x, mcp-server-time, mcp-server-git; and from
+#                   ops/python/requirements-webhooks.txt: standardwebhooks (Tests/Peers/webhook_receiver.py)
 #   ops/.venv/mcp1  from ops/python/requirements-mcp1.txt: mcp 1.x (the older client generation) and mcp-proxy
 #                   (which requires mcp<2)
 # `tollgate_python_peers` creates or refreshes them and exports
 #   TOLLGATE_PY2, TOLLGATE_PY1             the two interpreters
 #   TOLLGATE_MCP_SERVER_TIME, TOLLGATE_MCP_SERVER_GIT   the reference servers' commands (mcp2)
 #   TOLLGATE_MCP_PROXY                     mcp-proxy 0.13.0 (mcp1)
-#   TOLLGATE_PEERS                         Tests/Peers (fixture_server.py, mcp_client.py, selftest.sh)
-# Idempotent: a venv is rebuilt only when its stamp (a hash of its requirements file and of the base interpreter)
+#   TOLLGATE_PEERS                         Tests/Peers (fixture_server.py, mcp_client.py, webhook_receiver.py,
+#                                          selftest.sh)
+# Idempotent: a venv is rebuilt only when its stamp (a hash of its requirements files and of the base interpreter)
 # differs or its interpreter no longer runs, so a warm call costs a few milliseconds and prints nothing.
 # The base interpreter is `python3` on PATH, or $TOLLGATE_PYTHON.
 #
@@ -38,16 +40,21 @@ if ! declare -F tollgate_need_packages >/dev/null; then
     source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 fi
 
-# One venv: _tollgate_venv NAME REQUIREMENTS_FILE BASE_PYTHON. Rebuilds it when stale; prints only on rebuild or error.
+# One venv: _tollgate_venv NAME REQUIREMENTS_FILE BASE_PYTHON [MORE_REQUIREMENTS_FILE...], all the files installed
+# by one pip run (so pip checks them against each other). Rebuilds it when stale; prints only on rebuild or error.
 _tollgate_venv() {
     local name="$1" requirements="$2" base="$3"
+    shift 3
+    local -a files=("$requirements" "$@") pip_files=()
+    local file
+    for file in "${files[@]}"; do pip_files+=(-r "$file"); done
     local venv="$TOLLGATE_ROOT/ops/.venv/$name"
     local stamp="$venv/.tollgate-stamp"
     local want
     want="$(
         {
             echo "tollgate-venv 1"
-            cat "$requirements"
+            cat "${files[@]}"
             "$base" -c 'import sys; print(sys.executable, sys.version)'
         } | sha256sum | cut -d' ' -f1
     )"
@@ -76,7 +83,7 @@ _tollgate_venv() {
             [ -n "$wheel" ] || { echo "ops: no pip for $venv: install python3-venv or python3-pip" >&2; return 1; }
             pip=("$venv/bin/python" "$wheel/pip")
         fi
-        "${pip[@]}" install --quiet --no-input --disable-pip-version-check -r "$requirements" || return 1
+        "${pip[@]}" install --quiet --no-input --disable-pip-version-check "${pip_files[@]}" || return 1
     } >"$log" 2>&1 || {
         echo "ops: could not create ops/.venv/$name; its log, ops/.venv/$name.log:" >&2
         tail -n 40 "$log" >&2
@@ -104,7 +111,8 @@ tollgate_python_peers() {
     (
         # Two processes (two test runs) never build the same venvs at once.
         flock 9
-        _tollgate_venv mcp2 "$TOLLGATE_ROOT/ops/python/requirements-mcp2.txt" "$base" &
+        _tollgate_venv mcp2 "$TOLLGATE_ROOT/ops/python/requirements-mcp2.txt" "$base" \
+            "$TOLLGATE_ROOT/ops/python/requirements-webhooks.txt" &
         local mcp2=$!
         _tollgate_venv mcp1 "$TOLLGATE_ROOT/ops/python/requirements-mcp1.txt" "$base" &
         local mcp1=$!

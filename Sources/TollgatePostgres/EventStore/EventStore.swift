@@ -271,6 +271,51 @@ public final class EventStore: Sendable {
                 [String(position.transactionID), position.position, max(1, limit)]))
     }
 
+    /// Up to `limit` readable events after `position` of the given `types` (all when `nil`), in global order, with
+    /// their data and metadata or without them (`{}`), and how far the log was scanned: the caller's next position
+    /// (past events of other types, which were skipped unread). `nil` when nothing lies beyond `position`.
+    public static func readAll(
+        after position: LogPosition, limit: Int, types: Set<String>?, withData: Bool, on connection: PostgresConnection
+    ) throws -> (events: [RecordedEvent], scannedTo: LogPosition?) {
+        if types == nil, withData {
+            let events = try readAll(after: position, limit: limit, on: connection)
+            return (events, events.last?.logPosition)
+        }
+        // The head first: every event at or before it has committed (its transaction is older than any running one),
+        // so the filtered read below, in a later snapshot, sees all of them.
+        guard let bound = try readableHead(on: connection), position < bound else { return ([], nil) }
+        let columns =
+            withData
+            ? Self.columns
+            : "position, transaction_id::text, stream_id, version, type, '{}', '{}', (extract(epoch FROM recorded_at) * 1000000)::bigint"
+        let events = try decodeEvents(
+            connection.query(
+                """
+                SELECT \(columns) FROM tollgate.events e
+                WHERE (transaction_id, position) > ($1::text::xid8, $2::bigint)
+                  AND (transaction_id, position) <= ($3::text::xid8, $4::bigint)
+                  AND ($5::text[] IS NULL OR type = ANY($5::text[]))
+                ORDER BY e.transaction_id, e.position
+                LIMIT $6
+                """,
+                [
+                    String(position.transactionID), position.position, String(bound.transactionID), bound.position,
+                    types.map { PostgresArray($0.sorted()) }, max(1, limit),
+                ]))
+        return (events, events.count < max(1, limit) ? bound : events.last?.logPosition)
+    }
+
+    /// The last readable event's position (every event at or before it has committed), or `nil` for an empty log.
+    public static func readableHead(on connection: PostgresConnection) throws -> LogPosition? {
+        let head = try connection.query(
+            """
+            SELECT transaction_id::text, position FROM tollgate.events e
+            WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY e.transaction_id DESC, e.position DESC LIMIT 1
+            """)
+        guard head.rowCount == 1 else { return nil }
+        return LogPosition(transactionID: try head[0].decode(UInt64.self, 0), position: try head[0].decode(Int64.self, 1))
+    }
+
     /// The latest `limit` readable events (of one stream, or of the whole log), oldest first.
     public func readLatest(limit: Int, stream: String? = nil) async throws -> [RecordedEvent] {
         guard limit > 0 else { return [] }

@@ -10,4 +10,23 @@ public protocol Projection: Sendable {
     func reset(on connection: PostgresConnection) throws
     /// Folds `events` (in log order, never empty) into the projection's tables.
     func apply(_ events: [RecordedEvent], on connection: PostgresConnection) throws
+    /// See the extension: the event types the projection folds (`nil`: all).
+    var eventTypes: Set<String>? { get }
+    /// See the extension: whether `apply` reads data and metadata.
+    var readsData: Bool { get }
+    /// See the extension: a rebuild done by the database alone, over the readable events up to `head`.
+    func rebuildInDatabase(through head: LogPosition, on connection: PostgresConnection) throws -> Int?
+}
+
+extension Projection {
+    /// The event types the projection folds; `nil` (the default) for every type. The runner reads only these, and moves
+    /// the checkpoint past the others unread.
+    public var eventTypes: Set<String>? { nil }
+    /// Whether `apply` reads the events' data and metadata; when `false`, the runner leaves them out (`{}`), which
+    /// spares the database rendering every event's JSON.
+    public var readsData: Bool { true }
+    /// A set-based rebuild for a projection whose fold SQL can express: fills its (emptied) tables from every event up
+    /// to `head` in one statement and returns how many events it covered; `nil` (the default) to be replayed event by
+    /// event through `apply`. Its result must equal the replay's, which the projection's tests show.
+    public func rebuildInDatabase(through head: LogPosition, on connection: PostgresConnection) throws -> Int? { nil }
 }

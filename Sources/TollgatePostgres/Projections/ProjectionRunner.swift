@@ -1,5 +1,6 @@
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 import struct Foundation.Date
 
@@ -21,6 +22,8 @@ public final class ProjectionRunner: Service, Sendable {
     let batchSize: Int
     let pollInterval: Duration
     let logger: Logger
+    /// When each lazy projection last wrote its checkpoint.
+    private let checkpointWrites = Mutex<[String: ContinuousClock.Instant]>([:])
 
     public init(
         store: EventStore, projections: [any Projection], batchSize: Int = 2000, pollInterval: Duration = .milliseconds(500),
@@ -74,11 +77,18 @@ public final class ProjectionRunner: Service, Sendable {
             try projection.reset(on: connection)
             var position = LogPosition.start
             var total = 0
+            if let head = try EventStore.readableHead(on: connection),
+                let covered = try projection.rebuildInDatabase(through: head, on: connection)
+            {
+                position = head
+                total = covered
+            }
             while true {
-                let events = try EventStore.readAll(after: position, limit: batchSize, on: connection)
-                guard let last = events.last else { break }
-                try projection.apply(events, on: connection)
-                position = last.logPosition
+                let (events, scanned) = try EventStore.readAll(
+                    after: position, limit: batchSize, types: projection.eventTypes, withData: projection.readsData, on: connection)
+                guard let scanned else { break }
+                if !events.isEmpty { try projection.apply(events, on: connection) }
+                position = scanned
                 total += events.count
             }
             try connection.query(
@@ -123,22 +133,30 @@ public final class ProjectionRunner: Service, Sendable {
     private func catchUp(_ projection: any Projection) async throws -> Int {
         var total = 0
         let batchSize = self.batchSize
+        // A projection that folds only some event types moves its checkpoint past the others without a write of its
+        // own each time (that would be a commit per wake-up on a busy log): at once when it applied something, else at
+        // most every few seconds.
+        let lazy = projection.eventTypes != nil
+        let lastWrite = checkpointWrites.withLock { $0[projection.name] } ?? .now - .seconds(60)
         while true {
             try Task.checkCancellation()
-            let applied = try await store.client.withTransaction { connection -> Int in
+            let (applied, more) = try await store.client.withTransaction { connection -> (Int, Bool) in
                 let checkpoint = try Self.lockCheckpoint(projection.name, on: connection)
-                let events = try EventStore.readAll(after: checkpoint, limit: batchSize, on: connection)
-                guard let last = events.last else { return 0 }
-                try projection.apply(events, on: connection)
+                let (events, scanned) = try EventStore.readAll(
+                    after: checkpoint, limit: batchSize, types: projection.eventTypes, withData: projection.readsData, on: connection)
+                guard let scanned else { return (0, false) }
+                if events.isEmpty, lazy, lastWrite.duration(to: .now) < .seconds(5) { return (0, false) }
+                if !events.isEmpty { try projection.apply(events, on: connection) }
                 try connection.query(
                     """
                     UPDATE tollgate.projection_checkpoints
                     SET transaction_id = $2::text::xid8, position = $3, updated_at = now() WHERE name = $1
-                    """, [projection.name, String(last.transactionID), last.position])
-                return events.count
+                    """, [projection.name, String(scanned.transactionID), scanned.position])
+                return (events.count, events.count == batchSize)
             }
+            if applied > 0 || more { checkpointWrites.withLock { $0[projection.name] = .now } }
             total += applied
-            if applied < batchSize { return total }
+            if !more { return total }
         }
     }
 

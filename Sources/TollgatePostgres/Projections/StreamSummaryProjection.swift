@@ -4,11 +4,39 @@ import Foundation
 /// events, its first and last event types and when it last changed. What `tollgate events streams` lists.
 public struct StreamSummaryProjection: Projection {
     public let name = "streams"
+    /// Versions, types and times only: the events' JSON is not read.
+    public var readsData: Bool { false }
 
     public init() {}
 
     public func reset(on connection: PostgresConnection) throws {
         try connection.query("DELETE FROM tollgate.stream_summaries")
+    }
+
+    /// The same rows as replaying every event through `apply`, in one statement: per stream, the highest version, the
+    /// count, and the first and last event in log order.
+    public func rebuildInDatabase(through head: LogPosition, on connection: PostgresConnection) throws -> Int? {
+        let result = try connection.query(
+            """
+            WITH readable AS (
+                SELECT stream_id, version, type, position, transaction_id, recorded_at FROM tollgate.events
+                WHERE (transaction_id, position) <= ($1::text::xid8, $2::bigint)
+            ), firsts AS (
+                SELECT DISTINCT ON (stream_id) stream_id, type AS first_type FROM readable ORDER BY stream_id, transaction_id, position
+            ), lasts AS (
+                SELECT DISTINCT ON (stream_id) stream_id, type AS last_type, position AS last_position, recorded_at AS updated_at
+                FROM readable ORDER BY stream_id, transaction_id DESC, position DESC
+            ), totals AS (
+                SELECT stream_id, max(version) AS version, count(*) AS event_count FROM readable GROUP BY stream_id
+            ), inserted AS (
+                INSERT INTO tollgate.stream_summaries (stream_id, version, event_count, first_type, last_type, last_position, updated_at)
+                SELECT t.stream_id, t.version, t.event_count, f.first_type, l.last_type, l.last_position, l.updated_at
+                FROM totals t JOIN firsts f USING (stream_id) JOIN lasts l USING (stream_id)
+                RETURNING event_count
+            )
+            SELECT coalesce(sum(event_count), 0)::bigint FROM inserted
+            """, [String(head.transactionID), head.position])
+        return Int(try result[0].decode(Int64.self, 0))
     }
 
     public func apply(_ events: [RecordedEvent], on connection: PostgresConnection) throws {

@@ -10,6 +10,7 @@ import TollgatePostgres
 /// `rebuild` replays the log into the same rows.
 struct ApprovalsProjection: Projection {
     let name = "approvals"
+    var eventTypes: Set<String>? { ApprovalEvent.types }
 
     func reset(on connection: PostgresConnection) throws {
         try connection.query("DELETE FROM tollgate.approvals")

@@ -58,14 +58,71 @@ public struct AuditVerifier: Sendable {
     /// - Parameter expect: a head recorded earlier (`position:chain`): the seal at that position must still be that
     ///   chain, which catches a rewrite of the whole chain by someone who controls the database.
     public func verify(expect: (position: Int64, chain: String)? = nil) async throws -> Report {
+        var report = Report()
+        let head = try await client.withConnection { connection in try EventSealProjection.head(on: connection) }
+        report.head = head.map { "\($0.position.position):\(Hex.lowercase($0.chain))" }
+        var chain = EventSeal.genesis
+        // The next page is read while this one is hashed: the database renders rows on one core, we hash on the other.
+        var next = fetch(after: .start)
+        while true {
+            let page = try await next.value
+            if page.events.isEmpty && page.seals.isEmpty { break }
+            if let upper = page.upper { next = fetch(after: upper) }
+            let rows = page.events
+            let sealed = page.seals
+            let leaves = try Self.leaves(rows)
+            var e = 0
+            var s = 0
+            while e < rows.count || s < sealed.count {
+                let eventKey = e < rows.count ? LogPosition(transactionID: rows[e].transactionID, position: rows[e].position) : nil
+                let sealKey = s < sealed.count ? sealed[s].key : nil
+                if let eventKey, let sealKey, eventKey == sealKey {
+                    let computed = EventSeal.next(chain, leaf: leaves[e])
+                    report.checked += 1
+                    if Hex.lowercase(computed) != sealed[s].chain {
+                        report.breaks.append(rows[e].breakOf(.changed))
+                        guard let stored = Hex.bytes(sealed[s].chain) else { throw AuditError.badSeal(sealed[s].chain) }
+                        chain = stored
+                    } else {
+                        chain = computed
+                    }
+                    if let expect, expect.position == eventKey.position { report.expectationMet = sealed[s].chain == expect.chain }
+                    e += 1
+                    s += 1
+                } else if let eventKey, sealKey.map({ eventKey < $0 }) ?? true {
+                    if let head, !(head.position < eventKey) {
+                        report.breaks.append(rows[e].breakOf(.inserted))
+                    } else {
+                        report.unsealed += 1
+                    }
+                    e += 1
+                } else if let sealKey {
+                    report.breaks.append(Break(kind: .removed, position: sealKey.position, transactionID: sealKey.transactionID))
+                    guard let stored = Hex.bytes(sealed[s].chain) else { throw AuditError.badSeal(sealed[s].chain) }
+                    chain = stored
+                    if let expect, expect.position == sealKey.position { report.expectationMet = sealed[s].chain == expect.chain }
+                    s += 1
+                }
+            }
+            if page.upper == nil { break }
+        }
+        if expect != nil, report.expectationMet == nil { report.expectationMet = false }
+        return report
+    }
+
+    /// One page: events after `cursor`, and the seals from `cursor` up to the last of them (or all remaining seals
+    /// when no event is left).
+    struct Page: Sendable {
+        var events: [EventRow]
+        var seals: [(key: LogPosition, chain: String)]
+        var upper: LogPosition?
+    }
+
+    private func fetch(after cursor: LogPosition) -> Task<Page, any Error> {
         let pageSize = pageSize
-        return try await client.withConnection { connection in
-            var report = Report()
-            let head = try EventSealProjection.head(on: connection)
-            report.head = head.map { "\($0.position.position):\(Hex.lowercase($0.chain))" }
-            var chain = EventSeal.genesis
-            var cursor = LogPosition.start
-            while true {
+        let client = client
+        return Task {
+            try await client.withConnection { connection in
                 let events = try connection.query(
                     """
                     SELECT position, transaction_id::text, stream_id, version, type, data::text, metadata::text,
@@ -100,46 +157,8 @@ public struct AuditVerifier: Sendable {
                             try row.decode(String.self, 2)
                         ))
                 }
-                if rows.isEmpty && sealed.isEmpty { break }
-                let leaves = try Self.leaves(rows)
-                var e = 0
-                var s = 0
-                while e < rows.count || s < sealed.count {
-                    let eventKey = e < rows.count ? LogPosition(transactionID: rows[e].transactionID, position: rows[e].position) : nil
-                    let sealKey = s < sealed.count ? sealed[s].key : nil
-                    if let eventKey, let sealKey, eventKey == sealKey {
-                        let computed = EventSeal.next(chain, leaf: leaves[e])
-                        report.checked += 1
-                        if Hex.lowercase(computed) != sealed[s].chain {
-                            report.breaks.append(rows[e].breakOf(.changed))
-                            guard let stored = Hex.bytes(sealed[s].chain) else { throw AuditError.badSeal(sealed[s].chain) }
-                            chain = stored
-                        } else {
-                            chain = computed
-                        }
-                        if let expect, expect.position == eventKey.position { report.expectationMet = sealed[s].chain == expect.chain }
-                        e += 1
-                        s += 1
-                    } else if let eventKey, sealKey.map({ eventKey < $0 }) ?? true {
-                        if let head, !(head.position < eventKey) {
-                            report.breaks.append(rows[e].breakOf(.inserted))
-                        } else {
-                            report.unsealed += 1
-                        }
-                        e += 1
-                    } else if let sealKey {
-                        report.breaks.append(Break(kind: .removed, position: sealKey.position, transactionID: sealKey.transactionID))
-                        guard let stored = Hex.bytes(sealed[s].chain) else { throw AuditError.badSeal(sealed[s].chain) }
-                        chain = stored
-                        if let expect, expect.position == sealKey.position { report.expectationMet = sealed[s].chain == expect.chain }
-                        s += 1
-                    }
-                }
-                guard let upper else { break }
-                cursor = upper
+                return Page(events: rows, seals: sealed, upper: upper)
             }
-            if expect != nil, report.expectationMet == nil { report.expectationMet = false }
-            return report
         }
     }
 

@@ -23,10 +23,11 @@ enum EventSeal {
         metadata: [UInt8]
     ) throws -> [UInt8] {
         var hasher = SHA256()
-        func field(_ bytes: some Collection<UInt8>) {
+        func field(_ bytes: [UInt8]) {
             withUnsafeBytes(of: UInt64(bytes.count).bigEndian) { hasher.update(bufferPointer: $0) }
-            hasher.update(data: Array(bytes))
+            hasher.update(data: bytes)
         }
+        func field(_ text: String.UTF8View) { field(Array(text)) }
         field("tollgate-event-v1".utf8)
         field(String(position).utf8)
         field(String(transactionID).utf8)
@@ -34,8 +35,8 @@ enum EventSeal {
         field(String(version).utf8)
         field(type.utf8)
         field(String(recordedMicros).utf8)
-        field(try canonical(data).utf8)
-        field(try canonical(metadata).utf8)
+        field(try CanonicalJSON.canonicalize(data))
+        field(try CanonicalJSON.canonicalize(metadata))
         return Array(hasher.finalize())
     }
 
@@ -50,10 +51,6 @@ enum EventSeal {
         hasher.update(data: previous)
         hasher.update(data: leaf)
         return Array(hasher.finalize())
-    }
-
-    static func canonical(_ json: [UInt8]) throws -> String {
-        try JSONValue(parsing: Data(json), maxDepth: 512).canonicalJSON
     }
 }
 
