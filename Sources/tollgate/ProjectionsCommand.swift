@@ -71,15 +71,18 @@ struct ProjectionsRebuildCommand: AsyncParsableCommand {
               tollgate projections rebuild
             """)
 
-    @Argument(help: "The projection to rebuild: streams, approvals (default: all of them).")
+    @Argument(help: "The projection to rebuild: streams, approvals, webhooks (default: all of them).")
     var name: String?
+
+    @OptionGroup var configuration: ConfigOptions
 
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var logging: LoggingOptions
 
     func run() async throws {
         let logger = logging.makeLogger("tollgate")
-        let projections = GatewayServer.projections()
+        let config = try configuration.load()
+        let projections = GatewayServer.projections(config: config, baseURL: "http://\(config?.listen ?? "127.0.0.1:8420")")
         let names = name.map { [$0] } ?? projections.map(\.name).filter { $0 != "seal" }
         let open = try await database.connector.open(logger: logger)
         let store = EventStore(client: open.client, logger: logger)

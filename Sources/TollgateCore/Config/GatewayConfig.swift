@@ -28,6 +28,10 @@ public struct GatewayConfig: Sendable, Equatable {
     public var agents: [AgentConfig]
     /// The people who may use the approvals API (`/v1`), each with the hash of their token.
     public var reviewers: [ReviewerConfig]
+    /// Where reviewers are told about approval requests.
+    public var webhooks: [WebhookConfig] = []
+    /// The gateway's address as reviewers reach it, for links in notifications; `nil`: `http://` and `listen`.
+    public var publicURL: String?
 
     public init(
         listen: String = "127.0.0.1:8420",

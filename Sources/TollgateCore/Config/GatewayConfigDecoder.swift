@@ -24,7 +24,7 @@ struct GatewayConfigDecoder: SourceDecoding {
 
     static let rootKeys = [
         "listen", "database", "data_directory", "allowed_origins", "logging", "limits", "store_arguments", "servers", "agents",
-        "reviewers",
+        "reviewers", "webhooks", "public_url",
     ]
     static let loggingKeys = ["level", "format"]
     static let limitKeys = ["max_body_bytes", "max_held_calls", "max_sessions", "upstream_timeout"]
@@ -70,6 +70,18 @@ struct GatewayConfigDecoder: SourceDecoding {
         if let node = Self.value(fields, "servers") { config.servers = decodeServers(node, storeArguments: config.storeArguments) }
         if let node = Self.value(fields, "agents") { config.agents = decodeAgents(node) }
         if let node = Self.value(fields, "reviewers") { config.reviewers = decodeReviewers(node, agents: config.agents) }
+        if let node = Self.value(fields, "webhooks") { config.webhooks = decodeWebhooks(node, servers: config.servers) }
+        if let node = Self.value(fields, "public_url"),
+            let url = text(node, at: "public_url", allowed: "the gateway's address as reviewers reach it, such as \"https://tollgate.example.com\"")
+        {
+            if let problem = AddressSyntax.urlProblem(url) {
+                report(
+                    .invalidValue, at: node.location, "public_url", problem.message, allowed: "an http or https URL with a host",
+                    suggestion: problem.suggestion)
+            } else {
+                config.publicURL = url.hasSuffix("/") ? String(url.dropLast()) : url
+            }
+        }
         return config
     }
 

@@ -31,5 +31,6 @@ extension Migration {
         Migration("0003_rate_windows.sql", PackageResources._003_rate_windows_sql),
         Migration("0004_approvals.sql", PackageResources._004_approvals_sql),
         Migration("0005_event_seals.sql", PackageResources._005_event_seals_sql),
+        Migration("0006_webhooks.sql", PackageResources._006_webhooks_sql),
     ]
 }

@@ -40,9 +40,13 @@ public struct GatewayServer: Sendable {
         self.settings = settings
     }
 
-    /// The projections `serve` keeps up to date.
-    public static func projections() -> [any Projection] {
-        [StreamSummaryProjection(), ApprovalsProjection(), EventSealProjection()]
+    /// The projections `serve` keeps up to date; the webhook outbox queues deliveries for the configuration's endpoints,
+    /// with links under `baseURL`.
+    public static func projections(config: GatewayConfig? = nil, baseURL: String = "http://127.0.0.1:8420") -> [any Projection] {
+        [
+            StreamSummaryProjection(), ApprovalsProjection(), EventSealProjection(),
+            WebhookOutboxProjection(endpoints: config?.webhooks ?? [], baseURL: config?.publicURL ?? baseURL),
+        ]
     }
 
     /// Runs until SIGINT or SIGTERM.
@@ -54,7 +58,11 @@ public struct GatewayServer: Sendable {
             let store = EventStore(client: database.client, logger: logger)
             defer { store.stop() }
             let readiness = Readiness(waitingFor: ["projector"])
-            let runner = ProjectionRunner(store: store, projections: Self.projections(), logger: logger)
+            let config = settings.config ?? GatewayConfig()
+            let runner = ProjectionRunner(
+                store: store, projections: Self.projections(config: config, baseURL: "http://\(settings.host):\(settings.port)"), logger: logger)
+            let webhooks = WebhookDispatcher(endpoints: config.webhooks, store: store, http: WebhookDispatcher.makeClient(), logger: logger)
+            defer { webhooks.shutdownClient() }
             let gateway = Gateway(config: settings.config ?? GatewayConfig(), store: store, logger: logger)
             defer { gateway.shutdownHTTPClient() }
             let app = makeApplication(client: database.client, readiness: readiness, gateway: gateway, logger: logger)
@@ -63,6 +71,7 @@ public struct GatewayServer: Sendable {
                     services: [
                         .init(service: ReadyWhenRunning(runner, part: "projector", readiness: readiness)),
                         .init(service: gateway),
+                        .init(service: webhooks),
                         .init(service: app),
                     ],
                     gracefulShutdownSignals: [.sigterm, .sigint],

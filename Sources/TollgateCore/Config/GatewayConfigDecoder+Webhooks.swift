@@ -1,0 +1,138 @@
+extension GatewayConfigDecoder {
+    static let webhookKeys = ["name", "url", "secrets", "events", "servers", "tools", "format", "timeout", "retry_for", "backoff"]
+
+    mutating func decodeWebhooks(_ node: SourceNode, servers: [ServerConfig]) -> [WebhookConfig] {
+        guard let items = list(node, at: "webhooks") else { return [] }
+        var webhooks: [WebhookConfig] = []
+        var names: [String: String] = [:]
+        let serverNames = Set(servers.map(\.name))
+        for (index, item) in items.enumerated() {
+            let path = PolicyPath.index("webhooks", index)
+            guard let fields = members(of: item, at: path, allowed: Self.webhookKeys, required: ["name", "url", "secrets"]) else { continue }
+            var valid = true
+            var webhook = WebhookConfig(name: "", url: "", secrets: [])
+            if let member = fields["name"] {
+                let namePath = PolicyPath.key(path, "name")
+                if let text = text(member.value, at: namePath), checkName(text, at: member.value.location, namePath, what: "webhook name") {
+                    if let first = names[text] {
+                        valid = false
+                        report(
+                            .duplicateEntry, at: member.value.location, namePath, "the webhook name `\(text)` is already used by \(first)",
+                            allowed: "a different name for each webhook")
+                    } else {
+                        names[text] = path
+                        webhook.name = text
+                    }
+                } else {
+                    valid = false
+                }
+            }
+            if let member = fields["url"] {
+                let urlPath = PolicyPath.key(path, "url")
+                if let url = text(member.value, at: urlPath, allowed: "an http or https URL, such as \"https://hooks.example.com/tollgate\"") {
+                    if let problem = AddressSyntax.urlProblem(url) {
+                        valid = false
+                        report(
+                            .invalidValue, at: member.value.location, urlPath, problem.message,
+                            allowed: "an http or https URL with a host, such as https://hooks.example.com/tollgate", suggestion: problem.suggestion)
+                    } else {
+                        webhook.url = url
+                    }
+                } else {
+                    valid = false
+                }
+            }
+            if let member = fields["secrets"] {
+                let secretsPath = PolicyPath.key(path, "secrets")
+                if let entries = list(member.value, at: secretsPath), !entries.isEmpty, entries.count <= 4 {
+                    for (position, entry) in entries.enumerated() {
+                        let entryPath = PolicyPath.index(secretsPath, position)
+                        guard let text = text(entry, at: entryPath) else {
+                            valid = false
+                            continue
+                        }
+                        do {
+                            webhook.secrets.append(try WebhookSecret(parsing: text))
+                        } catch {
+                            valid = false
+                            report(
+                                .invalidValue, at: entry.location, entryPath, "\(error)",
+                                allowed: "whsec_ and the base64 of 24 to 64 random bytes (tollgate webhooks secret makes one)")
+                        }
+                    }
+                } else {
+                    valid = false
+                    report(
+                        .invalidValue, at: member.value.location, secretsPath, "a webhook needs one to four secrets",
+                        allowed: "a list of whsec_... secrets: the current one, and the previous one during a rotation")
+                }
+            }
+            if let node = Self.value(fields, "events"), let entries = list(node, at: PolicyPath.key(path, "events")) {
+                var events: Set<WebhookConfig.Event> = []
+                for (position, entry) in entries.enumerated() {
+                    if let event = word(entry, at: PolicyPath.index(PolicyPath.key(path, "events"), position), as: WebhookConfig.Event.self) {
+                        events.insert(event)
+                    } else {
+                        valid = false
+                    }
+                }
+                webhook.events = events
+            }
+            if let node = Self.value(fields, "servers"), let entries = list(node, at: PolicyPath.key(path, "servers")) {
+                for (position, entry) in entries.enumerated() {
+                    let entryPath = PolicyPath.index(PolicyPath.key(path, "servers"), position)
+                    guard let name = text(entry, at: entryPath) else {
+                        valid = false
+                        continue
+                    }
+                    if !serverNames.contains(name) {
+                        valid = false
+                        report(
+                            .invalidValue, at: entry.location, entryPath, "there is no server named `\(name)` in `servers`",
+                            allowed: serverNames.sorted().joined(separator: ", "),
+                            suggestion: EditDistance.suggestion(for: name, among: serverNames.sorted()))
+                    }
+                    webhook.servers.append(name)
+                }
+            }
+            if let node = Self.value(fields, "tools"), let entries = list(node, at: PolicyPath.key(path, "tools")) {
+                for (position, entry) in entries.enumerated() {
+                    if let tool = text(entry, at: PolicyPath.index(PolicyPath.key(path, "tools"), position)) {
+                        webhook.tools.append(tool)
+                    } else {
+                        valid = false
+                    }
+                }
+            }
+            if let node = Self.value(fields, "format") {
+                if let format = word(node, at: PolicyPath.key(path, "format"), as: WebhookConfig.Format.self) {
+                    webhook.format = format
+                } else {
+                    valid = false
+                }
+            }
+            for (key, range, apply) in [
+                ("timeout", 1...60, { (webhook: inout WebhookConfig, seconds: Int) in webhook.timeout = seconds }),
+                ("retry_for", 1...(30 * 86400), { (webhook: inout WebhookConfig, seconds: Int) in webhook.retryFor = seconds }),
+                ("backoff", 1...3600, { (webhook: inout WebhookConfig, seconds: Int) in webhook.backoff = seconds }),
+            ] {
+                guard let node = Self.value(fields, key) else { continue }
+                let keyPath = PolicyPath.key(path, key)
+                guard let resolved = numeric(node, at: keyPath), let seconds = duration(resolved, at: keyPath) else {
+                    valid = false
+                    continue
+                }
+                if range.contains(seconds) {
+                    apply(&webhook, seconds)
+                } else {
+                    valid = false
+                    report(
+                        .invalidValue, at: node.location, keyPath, "\(seconds) seconds is out of range",
+                        allowed: "\(range.lowerBound) to \(range.upperBound) seconds")
+                }
+            }
+            if valid { webhooks.append(webhook) }
+        }
+        return webhooks
+    }
+}

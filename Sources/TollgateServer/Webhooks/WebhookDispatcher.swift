@@ -1,0 +1,172 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import ServiceLifecycle
+import TollgateCore
+import TollgatePostgres
+
+/// Sends the outbox's deliveries: one worker per endpoint, so a slow or dead endpoint never delays another (or the
+/// gateway). A worker claims its oldest due delivery with a lease, sends it signed (Standard Webhooks: `webhook-id`,
+/// `webhook-timestamp`, `webhook-signature`), records the attempt (status code, latency, error) and either marks the
+/// delivery delivered (2xx) or schedules the next attempt: exponential backoff from the endpoint's `backoff` (doubling,
+/// at most an hour, ±20% jitter), `Retry-After` on 429, until `retry_for` has passed; 410 stops at once. Redirects are
+/// not followed, and every attempt is bounded by the endpoint's `timeout`. At least once: the same `webhook-id` on
+/// every attempt, so receivers drop duplicates.
+final class WebhookDispatcher: Service, Sendable {
+    let endpoints: [WebhookConfig]
+    let store: EventStore
+    let http: HTTPClient
+    let logger: Logger
+    let pollInterval: Duration
+
+    init(endpoints: [WebhookConfig], store: EventStore, http: HTTPClient, pollInterval: Duration = .milliseconds(250), logger: Logger) {
+        self.endpoints = endpoints
+        self.store = store
+        self.http = http
+        self.pollInterval = pollInterval
+        self.logger = logger
+    }
+
+    /// A client for webhooks: no redirects, bounded connection time.
+    static func makeClient() -> HTTPClient {
+        var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow)
+        configuration.timeout = .init(connect: .seconds(5))
+        configuration.connectionPool = .init(idleTimeout: .seconds(30))
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
+
+    func shutdownClient() {
+        try? http.syncShutdown()
+    }
+
+    func run() async throws {
+        guard !endpoints.isEmpty else {
+            try? await gracefulShutdown()
+            return
+        }
+        await cancelWhenGracefulShutdown {
+            await withDiscardingTaskGroup { group in
+                for endpoint in self.endpoints {
+                    group.addTask { await self.work(endpoint) }
+                }
+            }
+        }
+    }
+
+    private func work(_ endpoint: WebhookConfig) async {
+        let signal = store.changes
+        while !Task.isCancelled {
+            let seen = signal.generation
+            do {
+                if let delivery = try await claim(endpoint) {
+                    await attempt(delivery, endpoint: endpoint)
+                    continue
+                }
+            } catch {
+                logger.warning("webhooks: cannot read the outbox; retrying", metadata: ["endpoint": "\(endpoint.name)", "error": "\(error)"])
+            }
+            await signal.wait(after: seen, timeout: pollInterval)
+        }
+    }
+
+    struct Delivery: Sendable {
+        var id: String
+        var body: String
+        var attempt: Int
+        var giveUpAt: Date
+    }
+
+    /// The endpoint's oldest due delivery, leased to this worker for the length of one attempt.
+    private func claim(_ endpoint: WebhookConfig) async throws -> Delivery? {
+        try await store.client.withConnection { connection in
+            let result = try connection.query(
+                """
+                UPDATE tollgate.webhook_deliveries SET attempts = attempts + 1, lease_until = now() + $2 * interval '1 second'
+                WHERE id = (
+                    SELECT id FROM tollgate.webhook_deliveries
+                    WHERE endpoint = $1 AND status = 'pending' AND next_attempt_at <= now() AND (lease_until IS NULL OR lease_until < now())
+                    ORDER BY next_attempt_at, event_position LIMIT 1 FOR UPDATE SKIP LOCKED)
+                RETURNING id, body, attempts, (extract(epoch FROM give_up_at) * 1000)::bigint
+                """, [endpoint.name, endpoint.timeout + 30])
+            guard result.rowCount == 1 else { return nil }
+            let row = result[0]
+            return Delivery(
+                id: try row.decode(String.self, 0), body: try row.decode(String.self, 1), attempt: try row.decode(Int.self, 2),
+                giveUpAt: Date(timeIntervalSince1970: Double(try row.decode(Int64.self, 3)) / 1000))
+        }
+    }
+
+    private func attempt(_ delivery: Delivery, endpoint: WebhookConfig) async {
+        let started = Date()
+        let clock = ContinuousClock.now
+        var status: Int?
+        var error: String?
+        var retryAfter: Int?
+        do {
+            var request = HTTPClientRequest(url: endpoint.url)
+            request.method = .POST
+            let body = Array(delivery.body.utf8)
+            let headers = StandardWebhooks.headers(
+                id: delivery.id, timestamp: StandardWebhooks.currentTimestamp(), body: body, secrets: endpoint.secrets)
+            for (name, value) in headers.fields { request.headers.add(name: name, value: value) }
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.headers.add(name: "User-Agent", value: "tollgate-webhooks/1")
+            request.body = .bytes(ByteBuffer(bytes: body))
+            let response = try await http.execute(request, timeout: .seconds(Int64(endpoint.timeout)))
+            status = Int(response.status.code)
+            retryAfter = response.headers.first(name: "Retry-After").flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+            // Read (and drop) at most 64 KiB of the answer, within the same time limit.
+            _ = try? await response.body.collect(upTo: 64 * 1024)
+        } catch let failure {
+            error = String(describing: failure).prefix(500).description
+        }
+        let latency = Double(clock.duration(to: .now).components.attoseconds) / 1e15 + Double(clock.duration(to: .now).components.seconds) * 1000
+        let delivered = status.map { (200..<300).contains($0) } ?? false
+        let gone = status == 410
+        let next = Self.nextAttempt(after: delivery.attempt, backoff: endpoint.backoff, retryAfter: status == 429 ? retryAfter : nil, now: Date())
+        let outcome = delivered ? "delivered" : (gone || next >= delivery.giveUpAt) ? "failed" : "pending"
+        let lastError = error ?? (delivered ? nil : status.map { "HTTP \($0)" + ($0 == 410 ? " (Gone: the endpoint asks not to be sent more)" : "") })
+        let (code, failure) = (status, error)
+        do {
+            try await store.client.withTransaction { connection in
+                try connection.query(
+                    """
+                    INSERT INTO tollgate.webhook_attempts (delivery_id, attempt, started_at, status_code, latency_ms, error)
+                    VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING
+                    """, [delivery.id, delivery.attempt, started, code, latency, failure])
+                try connection.query(
+                    """
+                    UPDATE tollgate.webhook_deliveries
+                    SET status = $2, lease_until = NULL, next_attempt_at = $3, last_status = $4, last_error = $5,
+                        delivered_at = CASE WHEN $2 = 'delivered' THEN now() ELSE delivered_at END
+                    WHERE id = $1
+                    """, [delivery.id, outcome, next, code, lastError])
+            }
+        } catch {
+            logger.warning("webhooks: cannot record an attempt", metadata: ["delivery": "\(delivery.id)", "error": "\(error)"])
+        }
+        if outcome == "failed" {
+            logger.error(
+                "webhook delivery failed for good",
+                metadata: [
+                    "endpoint": "\(endpoint.name)", "delivery": "\(delivery.id)", "attempts": "\(delivery.attempt)", "error": "\(lastError ?? "")",
+                ])
+        } else if !delivered {
+            logger.notice(
+                "webhook delivery attempt failed; will retry",
+                metadata: [
+                    "endpoint": "\(endpoint.name)", "delivery": "\(delivery.id)", "attempt": "\(delivery.attempt)", "error": "\(lastError ?? "")",
+                ])
+        }
+    }
+
+    /// When to try again after `attempt` attempts: `backoff` doubling per attempt, at most an hour, ±20% jitter; or
+    /// what a 429's `Retry-After` asks (at most a day).
+    static func nextAttempt(after attempt: Int, backoff: Int, retryAfter: Int?, now: Date) -> Date {
+        if let retryAfter, retryAfter >= 0 { return now.addingTimeInterval(TimeInterval(min(retryAfter, 86400))) }
+        let base = min(3600, Double(backoff) * pow(2, Double(max(0, attempt - 1))))
+        return now.addingTimeInterval(base * Double.random(in: 0.8...1.2))
+    }
+}
