@@ -500,4 +500,68 @@ struct ConfigLoaderTests {
         #expect(found.contains { $0.path.hasPrefix("reviewers[4]") })
         #expect(found.contains { $0.path.hasPrefix("reviewers[5]") })
     }
+
+    @Test func argumentsAreKeptPerToolByTheMostSpecificEntry() throws {
+        let config = try loadConfig(
+            """
+            store_arguments: keys
+            servers:
+              pay:
+                command: pay-server
+                policy: pay.yaml
+                store_arguments: full
+                store_arguments_by_tool: {transfer: hash, "create_*": keys, "create_customer*": full}
+            """)
+        let redaction = try #require(config.servers.first).argumentRedaction
+        #expect(redaction.storage(for: "transfer") == .hash)
+        #expect(redaction.storage(for: "create_invoice") == .keys)
+        #expect(redaction.storage(for: "create_customer_portal") == .full)
+        #expect(redaction.storage(for: "list_charges") == .full)
+        let word = configDiagnostics("servers:\n  pay: {command: x, policy: p.yaml, store_arguments_by_tool: {transfer: hsah}}")
+        #expect(word.contains { $0.path == "servers.pay.store_arguments_by_tool.transfer" && $0.suggestion == "hash" })
+        let list = configDiagnostics("servers:\n  pay: {command: x, policy: p.yaml, store_arguments_by_tool: {refund: [hash]}}")
+        #expect(list.contains { $0.path == "servers.pay.store_arguments_by_tool.refund" })
+        #expect(configDiagnostics("servers:\n  pay: {command: x, policy: p.yaml, store_arguments_by_tool: [hash]}").count == 1)
+    }
+
+    @Test func webhooksAreCheckedWithEveryProblemReported() throws {
+        let secret = WebhookSecret.generate().text
+        let config = try loadConfig(
+            """
+            public_url: https://tollgate.example.com/
+            servers:
+              pay: {command: pay-server, policy: pay.yaml}
+            webhooks:
+              - {name: reviewers, url: "https://hooks.example.com/t", secrets: ["\(secret)"], servers: [pay], tools: ["trans*"],
+                 events: [approval.requested], format: slack, timeout: 5s, retry_for: 2h, backoff: 10s}
+            """)
+        #expect(config.publicURL == "https://tollgate.example.com")
+        let hook = try #require(config.webhooks.first)
+        #expect(hook.events == [.requested])
+        #expect(hook.format == .slack)
+        #expect(hook.timeout == 5 && hook.retryFor == 7200 && hook.backoff == 10)
+        #expect(hook.covers(server: "pay", tool: "transfer"))
+        #expect(!hook.covers(server: "pay", tool: "refund"))
+
+        let found = configDiagnostics(
+            """
+            servers:
+              pay: {command: pay-server, policy: pay.yaml}
+            webhooks:
+              - {name: a, url: "ftp://example.com", secrets: ["whsec_not-base64!"]}
+              - {name: a, url: "https://example.com", secrets: []}
+              - {name: b, url: "https://example.com", secrets: ["\(secret)"], events: [approval.granted], servers: [pya], format: teams}
+              - {name: c, url: "https://example.com", secrets: ["\(secret)"], timeout: 10m, redirects: follow}
+              - {name: d, url: "https://example.com"}
+            """)
+        for path in [
+            "webhooks[0].url", "webhooks[0].secrets[0]", "webhooks[1].name", "webhooks[1].secrets", "webhooks[2].events[0]", "webhooks[2].servers[0]",
+            "webhooks[2].format", "webhooks[3].timeout", "webhooks[3].redirects",
+        ] {
+            #expect(found.contains { $0.path == path }, "no error at \(path): \(found)")
+        }
+        #expect(found.contains { $0.path.hasPrefix("webhooks[4]") })
+        #expect(found.first { $0.path == "webhooks[2].servers[0]" }?.suggestion == "pay")
+        #expect(!found.contains { $0.description.contains("whsec_not-base64") }, "a secret is never echoed")
+    }
 }

@@ -212,4 +212,43 @@ final class AuditTests: XCTestCase {
             if kind == "changed" { XCTAssertTrue(broken.contains(stream), broken) }
         }
     }
+
+    func testArgumentsAreRedactedPerToolBeforeTheyAreWritten() async throws {
+        let policy = """
+            version: "1"
+            default: allow
+            tools:
+              transfer: {action: require_approval, approval: {hold: 1s, timeout: 1h}}
+            """
+        let gateway = try await GatewayUnderTest.start(servers: [
+            "pay": .stdio(
+                command: try Peers.python2(), arguments: [Peers.fixtureServer, "--transport", "stdio"], policy: policy,
+                extra: "    store_arguments: full\n    store_arguments_by_tool: {transfer: hash, \"ec*\": keys}\n")
+        ])
+        defer { gateway.stop() }
+        let run = try Peers.runClient(
+            python: try Peers.python2(), url: gateway.url("pay"), key: gateway.key,
+            steps: [
+                ["op": "call_tool", "name": "echo", "arguments": ["text": "secret text"], "timeout": 30],
+                ["op": "call_tool", "name": "add", "arguments": ["a": 1, "b": 2], "timeout": 30],
+                ["op": "call_tool", "name": "transfer", "arguments": ["amount": 9, "to": "acct_secret"], "timeout": 30],
+            ])
+        XCTAssertEqual(run.steps.count, 3, run.description)
+        var decided: [String: ToolCallDecided] = [:]
+        for event in try await gateway.events(type: ToolCallDecided.type) {
+            let call = try EventCoding.decode(ToolCallDecided.self, from: event.data)
+            decided[call.tool] = call
+        }
+        XCTAssertEqual(decided["echo"]?.arguments, ["text"])
+        XCTAssertEqual(decided["echo"]?.argumentsStorage, "keys")
+        XCTAssertEqual(decided["add"]?.arguments, ["a": 1, "b": 2])
+        XCTAssertNil(decided["transfer"]?.arguments)
+        XCTAssertEqual(decided["transfer"]?.argumentsStorage, "hash")
+        XCTAssertEqual(decided["transfer"]?.argumentsHash, ToolCallDecided.hash(arguments: ["amount": 9, "to": "acct_secret"]))
+        let requests = try await gateway.events(type: ApprovalRequested.type)
+        let requested = try XCTUnwrap(requests.first)
+        XCTAssertNil(try EventCoding.decode(ApprovalRequested.self, from: requested.data).arguments)
+        let everything = try await gateway.events().map { String(decoding: $0.data, as: UTF8.self) }.joined()
+        XCTAssertFalse(everything.contains("secret text") || everything.contains("acct_secret"), "redacted values never reach the log")
+    }
 }

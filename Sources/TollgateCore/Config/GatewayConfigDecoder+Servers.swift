@@ -76,6 +76,32 @@ extension GatewayConfigDecoder {
         {
             storage = chosen
         }
+        var byTool: [String: ArgumentStorage] = [:]
+        var byToolValid = true
+        if let value = Self.value(fields, "store_arguments_by_tool") {
+            let mapPath = PolicyPath.key(path, "store_arguments_by_tool")
+            if let entries = stringMap(value, at: mapPath, caseInsensitive: false) {
+                for entry in entries {
+                    guard (1...200).contains(entry.name.count) else {
+                        byToolValid = false
+                        report(
+                            .invalidValue, at: entry.nameLocation, entry.path, "a tool name or glob has 1 to 200 characters",
+                            allowed: "a tool name, or a glob such as create_*")
+                        continue
+                    }
+                    guard let chosen = ArgumentStorage(rawValue: entry.value) else {
+                        byToolValid = false
+                        report(
+                            .invalidValue, at: entry.valueLocation, entry.path, "`\(Self.shortened(entry.value))` is not a way to store arguments",
+                            allowed: "full, hash or keys", suggestion: EditDistance.suggestion(for: entry.value, among: ArgumentStorage.allCases.map(\.rawValue)))
+                        continue
+                    }
+                    byTool[entry.name] = chosen
+                }
+            } else {
+                byToolValid = false
+            }
+        }
         let policy = fields["policy"].flatMap { self.path($0.value, at: PolicyPath.key(path, "policy")) }
 
         let upstream: Upstream?
@@ -84,8 +110,8 @@ extension GatewayConfigDecoder {
         case .http: upstream = decodeHTTP(fields, at: path).map(Upstream.http)
         case nil: upstream = nil
         }
-        guard let upstream, let policy else { return nil }
-        return ServerConfig(name: name, upstream: upstream, policyPath: policy, storeArguments: storage)
+        guard let upstream, let policy, byToolValid else { return nil }
+        return ServerConfig(name: name, upstream: upstream, policyPath: policy, storeArguments: storage, storeArgumentsByTool: byTool)
     }
 
     /// Whether the server has a key that is a near miss for `command` or `url`, already reported as unknown with a

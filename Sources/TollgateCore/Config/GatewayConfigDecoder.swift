@@ -28,7 +28,9 @@ struct GatewayConfigDecoder: SourceDecoding {
     ]
     static let loggingKeys = ["level", "format"]
     static let limitKeys = ["max_body_bytes", "max_held_calls", "max_sessions", "upstream_timeout"]
-    static let serverKeys = ["command", "args", "env", "cwd", "url", "transport", "headers", "policy", "store_arguments"]
+    static let serverKeys = [
+        "command", "args", "env", "cwd", "url", "transport", "headers", "policy", "store_arguments", "store_arguments_by_tool",
+    ]
     static let stdioKeys = ["args", "env", "cwd"]
     static let httpKeys = ["transport", "headers"]
     static let agentKeys = ["id", "grant", "key_hash"]

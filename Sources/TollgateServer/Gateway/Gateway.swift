@@ -26,10 +26,10 @@ final class Gateway: Service, Sendable {
         self.logger = logger
         self.metrics = metrics
         var files: [String: String] = [:]
-        var storage: [String: ArgumentStorage] = [:]
+        var storage: [String: ArgumentRedaction] = [:]
         for server in config.servers {
             files[server.name] = server.policyPath
-            storage[server.name] = server.storeArguments
+            storage[server.name] = server.argumentRedaction
         }
         policies = PolicyBook(files: files, logger: logger)
         policies.loadAll()

@@ -15,7 +15,7 @@ extension PolicyGate {
         desk: ApprovalDesk
     ) async throws -> ToolCallVerdict {
         let identity = request.identity
-        let mode = storage[identity.server] ?? .full
+        let mode = (storage[identity.server] ?? ArgumentRedaction()).storage(for: request.tool)
         let started = Date()
         // Past `limits.max_held_calls` (or while stopping) the request is still made, but the call is not held: its
         // agent hears at once that it is pending, and the identical retry runs once it is approved.

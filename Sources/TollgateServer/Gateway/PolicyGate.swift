@@ -13,7 +13,7 @@ struct PolicyGate: ToolCallGate {
     let policies: PolicyBook
     let recorder: ToolCallRecorder
     /// How each server's arguments are stored in the log.
-    let storage: [String: ArgumentStorage]
+    let storage: [String: ArgumentRedaction]
     let metrics: GatewayMetrics
     let logger: Logger
     /// The approval workflow: requests, and the held calls' wake-ups. Without it, `require_approval` refuses.
@@ -21,7 +21,7 @@ struct PolicyGate: ToolCallGate {
     private let classifier = RiskClassifier()
 
     init(
-        policies: PolicyBook, recorder: ToolCallRecorder, storage: [String: ArgumentStorage], metrics: GatewayMetrics, approvals: ApprovalDesk?,
+        policies: PolicyBook, recorder: ToolCallRecorder, storage: [String: ArgumentRedaction], metrics: GatewayMetrics, approvals: ApprovalDesk?,
         logger: Logger
     ) {
         self.policies = policies
@@ -167,7 +167,7 @@ struct PolicyGate: ToolCallGate {
         case .requireApproval(let requirement): reason = requirement.reason
         case .allow, .hidden: break
         }
-        let mode = storage[request.identity.server] ?? .full
+        let mode = (storage[request.identity.server] ?? ArgumentRedaction()).storage(for: request.tool)
         return ToolCallDecided(
             callID: callID, agent: request.identity.agent, grant: request.identity.grant, session: request.identity.session,
             server: request.identity.server, tool: request.tool, requestID: request.requestID.description,
@@ -181,7 +181,7 @@ struct PolicyGate: ToolCallGate {
     private func recordRefusal(
         _ request: ToolCallRequest, callID: UUID, decision: String, reason: String, rule: String, policyHash: String, started: ContinuousClock.Instant
     ) async {
-        let mode = storage[request.identity.server] ?? .full
+        let mode = (storage[request.identity.server] ?? ArgumentRedaction()).storage(for: request.tool)
         let event = ToolCallDecided(
             callID: callID, agent: request.identity.agent, grant: request.identity.grant, session: request.identity.session,
             server: request.identity.server, tool: request.tool, requestID: request.requestID.description,

@@ -47,7 +47,7 @@ public struct StdioFront: Sendable {
             let book = ApprovalBook(store: store)
             let approvals = ApprovalDesk(book: book, waiters: ApprovalWaiters(book: book, maxHeld: config.limits.maxHeldCalls, logger: logger))
             let gate = PolicyGate(
-                policies: policies, recorder: ToolCallRecorder(store: store), storage: [server.name: server.storeArguments], metrics: metrics,
+                policies: policies, recorder: ToolCallRecorder(store: store), storage: [server.name: server.argumentRedaction], metrics: metrics,
                 approvals: approvals, logger: logger)
             let httpClient = HTTPUpstreamConnection.makeClient()
             let factory = UpstreamFactory(httpClient: httpClient, maxMessageBytes: 16 << 20, logger: logger)
