@@ -55,9 +55,13 @@ public enum CanonicalJSON {
             case UInt8(ascii: "{"): try object(depth: depth + 1)
             case UInt8(ascii: "["): try array(depth: depth + 1)
             case UInt8(ascii: "\""):
-                var scalars: [Unicode.Scalar] = []
-                try string(into: &scalars)
-                Self.write(scalars, to: &output)
+                if let plain = plainString() {
+                    output.append(contentsOf: UnsafeBufferPointer(rebasing: input[(plain.lowerBound - 1)..<(plain.upperBound + 1)]))
+                } else {
+                    var scalars: [Unicode.Scalar] = []
+                    try string(into: &scalars)
+                    Self.write(scalars, to: &output)
+                }
             case UInt8(ascii: "t"): try literal("true")
             case UInt8(ascii: "f"): try literal("false")
             case UInt8(ascii: "n"): try literal("null")
@@ -106,29 +110,40 @@ public enum CanonicalJSON {
             guard depth <= maxDepth else { throw failure("nested more than \(maxDepth) deep") }
             index += 1
             skipWhitespace()
-            var members: [(key: [UInt8], text: [UInt8])] = []
             if index < input.count, input[index] == UInt8(ascii: "}") {
                 index += 1
                 output.append(contentsOf: [UInt8(ascii: "{"), UInt8(ascii: "}")])
                 return
             }
-            let outer = output
+            // Each member is written to the end of `output` as it is read (`"key":value`), and remembered by where its
+            // key's bytes and its text lie; then the members are put back in key order.
+            let objectStart = output.count
+            var texts: [Range<Int>] = []
+            var keys: [Range<Int>] = []
+            var keyStore: [UInt8] = []
             while true {
                 skipWhitespace()
                 guard index < input.count, input[index] == UInt8(ascii: "\"") else { throw failure("expected a member name in quotes") }
-                var scalars: [Unicode.Scalar] = []
-                try string(into: &scalars)
-                var key: [UInt8] = []
-                for scalar in scalars { key.append(contentsOf: UTF8.encode(scalar)!) }
+                let textStart = output.count
+                let keyStart = keyStore.count
+                if let plain = plainString() {
+                    let quoted = UnsafeBufferPointer(rebasing: input[(plain.lowerBound - 1)..<(plain.upperBound + 1)])
+                    output.append(contentsOf: quoted)
+                    keyStore.append(contentsOf: UnsafeBufferPointer(rebasing: input[plain]))
+                } else {
+                    var scalars: [Unicode.Scalar] = []
+                    try string(into: &scalars)
+                    Self.write(scalars, to: &output)
+                    for scalar in scalars { keyStore.append(contentsOf: UTF8.encode(scalar)!) }
+                }
+                keys.append(keyStart..<keyStore.count)
                 skipWhitespace()
                 guard index < input.count, input[index] == UInt8(ascii: ":") else { throw failure("expected : after a member name") }
                 index += 1
                 skipWhitespace()
-                output = []
-                Self.write(scalars, to: &output)
                 output.append(UInt8(ascii: ":"))
                 try value(depth: depth)
-                members.append((key, output))
+                texts.append((textStart - objectStart)..<(output.count - objectStart))
                 skipWhitespace()
                 guard index < input.count else { throw failure("the object is not closed") }
                 if input[index] == UInt8(ascii: ",") {
@@ -140,17 +155,69 @@ public enum CanonicalJSON {
                     throw failure("expected , or } in an object")
                 }
             }
-            members.sort { $0.key.lexicographicallyPrecedes($1.key) }
-            for position in members.indices.dropFirst() where members[position].key == members[position - 1].key {
-                throw failure("the member name \(String(decoding: members[position].key, as: UTF8.self)) appears twice")
+            var order = Array(keys.indices)
+            var duplicate: Int?
+            keyStore.withUnsafeBufferPointer { store in
+                let base = store.baseAddress
+                /// Bytewise order of two keys: memcmp over the shorter, then the shorter first.
+                func compare(_ a: Int, _ b: Int) -> Int32 {
+                    let left = keys[a]
+                    let right = keys[b]
+                    let common = min(left.count, right.count)
+                    if common > 0, let base {
+                        let result = memcmp(base + left.lowerBound, base + right.lowerBound, common)
+                        if result != 0 { return result }
+                    }
+                    return left.count == right.count ? 0 : (left.count < right.count ? -1 : 1)
+                }
+                order.sort { compare($0, $1) < 0 }
+                for position in order.indices.dropFirst() where compare(order[position], order[position - 1]) == 0 {
+                    duplicate = order[position]
+                    break
+                }
             }
-            output = outer
+            if let duplicate {
+                throw failure("the member name \(String(decoding: keyStore[keys[duplicate]], as: UTF8.self)) appears twice")
+            }
+            // Already in order (a one-member object, say): the text stays where it is.
+            if order.elementsEqual(keys.indices) {
+                var sorted: [UInt8] = [UInt8(ascii: "{")]
+                sorted.reserveCapacity(output.count - objectStart + texts.count + 1)
+                for (position, range) in texts.enumerated() {
+                    if position > 0 { sorted.append(UInt8(ascii: ",")) }
+                    sorted.append(contentsOf: output[(range.lowerBound + objectStart)..<(range.upperBound + objectStart)])
+                }
+                sorted.append(UInt8(ascii: "}"))
+                output.replaceSubrange(objectStart..., with: sorted)
+                return
+            }
+            let written = Array(output[objectStart...])
+            output.removeSubrange(objectStart...)
             output.append(UInt8(ascii: "{"))
-            for (position, member) in members.enumerated() {
-                if position > 0 { output.append(UInt8(ascii: ",")) }
-                output.append(contentsOf: member.text)
+            written.withUnsafeBufferPointer { written in
+                for (position, member) in order.enumerated() {
+                    if position > 0 { output.append(UInt8(ascii: ",")) }
+                    output.append(contentsOf: UnsafeBufferPointer(rebasing: written[texts[member]]))
+                }
             }
             output.append(UInt8(ascii: "}"))
+        }
+
+        /// At a string's opening quote: when the string is printable ASCII without escapes (so its canonical form is its
+        /// bytes as they are), moves past it and returns the range of its content; otherwise moves nowhere, `nil`.
+        mutating func plainString() -> Range<Int>? {
+            var cursor = index + 1
+            while cursor < input.count {
+                let byte = input[cursor]
+                if byte == UInt8(ascii: "\"") {
+                    defer { index = cursor + 1 }
+                    return (index + 1)..<cursor
+                }
+                // Escapes, control characters, DEL and non-ASCII take the careful path.
+                if byte == UInt8(ascii: "\\") || byte < 0x20 || byte >= 0x7F { return nil }
+                cursor += 1
+            }
+            return nil
         }
 
         /// Reads a string literal (at its opening quote) into Unicode scalars.

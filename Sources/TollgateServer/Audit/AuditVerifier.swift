@@ -177,6 +177,13 @@ public struct AuditVerifier: Sendable {
         }
     }
 
+    /// One event's leaf from made-up fields and `data`: what `ops/bench/audit` times.
+    public static func leafForBenchmark(position: Int64, data: [UInt8]) throws -> [UInt8] {
+        try EventSeal.leaf(
+            position: position, transactionID: 123_456, streamID: "call-5b0c7c1e-0000-4000-8000-000000000000", version: 1, type: "ToolCallDecided",
+            recordedMicros: 1_796_198_709_000_000, data: data, metadata: Array("{}".utf8))
+    }
+
     /// Each row's leaf hash, computed on two threads (canonical JSON is most of the work).
     static func leaves(_ rows: [EventRow]) throws -> [[UInt8]] {
         var leaves = [[UInt8]](repeating: [], count: rows.count)

@@ -25,16 +25,22 @@ enum EventSeal {
         var hasher = SHA256()
         func field(_ bytes: [UInt8]) {
             withUnsafeBytes(of: UInt64(bytes.count).bigEndian) { hasher.update(bufferPointer: $0) }
-            hasher.update(data: bytes)
+            bytes.withUnsafeBytes { hasher.update(bufferPointer: $0) }
         }
-        func field(_ text: String.UTF8View) { field(Array(text)) }
-        field("tollgate-event-v1".utf8)
-        field(String(position).utf8)
-        field(String(transactionID).utf8)
-        field(streamID.utf8)
-        field(String(version).utf8)
-        field(type.utf8)
-        field(String(recordedMicros).utf8)
+        func field(_ text: String) {
+            var text = text
+            text.withUTF8 { utf8 in
+                withUnsafeBytes(of: UInt64(utf8.count).bigEndian) { hasher.update(bufferPointer: $0) }
+                hasher.update(bufferPointer: UnsafeRawBufferPointer(utf8))
+            }
+        }
+        field("tollgate-event-v1")
+        field(String(position))
+        field(String(transactionID))
+        field(streamID)
+        field(String(version))
+        field(type)
+        field(String(recordedMicros))
         field(try CanonicalJSON.canonicalize(data))
         field(try CanonicalJSON.canonicalize(metadata))
         return Array(hasher.finalize())
