@@ -32,6 +32,13 @@ public enum CanonicalJSON {
         let maxDepth: Int
         var index = 0
         var output: [UInt8] = []
+        // Scratch space shared by every object, used as stacks (an inner object finishes before its outer one goes
+        // on), so objects allocate nothing of their own.
+        var texts: [Range<Int>] = []
+        var keys: [Range<Int>] = []
+        var keyStore: [UInt8] = []
+        var order: [Int] = []
+        var moved: [UInt8] = []
 
         init(input: UnsafeBufferPointer<UInt8>, maxDepth: Int) {
             self.input = input
@@ -118,17 +125,20 @@ public enum CanonicalJSON {
             // Each member is written to the end of `output` as it is read (`"key":value`), and remembered by where its
             // key's bytes and its text lie; then the members are put back in key order.
             let objectStart = output.count
-            var texts: [Range<Int>] = []
-            var keys: [Range<Int>] = []
-            var keyStore: [UInt8] = []
+            let firstMember = keys.count
+            let keyStoreStart = keyStore.count
+            defer {
+                keys.removeSubrange(firstMember...)
+                texts.removeSubrange(firstMember...)
+                keyStore.removeSubrange(keyStoreStart...)
+            }
             while true {
                 skipWhitespace()
                 guard index < input.count, input[index] == UInt8(ascii: "\"") else { throw failure("expected a member name in quotes") }
                 let textStart = output.count
                 let keyStart = keyStore.count
                 if let plain = plainString() {
-                    let quoted = UnsafeBufferPointer(rebasing: input[(plain.lowerBound - 1)..<(plain.upperBound + 1)])
-                    output.append(contentsOf: quoted)
+                    output.append(contentsOf: UnsafeBufferPointer(rebasing: input[(plain.lowerBound - 1)..<(plain.upperBound + 1)]))
                     keyStore.append(contentsOf: UnsafeBufferPointer(rebasing: input[plain]))
                 } else {
                     var scalars: [Unicode.Scalar] = []
@@ -136,14 +146,16 @@ public enum CanonicalJSON {
                     Self.write(scalars, to: &output)
                     for scalar in scalars { keyStore.append(contentsOf: UTF8.encode(scalar)!) }
                 }
-                keys.append(keyStart..<keyStore.count)
+                let key = keyStart..<keyStore.count
                 skipWhitespace()
                 guard index < input.count, input[index] == UInt8(ascii: ":") else { throw failure("expected : after a member name") }
                 index += 1
                 skipWhitespace()
                 output.append(UInt8(ascii: ":"))
+                // An object inside uses the stacks above this member's entries, and leaves them as it found them.
                 try value(depth: depth)
-                texts.append((textStart - objectStart)..<(output.count - objectStart))
+                keys.append(key)
+                texts.append(textStart..<output.count)
                 skipWhitespace()
                 guard index < input.count else { throw failure("the object is not closed") }
                 if input[index] == UInt8(ascii: ",") {
@@ -155,10 +167,13 @@ public enum CanonicalJSON {
                     throw failure("expected , or } in an object")
                 }
             }
-            var order = Array(keys.indices)
+            let count = keys.count - firstMember
+            order.removeAll(keepingCapacity: true)
+            order.append(contentsOf: firstMember..<keys.count)
             var duplicate: Int?
             keyStore.withUnsafeBufferPointer { store in
                 let base = store.baseAddress
+                let keys = self.keys
                 /// Bytewise order of two keys: memcmp over the shorter, then the shorter first.
                 func compare(_ a: Int, _ b: Int) -> Int32 {
                     let left = keys[a]
@@ -179,25 +194,17 @@ public enum CanonicalJSON {
             if let duplicate {
                 throw failure("the member name \(String(decoding: keyStore[keys[duplicate]], as: UTF8.self)) appears twice")
             }
-            // Already in order (a one-member object, say): the text stays where it is.
-            if order.elementsEqual(keys.indices) {
-                var sorted: [UInt8] = [UInt8(ascii: "{")]
-                sorted.reserveCapacity(output.count - objectStart + texts.count + 1)
-                for (position, range) in texts.enumerated() {
-                    if position > 0 { sorted.append(UInt8(ascii: ",")) }
-                    sorted.append(contentsOf: output[(range.lowerBound + objectStart)..<(range.upperBound + objectStart)])
-                }
-                sorted.append(UInt8(ascii: "}"))
-                output.replaceSubrange(objectStart..., with: sorted)
-                return
-            }
-            let written = Array(output[objectStart...])
+            // The members were written one after the other, without commas: put them back in key order with them.
+            moved.removeAll(keepingCapacity: true)
+            moved.append(contentsOf: output[objectStart...])
             output.removeSubrange(objectStart...)
+            output.reserveCapacity(output.count + moved.count + count + 1)
             output.append(UInt8(ascii: "{"))
-            written.withUnsafeBufferPointer { written in
+            moved.withUnsafeBufferPointer { moved in
                 for (position, member) in order.enumerated() {
                     if position > 0 { output.append(UInt8(ascii: ",")) }
-                    output.append(contentsOf: UnsafeBufferPointer(rebasing: written[texts[member]]))
+                    let range = texts[member]
+                    output.append(contentsOf: UnsafeBufferPointer(rebasing: moved[(range.lowerBound - objectStart)..<(range.upperBound - objectStart)]))
                 }
             }
             output.append(UInt8(ascii: "}"))

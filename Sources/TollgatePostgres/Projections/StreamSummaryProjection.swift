@@ -16,6 +16,8 @@ public struct StreamSummaryProjection: Projection {
     /// The same rows as replaying every event through `apply`, in one statement: per stream, the highest version, the
     /// count, and the first and last event in log order.
     public func rebuildInDatabase(through head: LogPosition, on connection: PostgresConnection) throws -> Int? {
+        // Sorts of a million rows stay in memory (for this transaction only).
+        try connection.execute("SET LOCAL work_mem = '256MB'")
         let result = try connection.query(
             """
             WITH readable AS (
