@@ -93,7 +93,8 @@ extension GatewayConfigDecoder {
                         byToolValid = false
                         report(
                             .invalidValue, at: entry.valueLocation, entry.path, "`\(Self.shortened(entry.value))` is not a way to store arguments",
-                            allowed: "full, hash or keys", suggestion: EditDistance.suggestion(for: entry.value, among: ArgumentStorage.allCases.map(\.rawValue)))
+                            allowed: "full, hash or keys",
+                            suggestion: EditDistance.suggestion(for: entry.value, among: ArgumentStorage.allCases.map(\.rawValue)))
                         continue
                     }
                     byTool[entry.name] = chosen

@@ -204,7 +204,8 @@ public enum CanonicalJSON {
                 for (position, member) in order.enumerated() {
                     if position > 0 { output.append(UInt8(ascii: ",")) }
                     let range = texts[member]
-                    output.append(contentsOf: UnsafeBufferPointer(rebasing: moved[(range.lowerBound - objectStart)..<(range.upperBound - objectStart)]))
+                    output.append(
+                        contentsOf: UnsafeBufferPointer(rebasing: moved[(range.lowerBound - objectStart)..<(range.upperBound - objectStart)]))
                 }
             }
             output.append(UInt8(ascii: "}"))

@@ -20,20 +20,18 @@ public struct StreamSummaryProjection: Projection {
         try connection.execute("SET LOCAL work_mem = '256MB'")
         let result = try connection.query(
             """
-            WITH readable AS (
-                SELECT stream_id, version, type, position, transaction_id, recorded_at FROM tollgate.events
+            WITH summaries AS (
+                SELECT stream_id, max(version) AS version, count(*) AS event_count,
+                       (array_agg(type ORDER BY transaction_id, position))[1] AS first_type,
+                       (array_agg(type ORDER BY transaction_id DESC, position DESC))[1] AS last_type,
+                       (array_agg(position ORDER BY transaction_id DESC, position DESC))[1] AS last_position,
+                       (array_agg(recorded_at ORDER BY transaction_id DESC, position DESC))[1] AS updated_at
+                FROM tollgate.events
                 WHERE (transaction_id, position) <= ($1::text::xid8, $2::bigint)
-            ), firsts AS (
-                SELECT DISTINCT ON (stream_id) stream_id, type AS first_type FROM readable ORDER BY stream_id, transaction_id, position
-            ), lasts AS (
-                SELECT DISTINCT ON (stream_id) stream_id, type AS last_type, position AS last_position, recorded_at AS updated_at
-                FROM readable ORDER BY stream_id, transaction_id DESC, position DESC
-            ), totals AS (
-                SELECT stream_id, max(version) AS version, count(*) AS event_count FROM readable GROUP BY stream_id
+                GROUP BY stream_id
             ), inserted AS (
                 INSERT INTO tollgate.stream_summaries (stream_id, version, event_count, first_type, last_type, last_position, updated_at)
-                SELECT t.stream_id, t.version, t.event_count, f.first_type, l.last_type, l.last_position, l.updated_at
-                FROM totals t JOIN firsts f USING (stream_id) JOIN lasts l USING (stream_id)
+                SELECT stream_id, version, event_count, first_type, last_type, last_position, updated_at FROM summaries
                 RETURNING event_count
             )
             SELECT coalesce(sum(event_count), 0)::bigint FROM inserted

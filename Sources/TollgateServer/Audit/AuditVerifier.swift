@@ -184,15 +184,14 @@ public struct AuditVerifier: Sendable {
             recordedMicros: 1_796_198_709_000_000, data: data, metadata: Array("{}".utf8))
     }
 
-    /// Each row's leaf hash, computed on two threads (canonical JSON is most of the work).
+    /// Each row's leaf hash, on one thread: the database renders the next page on the other core meanwhile.
     static func leaves(_ rows: [EventRow]) throws -> [[UInt8]] {
         var leaves = [[UInt8]](repeating: [], count: rows.count)
-        let half = rows.count / 2
         let failure = Mutex<(any Error)?>(nil)
         leaves.withUnsafeMutableBufferPointer { buffer in
             nonisolated(unsafe) let output = buffer
-            DispatchQueue.concurrentPerform(iterations: rows.count < 64 ? 1 : 2) { part in
-                let range = rows.count < 64 ? 0..<rows.count : (part == 0 ? 0..<half : half..<rows.count)
+            DispatchQueue.concurrentPerform(iterations: 1) { part in
+                let range = 0..<rows.count
                 for index in range {
                     let row = rows[index]
                     do {

@@ -62,13 +62,17 @@ struct AuditBenchCommand: AsyncParsableCommand {
         Self.report("seal (projector)", sealed, since: clock)
 
         // The hashing alone, on one thread: canonical JSON and SHA-256 of one typical event, many times.
-        let sample = try await client.query("SELECT data::text FROM tollgate.events WHERE type = 'ToolCallDecided' LIMIT 1")[0].decode(JSONText.self, 0).bytes
+        let sample = try await client.query("SELECT data::text FROM tollgate.events WHERE type = 'ToolCallDecided' LIMIT 1")[0].decode(
+            JSONText.self, 0
+        ).bytes
         clock = .now
         var digest: [UInt8] = []
         for index in 0..<50_000 {
             digest = try AuditVerifier.leafForBenchmark(position: Int64(index), data: sample)
         }
-        print("hashing one event (canonical JSON + SHA-256, one thread): \(String(format: "%.2f", Self.seconds(clock.duration(to: .now)) / 50_000 * 1e6)) µs (\(sample.count) bytes of JSON, digest \(digest.count) bytes)")
+        print(
+            "hashing one event (canonical JSON + SHA-256, one thread): \(String(format: "%.2f", Self.seconds(clock.duration(to: .now)) / 50_000 * 1e6)) µs (\(sample.count) bytes of JSON, digest \(digest.count) bytes)"
+        )
 
         clock = .now
         let report = try await AuditVerifier(client: client).verify()
