@@ -15,7 +15,7 @@ public enum EventCoding {
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .custom { date, encoder in
             var container = encoder.singleValueContainer()
-            try container.encode(date.formatted(style))
+            try container.encode(timestamp(date))
         }
         return [UInt8](try encoder.encode(value))
     }
@@ -37,7 +37,9 @@ extension EventCoding {
     /// `date` as `2026-12-02T06:06:01.105Z`: UTC, milliseconds; the same text as the Codable path writes, made
     /// without a formatter (this runs twice for every tool call).
     public static func timestamp(_ date: Date) -> String {
-        let milliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
+        // To the nearest millisecond, not down: a time read back from this text (46.203 parses to 46.20299…) must give
+        // the same text again, or a state re-encoded after each event drifts from the same state folded in one go.
+        let milliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded())
         var seconds = time_t(milliseconds / 1000)
         let fraction = Int(milliseconds % 1000)
         var parts = tm()
