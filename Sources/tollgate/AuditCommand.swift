@@ -88,13 +88,10 @@ struct AuditReplayCommand: AsyncParsableCommand {
     @OptionGroup var logging: LoggingOptions
 
     func run() async throws {
-        let logger = logging.makeLogger("tollgate")
-        let open = try await database.connector.open(logger: logger)
-        let store = EventStore(client: open.client, logger: logger)
-        defer { store.stop() }
+        let calls = try await database.run(logger: logging.makeLogger("tollgate")) { _, store in
+            try await AuditTrail.read(store: store, filter: try filter.filter())
+        }
         do {
-            try await Migrator(logger: logger).migrate(open.client)
-            let calls = try await AuditTrail.read(store: store, filter: try filter.filter())
             switch format {
             case .jsonl:
                 for call in calls { print(call.json.canonicalJSON) }
@@ -110,11 +107,7 @@ struct AuditReplayCommand: AsyncParsableCommand {
                 }
                 print(calls.isEmpty ? "no calls" : TextTable.render(rows))
             }
-        } catch {
-            await open.close()
-            throw error
         }
-        await open.close()
     }
 }
 
@@ -151,18 +144,11 @@ struct AuditVerifyCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let logger = logging.makeLogger("tollgate")
-        let open = try await database.connector.open(logger: logger)
-        let report: AuditVerifier.Report
         let started = ContinuousClock.now
-        do {
-            try await Migrator(logger: logger).migrate(open.client)
-            report = try await AuditVerifier(client: open.client).verify(expect: try expectation())
-        } catch {
-            await open.close()
-            throw error
+        let expected = try expectation()
+        let report = try await database.run(logger: logging.makeLogger("tollgate")) { client, _ in
+            try await AuditVerifier(client: client).verify(expect: expected)
         }
-        await open.close()
         let seconds = Double(started.duration(to: .now).components.attoseconds) / 1e18 + Double(started.duration(to: .now).components.seconds)
         print("checked \(report.checked) sealed events in \(String(format: "%.2f", seconds)) s; \(report.unsealed) not sealed yet")
         print("head \(report.head ?? "none (nothing sealed yet)")")
@@ -211,19 +197,9 @@ struct AuditWhatIfCommand: AsyncParsableCommand {
             PolicyFile.printError(error.description)
             throw ExitCode(1)
         }
-        let logger = logging.makeLogger("tollgate")
-        let open = try await database.connector.open(logger: logger)
-        let store = EventStore(client: open.client, logger: logger)
-        defer { store.stop() }
-        var calls: [AuditTrail.Call] = []
-        do {
-            try await Migrator(logger: logger).migrate(open.client)
-            calls = try await AuditTrail.read(store: store, filter: try filter.filter())
-        } catch {
-            await open.close()
-            throw error
+        let calls = try await database.run(logger: logging.makeLogger("tollgate")) { _, store in
+            try await AuditTrail.read(store: store, filter: try filter.filter())
         }
-        await open.close()
         let servers = Set(calls.map(\.decided.server))
         if filter.server == nil, servers.count > 1 {
             throw ValidationError(

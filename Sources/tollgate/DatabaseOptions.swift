@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import TollgatePostgres
 import TollgateServer
 
 /// `--database` and `--data-dir`, shared by every command that touches the database.
@@ -39,6 +40,26 @@ struct DatabaseOptions: ParsableArguments {
         if pgEnvironment { connectionString = "application_name=tollgate" }
         let dataDirectory = self.dataDirectory.map { URL(fileURLWithPath: $0).appendingPathComponent("postgres") }
         return DatabaseConnector(connectionString: connectionString, dataDirectory: dataDirectory)
+    }
+}
+
+extension DatabaseOptions {
+    /// Opens the database, applies migrations, runs `body` with the client and an event store, and closes everything
+    /// whether `body` succeeds or throws: the frame of every command that reads or writes the database.
+    func run<T: Sendable>(logger: Logger, _ body: (PostgresClient, EventStore) async throws -> T) async throws -> T {
+        let open = try await connector.open(logger: logger)
+        let store = EventStore(client: open.client, logger: logger)
+        do {
+            try await Migrator(logger: logger).migrate(open.client)
+            let result = try await body(open.client, store)
+            store.stop()
+            await open.close()
+            return result
+        } catch {
+            store.stop()
+            await open.close()
+            throw error
+        }
     }
 }
 

@@ -25,18 +25,9 @@ struct ProjectionsStatusCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = logging.makeLogger("tollgate")
-        let open = try await database.connector.open(logger: logger)
-        let store = EventStore(client: open.client, logger: logger)
-        defer { store.stop() }
-        let statuses: [ProjectionStatus]
-        do {
-            try await Migrator(logger: logger).migrate(open.client)
-            statuses = try await ProjectionRunner(store: store, projections: GatewayServer.projections(), logger: logger).status()
-        } catch {
-            await open.close()
-            throw error
+        let statuses = try await database.run(logger: logger) { _, store in
+            try await ProjectionRunner(store: store, projections: GatewayServer.projections(), logger: logger).status()
         }
-        await open.close()
         switch format {
         case .json:
             print(
@@ -84,33 +75,23 @@ struct ProjectionsRebuildCommand: AsyncParsableCommand {
         let config = try configuration.load()
         let projections = GatewayServer.projections(config: config, baseURL: "http://\(config?.listen ?? "127.0.0.1:8420")")
         let names = name.map { [$0] } ?? projections.map(\.name).filter { $0 != "seal" }
-        let open = try await database.connector.open(logger: logger)
-        let store = EventStore(client: open.client, logger: logger)
-        defer { store.stop() }
         do {
-            try await Migrator(logger: logger).migrate(open.client)
-            let runner = ProjectionRunner(store: store, projections: projections, logger: logger)
-            for name in names {
-                let started = ContinuousClock.now
-                let replayed = try await runner.rebuild(name)
-                let elapsed = started.duration(to: .now)
-                let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-                print(
-                    "\(name): replayed \(replayed) events in \(String(format: "%.2f", seconds)) s (\(Int(Double(replayed) / max(seconds, 1e-6))) events/s)"
-                )
+            try await database.run(logger: logger) { _, store in
+                let runner = ProjectionRunner(store: store, projections: projections, logger: logger)
+                for name in names {
+                    let started = ContinuousClock.now
+                    let replayed = try await runner.rebuild(name)
+                    let elapsed = started.duration(to: .now)
+                    let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+                    print("\(name): replayed \(replayed) events in \(String(format: "%.2f", seconds)) s")
+                }
             }
         } catch let error as ProjectionError {
-            await open.close()
             PolicyFile.printError("error: \(error.description)")
             throw ExitCode(64)
         } catch let error as AuditError {
-            await open.close()
             PolicyFile.printError("error: \(error.description)")
             throw ExitCode(64)
-        } catch {
-            await open.close()
-            throw error
         }
-        await open.close()
     }
 }

@@ -136,12 +136,9 @@ struct WebhooksDeliveriesCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let logger = logging.makeLogger("tollgate")
-        let open = try await database.connector.open(logger: logger)
-        let rows: PostgresResult
-        do {
-            try await Migrator(logger: logger).migrate(open.client)
-            rows = try await open.client.query(
+        let (endpoint, status, limit) = (endpoint, status, limit)
+        let rows = try await database.run(logger: logging.makeLogger("tollgate")) { client, _ in
+            try await client.query(
                 """
                 SELECT d.id, d.endpoint, d.event_type, d.approval_id::text, d.status, d.attempts,
                        to_char(d.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
@@ -155,11 +152,7 @@ struct WebhooksDeliveriesCommand: AsyncParsableCommand {
                 WHERE ($1::text IS NULL OR d.endpoint = $1) AND ($2::text IS NULL OR d.status = $2)
                 ORDER BY d.created_at DESC, d.id LIMIT $3
                 """, [endpoint, status, limit])
-        } catch {
-            await open.close()
-            throw error
         }
-        await open.close()
         var items: [JSONValue] = []
         for row in rows.rows {
             items.append([

@@ -15,13 +15,7 @@ public enum AgentKey {
 
     /// A new key from the system's secure random number generator.
     public static func generate() -> String {
-        var generator = SystemRandomNumberGenerator()
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(32)
-        for _ in 0..<4 {
-            withUnsafeBytes(of: generator.next().littleEndian) { bytes.append(contentsOf: $0) }
-        }
-        return prefix + base64URL(bytes)
+        prefix + base64URL(SecureRandom.bytes(32))
     }
 
     /// `sha256:` and the lowercase hex SHA-256 of the key's UTF-8 bytes.
@@ -86,19 +80,14 @@ public enum AgentKey {
 
     /// Base64url without padding (RFC 4648 section 5).
     static func base64URL(_ bytes: [UInt8]) -> String {
-        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
-        var result: [UInt8] = []
-        var index = 0
-        while index < bytes.count {
-            let count = min(3, bytes.count - index)
-            var chunk = UInt32(bytes[index]) << 16
-            if count > 1 { chunk |= UInt32(bytes[index + 1]) << 8 }
-            if count > 2 { chunk |= UInt32(bytes[index + 2]) }
-            for position in 0...count {
-                result.append(alphabet[Int((chunk >> (18 - 6 * UInt32(position))) & 0x3F)])
-            }
-            index += 3
-        }
-        return String(decoding: result, as: UTF8.self)
+        String(
+            Base64.encode(bytes).compactMap { character -> Character? in
+                switch character {
+                case "+": "-"
+                case "/": "_"
+                case "=": nil
+                default: character
+                }
+            })
     }
 }

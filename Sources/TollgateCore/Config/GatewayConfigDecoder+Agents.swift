@@ -10,20 +10,8 @@ extension GatewayConfigDecoder {
             var valid = true
             var id: String?
             if let member = fields["id"] {
-                let idPath = PolicyPath.key(path, "id")
-                if let text = text(member.value, at: idPath), checkName(text, at: member.value.location, idPath, what: "agent id") {
-                    if let first = ids[text] {
-                        valid = false
-                        report(
-                            .duplicateEntry, at: member.value.location, idPath, "the agent id `\(text)` is already used by \(first)",
-                            allowed: "a different id for each agent")
-                    } else {
-                        ids[text] = path
-                        id = text
-                    }
-                } else {
-                    valid = false
-                }
+                id = uniqueName(member.value, at: PolicyPath.key(path, "id"), entry: path, what: "agent id", seen: &ids)
+                valid = valid && id != nil
             }
             var grant: String?
             if let node = Self.value(fields, "grant") {
@@ -69,20 +57,8 @@ extension GatewayConfigDecoder {
             var valid = true
             var id: String?
             if let member = fields["id"] {
-                let idPath = PolicyPath.key(path, "id")
-                if let text = text(member.value, at: idPath), checkName(text, at: member.value.location, idPath, what: "reviewer id") {
-                    if let first = ids[text] {
-                        valid = false
-                        report(
-                            .duplicateEntry, at: member.value.location, idPath, "the reviewer id `\(text)` is already used by \(first)",
-                            allowed: "a different id for each reviewer")
-                    } else {
-                        ids[text] = path
-                        id = text
-                    }
-                } else {
-                    valid = false
-                }
+                id = uniqueName(member.value, at: PolicyPath.key(path, "id"), entry: path, what: "reviewer id", seen: &ids)
+                valid = valid && id != nil
             }
             var role = ReviewerRole.reviewer
             if let node = Self.value(fields, "role") {

@@ -205,16 +205,8 @@ extension GatewayConfigDecoder {
         var valid = true
         var upstream = HTTPUpstream(url: "")
         if let member = fields["url"] {
-            let urlPath = PolicyPath.key(path, "url")
-            if let url = text(member.value, at: urlPath, allowed: "an http or https URL, such as \"https://example.com/mcp\"") {
-                if let problem = AddressSyntax.urlProblem(url) {
-                    valid = false
-                    report(
-                        .invalidValue, at: member.value.location, urlPath, problem.message,
-                        allowed: "an http or https URL with a host, such as https://example.com/mcp", suggestion: problem.suggestion)
-                } else {
-                    upstream.url = url
-                }
+            if let url = httpURL(member.value, at: PolicyPath.key(path, "url"), example: "https://example.com/mcp") {
+                upstream.url = url
             } else {
                 valid = false
             }

@@ -141,4 +141,31 @@ extension GatewayConfigDecoder {
         )
         return false
     }
+
+    /// A list entry's name (`id` of agents and reviewers, `name` of webhooks): checked against the naming rule and
+    /// against the names before it (`seen`: name → the entry that has it). `nil` after reporting why not.
+    mutating func uniqueName(_ node: SourceNode, at path: String, entry: String, what: String, seen: inout [String: String]) -> String? {
+        guard let text = text(node, at: path), checkName(text, at: node.location, path, what: what) else { return nil }
+        if let first = seen[text] {
+            report(
+                .duplicateEntry, at: node.location, path, "the \(what) `\(text)` is already used by \(first)",
+                allowed: "a different \(what) for each entry")
+            return nil
+        }
+        seen[text] = entry
+        return text
+    }
+
+    /// An http or https URL with a host (an upstream's, a webhook's); `nil` after reporting why not. `example` is shown
+    /// in the messages.
+    mutating func httpURL(_ node: SourceNode, at path: String, example: String) -> String? {
+        guard let url = text(node, at: path, allowed: "an http or https URL, such as \"\(example)\"") else { return nil }
+        if let problem = AddressSyntax.urlProblem(url) {
+            report(
+                .invalidValue, at: node.location, path, problem.message, allowed: "an http or https URL with a host, such as \(example)",
+                suggestion: problem.suggestion)
+            return nil
+        }
+        return url
+    }
 }

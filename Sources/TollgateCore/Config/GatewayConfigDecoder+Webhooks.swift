@@ -12,32 +12,15 @@ extension GatewayConfigDecoder {
             var valid = true
             var webhook = WebhookConfig(name: "", url: "", secrets: [])
             if let member = fields["name"] {
-                let namePath = PolicyPath.key(path, "name")
-                if let text = text(member.value, at: namePath), checkName(text, at: member.value.location, namePath, what: "webhook name") {
-                    if let first = names[text] {
-                        valid = false
-                        report(
-                            .duplicateEntry, at: member.value.location, namePath, "the webhook name `\(text)` is already used by \(first)",
-                            allowed: "a different name for each webhook")
-                    } else {
-                        names[text] = path
-                        webhook.name = text
-                    }
+                if let name = uniqueName(member.value, at: PolicyPath.key(path, "name"), entry: path, what: "webhook name", seen: &names) {
+                    webhook.name = name
                 } else {
                     valid = false
                 }
             }
             if let member = fields["url"] {
-                let urlPath = PolicyPath.key(path, "url")
-                if let url = text(member.value, at: urlPath, allowed: "an http or https URL, such as \"https://hooks.example.com/tollgate\"") {
-                    if let problem = AddressSyntax.urlProblem(url) {
-                        valid = false
-                        report(
-                            .invalidValue, at: member.value.location, urlPath, problem.message,
-                            allowed: "an http or https URL with a host, such as https://hooks.example.com/tollgate", suggestion: problem.suggestion)
-                    } else {
-                        webhook.url = url
-                    }
+                if let url = httpURL(member.value, at: PolicyPath.key(path, "url"), example: "https://hooks.example.com/tollgate") {
+                    webhook.url = url
                 } else {
                     valid = false
                 }

@@ -73,16 +73,8 @@ struct GatewayConfigDecoder: SourceDecoding {
         if let node = Self.value(fields, "agents") { config.agents = decodeAgents(node) }
         if let node = Self.value(fields, "reviewers") { config.reviewers = decodeReviewers(node, agents: config.agents) }
         if let node = Self.value(fields, "webhooks") { config.webhooks = decodeWebhooks(node, servers: config.servers) }
-        if let node = Self.value(fields, "public_url"),
-            let url = text(node, at: "public_url", allowed: "the gateway's address as reviewers reach it, such as \"https://tollgate.example.com\"")
-        {
-            if let problem = AddressSyntax.urlProblem(url) {
-                report(
-                    .invalidValue, at: node.location, "public_url", problem.message, allowed: "an http or https URL with a host",
-                    suggestion: problem.suggestion)
-            } else {
-                config.publicURL = url.hasSuffix("/") ? String(url.dropLast()) : url
-            }
+        if let node = Self.value(fields, "public_url"), let url = httpURL(node, at: "public_url", example: "https://tollgate.example.com") {
+            config.publicURL = url.hasSuffix("/") ? String(url.dropLast()) : url
         }
         return config
     }

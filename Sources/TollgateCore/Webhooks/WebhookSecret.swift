@@ -40,14 +40,8 @@ public struct WebhookSecret: Sendable, Hashable, CustomStringConvertible, Custom
 
     /// A new secret of 32 bytes from the system's secure random number generator.
     public static func generate() -> WebhookSecret {
-        var generator = SystemRandomNumberGenerator()
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(32)
-        for _ in 0..<4 {
-            withUnsafeBytes(of: generator.next().littleEndian) { bytes.append(contentsOf: $0) }
-        }
         // 32 bytes is within the bounds, so this cannot throw.
-        return (try? WebhookSecret(key: bytes))!
+        (try? WebhookSecret(key: SecureRandom.bytes(32)))!
     }
 
     /// The whole secret, `whsec_` and the base64 of the key: what the receiver is given.

@@ -27,24 +27,9 @@ struct AuditBenchCommand: AsyncParsableCommand {
     func run() async throws {
         var logger = Logger(label: "bench")
         logger.logLevel = .warning
-        var embedded: EmbeddedPostgres?
-        let configuration: PostgresConfiguration
-        if let database {
-            configuration = PostgresConfiguration(database)
-        } else {
-            let directory = URL(fileURLWithPath: "/tmp/tollgate-bench-audit-\(getpid())")
-            try? FileManager.default.removeItem(at: directory)
-            let cluster = EmbeddedPostgres(dataDirectory: directory, logger: logger)
-            configuration = try cluster.start()
-            embedded = cluster
-            print("cluster: embedded, durable defaults, \(directory.path)")
-        }
-        defer {
-            if let embedded {
-                try? embedded.stop(immediate: true)
-                try? FileManager.default.removeItem(at: embedded.dataDirectory)
-            }
-        }
+        let bench = try BenchDatabase(connectionString: database, name: "audit", logger: logger)
+        defer { bench.close() }
+        let configuration = bench.configuration
         let client = PostgresClient(configuration: configuration, options: .init(maxConnections: 4), logger: logger)
         try await Migrator(logger: logger).migrate(client)
         let store = EventStore(client: client, logger: logger)
