@@ -15,14 +15,15 @@ final class GatewayBadInputTests: XCTestCase {
         let key: String
 
         func post(
-            _ body: String, session: String? = nil, accept: String = "application/json, text/event-stream", extra: [(String, String)] = []
+            _ body: String, session: String? = nil, accept: String = "application/json, text/event-stream", extra: [(String, String)] = [],
+            timeout: Duration = .seconds(30)
         )
             -> HTTPProbe.Response
         {
             var headers = [("Content-Type", "application/json"), ("Accept", accept), ("Authorization", "Bearer \(key)")]
             if let session { headers.append(("Mcp-Session-Id", session)) }
             return HTTPProbe.request(
-                port: port, method: "POST", path: "/mcp/\(server)", headers: headers + extra, body: Array(body.utf8), timeout: .seconds(30))
+                port: port, method: "POST", path: "/mcp/\(server)", headers: headers + extra, body: Array(body.utf8), timeout: timeout)
                 ?? HTTPProbe.Response(status: 0, body: "no answer")
         }
 
@@ -38,10 +39,10 @@ final class GatewayBadInputTests: XCTestCase {
             return session
         }
 
-        func call(_ tool: String, _ arguments: String, id: Int, session: String) -> JSONValue? {
+        func call(_ tool: String, _ arguments: String, id: Int, session: String, timeout: Duration = .seconds(30)) -> JSONValue? {
             let response = post(
                 #"{"jsonrpc":"2.0","id":\#(id),"method":"tools/call","params":{"name":"\#(tool)","arguments":\#(arguments)}}"#, session: session,
-                accept: "application/json")
+                accept: "application/json", timeout: timeout)
             return try? JSONValue(parsing: response.body)
         }
     }
@@ -156,9 +157,12 @@ final class GatewayBadInputTests: XCTestCase {
         XCTAssertEqual(crash?["error"]?["code"]?.doubleValue, -32603, "a dead upstream is an internal error: \(String(describing: crash))")
         XCTAssertTrue(crash?["error"]?["message"]?.stringValue?.contains("stopped") == true)
 
-        // The next call restarts the server (replaying initialize) and works.
-        let echo = wire.call("echo", #"{"text":"after the crash"}"#, id: 4, session: session)
-        XCTAssertEqual(echo?["result"]?["content"]?.arrayValue?.first?["text"]?.stringValue, "after the crash", "\(String(describing: echo))")
+        // The next call restarts the server (replaying initialize) and works. The gateway gives a restarted server's
+        // handshake up to 30 s (an interpreter starting on a busy machine), so the client here waits longer than that.
+        let echo = wire.call("echo", #"{"text":"after the crash"}"#, id: 4, session: session, timeout: .seconds(60))
+        XCTAssertEqual(
+            echo?["result"]?["content"]?.arrayValue?.first?["text"]?.stringValue, "after the crash",
+            "\(String(describing: echo))\n\(gateway.log.suffix(3000))")
 
         let outcomes = try await gateway.events(type: "ToolCallCompleted").map {
             try EventCoding.decode(ToolCallCompleted.self, from: $0.data).outcome
