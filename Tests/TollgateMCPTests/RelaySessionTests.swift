@@ -184,6 +184,9 @@ import TollgateCore
             Issue.record("expected a stream")
             return
         }
+        // A tools/call on a stream is decided beside the session: wait until it is really in flight upstream.
+        for _ in 0..<200 where !connections.sent(0).contains(where: { $0.contains("hang") }) { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(connections.sent(0).contains { $0.contains("hang") })
         connections[0].die()
         var answers: [String] = []
         for await item in hanging { answers.append(String(decoding: item, as: UTF8.self)) }
