@@ -25,20 +25,8 @@ extension GatewayConfigDecoder {
             var keyHash: String?
             if let member = fields["key_hash"] {
                 let hashPath = PolicyPath.key(path, "key_hash")
-                if let text = text(member.value, at: hashPath), checkKeyHash(text, at: member.value.location, hashPath) {
-                    if let first = hashes[text] {
-                        valid = false
-                        report(
-                            .duplicateEntry, at: member.value.location, hashPath,
-                            "\(path) has the same key hash as \(first); each agent needs its own key",
-                            allowed: "a hash of a newly generated key for this agent")
-                    } else {
-                        hashes[text] = path
-                        keyHash = text
-                    }
-                } else {
-                    valid = false
-                }
+                keyHash = uniqueHash(member.value, at: hashPath, entry: path, secret: "key", holder: "agent", seen: &hashes)
+                valid = valid && keyHash != nil
             }
             if valid, let id, let keyHash { agents.append(AgentConfig(id: id, grant: grant ?? id, keyHash: keyHash)) }
         }
@@ -67,31 +55,36 @@ extension GatewayConfigDecoder {
             var tokenHash: String?
             if let member = fields["token_hash"] {
                 let hashPath = PolicyPath.key(path, "token_hash")
-                if let text = text(member.value, at: hashPath), checkKeyHash(text, at: member.value.location, hashPath) {
-                    if let first = hashes[text] {
-                        valid = false
-                        report(
-                            .duplicateEntry, at: member.value.location, hashPath,
-                            "\(path) has the same token hash as \(first); each reviewer needs their own token",
-                            allowed: "a hash of a newly generated token for this reviewer")
-                    } else if agentHashes.contains(text) {
-                        valid = false
-                        report(
-                            .duplicateEntry, at: member.value.location, hashPath,
-                            "\(path) has the same hash as an agent's key; an agent's key must never be a reviewer's token, "
-                                + "or the agent could approve its own calls",
-                            allowed: "a hash of a newly generated token for this reviewer")
-                    } else {
-                        hashes[text] = path
-                        tokenHash = text
-                    }
-                } else {
-                    valid = false
+                tokenHash = uniqueHash(member.value, at: hashPath, entry: path, secret: "token", holder: "reviewer", seen: &hashes)
+                if let text = tokenHash, agentHashes.contains(text) {
+                    tokenHash = nil
+                    report(
+                        .duplicateEntry, at: member.value.location, hashPath,
+                        "\(path) has the same hash as an agent's key; an agent's key must never be a reviewer's token, "
+                            + "or the agent could approve its own calls",
+                        allowed: "a hash of a newly generated token for this reviewer")
                 }
+                valid = valid && tokenHash != nil
             }
             if valid, let id, let tokenHash { reviewers.append(ReviewerConfig(id: id, role: role, tokenHash: tokenHash)) }
         }
         return reviewers
+    }
+
+    /// A well-formed key or token hash that no entry before it has (`seen`: hash → the entry that has it); `nil`
+    /// after reporting why not.
+    private mutating func uniqueHash(
+        _ node: SourceNode, at path: String, entry: String, secret: String, holder: String, seen: inout [String: String]
+    ) -> String? {
+        guard let text = text(node, at: path), checkKeyHash(text, at: node.location, path) else { return nil }
+        if let first = seen[text] {
+            report(
+                .duplicateEntry, at: node.location, path, "\(entry) has the same \(secret) hash as \(first); each \(holder) needs its own \(secret)",
+                allowed: "a hash of a newly generated \(secret) for this \(holder)")
+            return nil
+        }
+        seen[text] = entry
+        return text
     }
 
     private mutating func checkKeyHash(_ hash: String, at location: SourcePosition?, _ path: String) -> Bool {
