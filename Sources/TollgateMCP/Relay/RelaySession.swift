@@ -392,13 +392,14 @@ public actor RelaySession {
         catalog = nil
         if lastStart.duration(to: .now) > .seconds(60) { restarts = 1 }
         for (id, entry) in pending {
+            // The quota goes back before the agent hears of the failure.
+            if let ticket = entry.ticket { await gate.complete(ticket, outcome: .transportError(reason)) }
             if let waiter = entry.internalWaiter {
                 waiter.resume(returning: nil)
             } else {
                 entry.sink?.yield(JSONText.error(id: id, code: -32603, message: "The upstream server stopped: \(reason)"))
             }
             finish(entry, id: id)
-            if let ticket = entry.ticket { await gate.complete(ticket, outcome: .transportError(reason)) }
         }
         pending.removeAll()
         progressRoutes.removeAll()
@@ -425,12 +426,26 @@ public actor RelaySession {
                 let server = identity.server
                 bytes = list.bytes { gate.isHidden(tool: $0, server: server) }
             }
-            entry.sink?.yield(bytes)
-            finish(entry, id: id)
-            if let ticket = entry.ticket {
-                // Recorded beside the relay, not in its way: the next message from the upstream need not wait for a commit.
-                let gate = gate
-                let outcome = Self.outcome(of: message)
+            guard let ticket = entry.ticket else {
+                entry.sink?.yield(bytes)
+                finish(entry, id: id)
+                return
+            }
+            // Recorded beside the relay, not in its way: the next message from the upstream need not wait for a commit.
+            let gate = gate
+            let outcome = Self.outcome(of: message)
+            if outcome.releasesReservations {
+                // A failed call gives its quota back before the agent hears of the failure, so a retry finds it.
+                let sink = entry.sink
+                finish(entry, id: id, closing: false)
+                Task {
+                    await gate.complete(ticket, outcome: outcome)
+                    sink?.yield(bytes)
+                    sink?.finish()
+                }
+            } else {
+                entry.sink?.yield(bytes)
+                finish(entry, id: id)
                 Task { await gate.complete(ticket, outcome: outcome) }
             }
         case .notification:
@@ -488,9 +503,9 @@ public actor RelaySession {
         return .success
     }
 
-    private func finish(_ entry: Pending, id: JSONRPCID) {
+    private func finish(_ entry: Pending, id: JSONRPCID, closing: Bool = true) {
         entry.timeout?.cancel()
-        entry.sink?.finish()
+        if closing { entry.sink?.finish() }
         if let token = entry.progressToken, progressRoutes[token] == id { progressRoutes.removeValue(forKey: token) }
     }
 

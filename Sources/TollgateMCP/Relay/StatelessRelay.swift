@@ -131,13 +131,14 @@ public actor StatelessRelay {
         upstream = nil
         catalog = nil
         for (_, entry) in pending {
+            // The quota goes back before the agent hears of the failure.
+            if let ticket = entry.ticket { await gate.complete(ticket, outcome: .transportError(reason)) }
             if let waiter = entry.internalWaiter {
                 waiter.resume(returning: nil)
             } else if let id = JSONRPCID(raw: entry.originalID) {
                 entry.sink?.yield(JSONText.error(id: id, code: -32603, message: "The upstream server stopped: \(reason)"))
             }
             finish(entry)
-            if let ticket = entry.ticket { await gate.complete(ticket, outcome: .transportError(reason)) }
         }
         pending.removeAll()
         progress.removeAll()
@@ -161,11 +162,25 @@ public actor StatelessRelay {
                 let server = server
                 bytes = list.bytes { gate.isHidden(tool: $0, server: server) }
             }
-            entry.sink?.yield(bytes)
-            finish(entry)
-            if let ticket = entry.ticket {
-                let gate = gate
-                let outcome = RelaySession.outcome(of: message)
+            guard let ticket = entry.ticket else {
+                entry.sink?.yield(bytes)
+                finish(entry)
+                return
+            }
+            let gate = gate
+            let outcome = RelaySession.outcome(of: message)
+            if outcome.releasesReservations {
+                // A failed call gives its quota back before the agent hears of the failure, so a retry finds it.
+                let sink = entry.sink
+                finish(entry, closing: false)
+                Task {
+                    await gate.complete(ticket, outcome: outcome)
+                    sink?.yield(bytes)
+                    sink?.finish()
+                }
+            } else {
+                entry.sink?.yield(bytes)
+                finish(entry)
                 Task { await gate.complete(ticket, outcome: outcome) }
             }
         case .notification:
@@ -181,9 +196,9 @@ public actor StatelessRelay {
         }
     }
 
-    private func finish(_ entry: Pending) {
+    private func finish(_ entry: Pending, closing: Bool = true) {
         entry.timeout?.cancel()
-        entry.sink?.finish()
+        if closing { entry.sink?.finish() }
         if let token = entry.token { progress.removeValue(forKey: token) }
     }
 
