@@ -49,6 +49,24 @@ final class PostgresClientTests: XCTestCase {
         XCTAssertEqual(try result[0].decode(Date.self, 1).timeIntervalSince1970, -1, accuracy: 0.000001)
     }
 
+    func testBinaryResultsGiveEightByteIntegersTimesAndRawText() async throws {
+        let client = PostgresClient(configuration: try await TestCluster.freshDatabase(migrated: false))
+        defer { Task { await client.shutdown() } }
+        let result = try await client.withConnection { connection in
+            try connection.query(
+                "SELECT $1::bigint, '18446744073709551615'::xid8, '2000-01-01 00:00:01.000002+00'::timestamptz, 'päß'::text, '{\"b\": 1}'::jsonb, 1::int4",
+                [Int64(-5_000_000_000)], binaryResults: true)
+        }
+        let row = result[0]
+        XCTAssertEqual(try row.binaryInt64(0), -5_000_000_000)
+        XCTAssertEqual(UInt64(bitPattern: try row.binaryInt64(1)), UInt64.max)
+        XCTAssertEqual(try row.binaryInt64(2), 1_000_002, "microseconds since 2000-01-01 UTC")
+        XCTAssertEqual(try row.withBytes(3) { Array($0) }, Array("päß".utf8))
+        XCTAssertEqual(try row.withBytes(4) { Array($0) }, [1] + Array(#"{"b": 1}"#.utf8), "jsonb: its version, then its text")
+        XCTAssertThrowsError(try row.binaryInt64(5), "a four-byte integer is not read as eight")
+        XCTAssertThrowsError(try row.withBytes(6) { _ in () }, "no such column")
+    }
+
     func testHostileTextIsStoredVerbatimNeverExecuted() async throws {
         let client = PostgresClient(configuration: try await TestCluster.freshDatabase(migrated: false))
         defer { Task { await client.shutdown() } }

@@ -52,8 +52,11 @@ public final class PostgresConnection: @unchecked Sendable {
     }
 
     /// Runs one statement with parameters (`$1`, `$2`, ...) and returns its rows.
+    ///
+    /// - Parameter binaryResults: the rows in PostgreSQL's binary format (for reading many rows fast, with
+    ///   `PostgresRow.withBytes`; `decode` reads the text format only).
     @discardableResult
-    public func query(_ sql: String, _ parameters: [any PostgresEncodable] = []) throws -> PostgresResult {
+    public func query(_ sql: String, _ parameters: [any PostgresEncodable] = [], binaryResults: Bool = false) throws -> PostgresResult {
         let handle = try liveHandle()
         let encoded = parameters.map(\.postgresParameter)
         var values: [UnsafeMutablePointer<CChar>?] = []
@@ -90,7 +93,8 @@ public final class PostgresConnection: @unchecked Sendable {
         }
         let result = values.withUnsafeBufferPointer { valueBuffer in
             valueBuffer.baseAddress!.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: max(values.count, 1)) { valuePointer in
-                PQexecParams(handle, sql, Int32(encoded.count), types, encoded.isEmpty ? nil : valuePointer, lengths, formats, 0)
+                PQexecParams(
+                    handle, sql, Int32(encoded.count), types, encoded.isEmpty ? nil : valuePointer, lengths, formats, binaryResults ? 1 : 0)
             }
         }
         return try check(result)

@@ -64,6 +64,26 @@ public struct PostgresRow: Sendable {
     }
 
     public func isNull(_ column: Int) -> Bool { result.cell(row: index, column: column).isNull }
+
+    /// The raw text of column `column` as libpq holds it (empty for NULL), valid only inside `body`: for reading
+    /// many rows without making a `String` or an `Array` of each value.
+    public func withBytes<R>(_ column: Int, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        guard column >= 0 && column < result.columnNames.count else {
+            throw PostgresError.client(message: "column index \(column) is out of range (\(result.columnNames.count) columns)")
+        }
+        return try withExtendedLifetime(result) { try body(result.cell(row: index, column: column).bytes) }
+    }
+
+    /// A `bigint`, `xid8` or `timestamptz` column of a binary-format result (`query(..., binaryResults: true)`): its
+    /// eight big-endian bytes (for `timestamptz`, microseconds since 2000-01-01 UTC).
+    public func binaryInt64(_ column: Int) throws -> Int64 {
+        try withBytes(column) { bytes in
+            guard bytes.count == 8 else {
+                throw PostgresError.decoding(column: result.columnNames[column], type: "binary 64-bit integer", value: "\(bytes.count) bytes")
+            }
+            return bytes.reduce(Int64(0)) { $0 << 8 | Int64($1) }
+        }
+    }
 }
 
 /// A raw cell as libpq holds it: valid only while its result lives.

@@ -1,5 +1,5 @@
+import Crypto
 import Foundation
-import Synchronization
 import TollgateCore
 import TollgatePostgres
 
@@ -70,17 +70,17 @@ public struct AuditVerifier: Sendable {
             if let upper = page.upper { next = fetch(after: upper) }
             let rows = page.events
             let sealed = page.seals
-            let leaves = try Self.leaves(rows)
+            let leaves = try Self.leaves(page)
             var e = 0
             var s = 0
             while e < rows.count || s < sealed.count {
-                let eventKey = e < rows.count ? LogPosition(transactionID: rows[e].transactionID, position: rows[e].position) : nil
+                let eventKey = e < rows.count ? rows[e] : nil
                 let sealKey = s < sealed.count ? sealed[s].key : nil
                 if let eventKey, let sealKey, eventKey == sealKey {
                     let computed = EventSeal.next(chain, leaf: leaves[e])
                     report.checked += 1
                     if !Self.matches(computed, hex: sealed[s].chain) {
-                        report.breaks.append(rows[e].breakOf(.changed))
+                        report.breaks.append(try page.breakOf(.changed, at: e))
                         guard let stored = Hex.bytes(sealed[s].chain) else { throw AuditError.badSeal(sealed[s].chain) }
                         chain = stored
                     } else {
@@ -91,7 +91,7 @@ public struct AuditVerifier: Sendable {
                     s += 1
                 } else if let eventKey, sealKey.map({ eventKey < $0 }) ?? true {
                     if let head, !(head.position < eventKey) {
-                        report.breaks.append(rows[e].breakOf(.inserted))
+                        report.breaks.append(try page.breakOf(.inserted, at: e))
                     } else {
                         report.unsealed += 1
                     }
@@ -110,12 +110,36 @@ public struct AuditVerifier: Sendable {
         return report
     }
 
-    /// One page: events after `cursor`, and the seals from `cursor` up to the last of them (or all remaining seals
-    /// when no event is left).
+    /// One page: events after `cursor` (their positions, and the rows as libpq holds them, hashed where they lie),
+    /// and the seals from `cursor` up to the last of them (or all remaining seals when no event is left).
     struct Page: Sendable {
-        var events: [EventRow]
+        var events: [LogPosition]
+        var result: PostgresResult?
         var seals: [(key: LogPosition, chain: String)]
-        var upper: LogPosition?
+        var upper: LogPosition? { events.last }
+
+        /// The event at `index` as a break of the chain, with its stream, version and type.
+        func breakOf(_ kind: Break.Kind, at index: Int) throws -> Break {
+            var found = Break(kind: kind, position: events[index].position, transactionID: events[index].transactionID)
+            if let row = result?[index] {
+                found.streamID = try row.decode(String.self, Column.streamID)
+                found.version = try row.binaryInt64(Column.version)
+                found.type = try row.decode(String.self, Column.type)
+            }
+            return found
+        }
+    }
+
+    /// The columns of a page's events.
+    enum Column {
+        static let position = 0
+        static let transactionID = 1
+        static let streamID = 2
+        static let version = 3
+        static let type = 4
+        static let data = 5
+        static let metadata = 6
+        static let recordedAt = 7
     }
 
     private func fetch(after cursor: LogPosition) -> Task<Page, any Error> {
@@ -123,24 +147,24 @@ public struct AuditVerifier: Sendable {
         let client = client
         return Task {
             try await client.withConnection { connection in
-                let events = try connection.query(
+                // In binary format: no number or time is rendered as text and parsed back (jsonb is its version byte
+                // and its text).
+                let result = try connection.query(
                     """
-                    SELECT position, transaction_id::text, stream_id, version, type, data::text, metadata::text,
-                           (extract(epoch FROM recorded_at) * 1000000)::bigint
+                    SELECT position, transaction_id, stream_id, version, type, data, metadata, recorded_at
                     FROM tollgate.events e WHERE (transaction_id, position) > ($1::text::xid8, $2::bigint)
                     ORDER BY e.transaction_id, e.position LIMIT $3
-                    """, [String(cursor.transactionID), cursor.position, pageSize])
-                var rows: [EventRow] = []
-                rows.reserveCapacity(events.rowCount)
-                for row in events.rows {
-                    rows.append(
-                        EventRow(
-                            position: try row.decode(Int64.self, 0), transactionID: try row.decode(UInt64.self, 1),
-                            streamID: try row.decode(String.self, 2), version: try row.decode(Int64.self, 3), type: try row.decode(String.self, 4),
-                            data: try row.decode(JSONText.self, 5).bytes, metadata: try row.decode(JSONText.self, 6).bytes,
-                            recordedMicros: try row.decode(Int64.self, 7)))
+                    """, [String(cursor.transactionID), cursor.position, pageSize], binaryResults: true)
+                var events: [LogPosition] = []
+                events.reserveCapacity(result.rowCount)
+                for index in 0..<result.rowCount {
+                    let row = result[index]
+                    events.append(
+                        LogPosition(
+                            transactionID: UInt64(bitPattern: try row.binaryInt64(Column.transactionID)),
+                            position: try row.binaryInt64(Column.position)))
                 }
-                let upper = rows.last.map { LogPosition(transactionID: $0.transactionID, position: $0.position) }
+                let upper = events.last
                 let seals = try connection.query(
                     """
                     SELECT transaction_id::text, position, chain FROM tollgate.event_seals s
@@ -150,30 +174,16 @@ public struct AuditVerifier: Sendable {
                     """, [String(cursor.transactionID), cursor.position, upper.map { String($0.transactionID) }, upper?.position ?? 0])
                 var sealed: [(key: LogPosition, chain: String)] = []
                 sealed.reserveCapacity(seals.rowCount)
-                for row in seals.rows {
+                for index in 0..<seals.rowCount {
+                    let row = seals[index]
                     sealed.append(
                         (
                             LogPosition(transactionID: try row.decode(UInt64.self, 0), position: try row.decode(Int64.self, 1)),
                             try row.decode(String.self, 2)
                         ))
                 }
-                return Page(events: rows, seals: sealed, upper: upper)
+                return Page(events: events, result: events.isEmpty ? nil : result, seals: sealed)
             }
-        }
-    }
-
-    struct EventRow: Sendable {
-        var position: Int64
-        var transactionID: UInt64
-        var streamID: String
-        var version: Int64
-        var type: String
-        var data: [UInt8]
-        var metadata: [UInt8]
-        var recordedMicros: Int64
-
-        func breakOf(_ kind: Break.Kind) -> Break {
-            Break(kind: kind, position: position, transactionID: transactionID, streamID: streamID, version: version, type: type)
         }
     }
 
@@ -198,27 +208,39 @@ public struct AuditVerifier: Sendable {
         }
     }
 
-    /// Each row's leaf hash, on one thread: the database renders the next page on the other core meanwhile.
-    static func leaves(_ rows: [EventRow]) throws -> [[UInt8]] {
-        var leaves = [[UInt8]](repeating: [], count: rows.count)
-        let failure = Mutex<(any Error)?>(nil)
-        leaves.withUnsafeMutableBufferPointer { buffer in
-            nonisolated(unsafe) let output = buffer
-            DispatchQueue.concurrentPerform(iterations: 1) { part in
-                let range = 0..<rows.count
-                for index in range {
-                    let row = rows[index]
-                    do {
-                        output[index] = try EventSeal.leaf(
-                            position: row.position, transactionID: row.transactionID, streamID: row.streamID, version: row.version, type: row.type,
-                            recordedMicros: row.recordedMicros, data: row.data, metadata: row.metadata)
-                    } catch {
-                        failure.withLock { $0 = $0 ?? error }
+    /// Each event's leaf hash, read from the page's rows where libpq holds them, on one thread: the database renders
+    /// the next page on the other core meanwhile.
+    static func leaves(_ page: Page) throws -> [SHA256Digest] {
+        guard let result = page.result else { return [] }
+        var hasher = EventSeal.LeafHasher()
+        var leaves: [SHA256Digest] = []
+        leaves.reserveCapacity(page.events.count)
+        for (index, key) in page.events.enumerated() {
+            let row = result[index]
+            let version = try row.binaryInt64(Column.version)
+            let recorded = try row.binaryInt64(Column.recordedAt) + Self.postgresEpochMicros
+            let leaf = try row.withBytes(Column.streamID) { streamID in
+                try row.withBytes(Column.type) { type in
+                    try row.withBytes(Column.data) { data in
+                        try row.withBytes(Column.metadata) { metadata in
+                            try hasher.leaf(
+                                position: key.position, transactionID: key.transactionID, streamID: streamID, version: version, type: type,
+                                recordedMicros: recorded, data: try Self.jsonbText(data), metadata: try Self.jsonbText(metadata))
+                        }
                     }
                 }
             }
+            leaves.append(leaf)
         }
-        if let error = failure.withLock({ $0 }) { throw error }
         return leaves
+    }
+
+    /// PostgreSQL's epoch (2000-01-01 UTC) in microseconds since the Unix epoch: binary `timestamptz` counts from it.
+    static let postgresEpochMicros: Int64 = 946_684_800_000_000
+
+    /// The text of a binary `jsonb` value: its format version (1) and then the same text as `jsonb::text`.
+    static func jsonbText(_ bytes: UnsafeRawBufferPointer) throws -> UnsafeRawBufferPointer {
+        guard bytes.count >= 1, bytes[0] == 1 else { throw AuditError.unknownJSONBFormat(bytes.first ?? 0) }
+        return UnsafeRawBufferPointer(rebasing: bytes[1...])
     }
 }

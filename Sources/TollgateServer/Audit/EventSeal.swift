@@ -22,28 +22,21 @@ enum EventSeal {
         position: Int64, transactionID: UInt64, streamID: String, version: Int64, type: String, recordedMicros: Int64, data: [UInt8],
         metadata: [UInt8]
     ) throws -> [UInt8] {
-        var hasher = SHA256()
-        func field(_ bytes: [UInt8]) {
-            withUnsafeBytes(of: UInt64(bytes.count).bigEndian) { hasher.update(bufferPointer: $0) }
-            bytes.withUnsafeBytes { hasher.update(bufferPointer: $0) }
-        }
-        func field(_ text: String) {
-            var text = text
-            text.withUTF8 { utf8 in
-                withUnsafeBytes(of: UInt64(utf8.count).bigEndian) { hasher.update(bufferPointer: $0) }
-                hasher.update(bufferPointer: UnsafeRawBufferPointer(utf8))
+        var hasher = LeafHasher()
+        var streamID = streamID
+        var type = type
+        let digest = try streamID.withUTF8 { streamID in
+            try type.withUTF8 { type in
+                try data.withUnsafeBytes { data in
+                    try metadata.withUnsafeBytes { metadata in
+                        try hasher.leaf(
+                            position: position, transactionID: transactionID, streamID: UnsafeRawBufferPointer(streamID), version: version,
+                            type: UnsafeRawBufferPointer(type), recordedMicros: recordedMicros, data: data, metadata: metadata)
+                    }
+                }
             }
         }
-        field("tollgate-event-v1")
-        field(String(position))
-        field(String(transactionID))
-        field(streamID)
-        field(String(version))
-        field(type)
-        field(String(recordedMicros))
-        field(try CanonicalJSON.canonicalize(data))
-        field(try CanonicalJSON.canonicalize(metadata))
-        return Array(hasher.finalize())
+        return Array(digest)
     }
 
     static func leaf(of event: RecordedEvent) throws -> [UInt8] {
@@ -52,10 +45,43 @@ enum EventSeal {
             recordedMicros: Int64((event.recordedAt.timeIntervalSince1970 * 1_000_000).rounded()), data: event.data, metadata: event.metadata)
     }
 
-    static func next(_ previous: [UInt8], leaf: [UInt8]) -> [UInt8] {
+    /// Hashes events one after another, keeping the canonicalizer's scratch space between them: what
+    /// `tollgate audit verify` runs over the whole log, reading each field where libpq holds it.
+    struct LeafHasher {
+        private var canonicalizer = CanonicalJSON.Canonicalizer()
+
+        mutating func leaf(
+            position: Int64, transactionID: UInt64, streamID: UnsafeRawBufferPointer, version: Int64, type: UnsafeRawBufferPointer,
+            recordedMicros: Int64, data: UnsafeRawBufferPointer, metadata: UnsafeRawBufferPointer
+        ) throws -> SHA256Digest {
+            var hasher = SHA256()
+            func field(_ bytes: UnsafeRawBufferPointer) {
+                withUnsafeBytes(of: UInt64(bytes.count).bigEndian) { hasher.update(bufferPointer: $0) }
+                hasher.update(bufferPointer: bytes)
+            }
+            func field(_ number: some BinaryInteger) {
+                var text = String(number)
+                text.withUTF8 { field(UnsafeRawBufferPointer($0)) }
+            }
+            Self.tag.withUnsafeBytes { field($0) }
+            field(position)
+            field(transactionID)
+            field(streamID)
+            field(version)
+            field(type)
+            field(recordedMicros)
+            try canonicalizer.canonicalize(data) { field($0) }
+            try canonicalizer.canonicalize(metadata) { field($0) }
+            return hasher.finalize()
+        }
+
+        private static let tag = Array("tollgate-event-v1".utf8)
+    }
+
+    static func next(_ previous: [UInt8], leaf: some ContiguousBytes) -> [UInt8] {
         var hasher = SHA256()
         hasher.update(data: previous)
-        hasher.update(data: leaf)
+        leaf.withUnsafeBytes { hasher.update(bufferPointer: $0) }
         return Array(hasher.finalize())
     }
 }
@@ -103,12 +129,14 @@ struct EventSealProjection: Projection {
 public enum AuditError: Error, CustomStringConvertible {
     case sealIsNotRebuilt
     case badSeal(String)
+    case unknownJSONBFormat(UInt8)
 
     public var description: String {
         switch self {
         case .sealIsNotRebuilt:
             "the seal is never rebuilt: it is the record `tollgate audit verify` checks the log against (a rebuild would seal a tampered log)"
         case .badSeal(let text): "a stored seal is not 64 hex digits: \(text.prefix(80))"
+        case .unknownJSONBFormat(let version): "the database sent jsonb in binary format version \(version); this build reads version 1"
         }
     }
 }
