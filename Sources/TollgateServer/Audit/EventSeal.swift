@@ -116,7 +116,8 @@ struct EventSealProjection: Projection {
     /// The last seal: where the chain stands.
     static func head(on connection: PostgresConnection) throws -> (position: LogPosition, chain: [UInt8])? {
         let result = try connection.query(
-            "SELECT transaction_id::text, position, chain FROM tollgate.event_seals ORDER BY transaction_id DESC, position DESC LIMIT 1")
+            // `s.transaction_id`: unqualified, ORDER BY would name the text output column and put "999" after "1000".
+            "SELECT transaction_id::text, position, chain FROM tollgate.event_seals s ORDER BY s.transaction_id DESC, s.position DESC LIMIT 1")
         guard result.rowCount == 1 else { return nil }
         let position = LogPosition(transactionID: try result[0].decode(UInt64.self, 0), position: try result[0].decode(Int64.self, 1))
         let text = try result[0].decode(String.self, 2)
