@@ -88,6 +88,18 @@ public struct PostgresArray: PostgresEncodable {
     public init(_ elements: [String?]) { self.elements = elements }
     public init<T: BinaryInteger>(_ integers: [T]) { self.elements = integers.map { String($0) } }
 
+    /// Values written as text (`Date`, `UUID`, `Bool`, numbers, strings, optionals of them): for `unnest` of many
+    /// rows. Not for `Data`, which is sent in binary.
+    public init(encoding values: [any PostgresEncodable]) {
+        self.elements = values.map { value in
+            switch value.postgresParameter {
+            case .text(let text): return text
+            case .null: return nil
+            case .binary: preconditionFailure("PostgresArray(encoding:) takes values sent as text, not bytea")
+            }
+        }
+    }
+
     public var postgresParameter: PostgresParameter {
         var text = "{"
         text.reserveCapacity(elements.count * 16 + 2)

@@ -12,8 +12,10 @@ struct ApprovalsProjection: Projection {
     let name = "approvals"
     var eventTypes: Set<String>? { ApprovalEvent.types }
 
+    /// Empties the table for a rebuild (`TRUNCATE`: the rows inserted next go into fresh indexes). Readers wait
+    /// until the rebuild commits.
     func reset(on connection: PostgresConnection) throws {
-        try connection.query("DELETE FROM tollgate.approvals")
+        try connection.query("TRUNCATE tollgate.approvals")
     }
 
     func apply(_ events: [RecordedEvent], on connection: PostgresConnection) throws {
@@ -43,6 +45,7 @@ struct ApprovalsProjection: Projection {
         }
         let existing = try ApprovalBook.states(order, on: connection, forUpdate: lock)
         var folded: [UUID: Approval] = [:]
+        var written: [Approval] = []
         for id in order {
             var state = existing[id]
             var changed = false
@@ -58,25 +61,32 @@ struct ApprovalsProjection: Projection {
             }
             guard let state else { continue }
             folded[id] = state
-            if changed { try write(state, on: connection) }
+            if changed { written.append(state) }
         }
+        try write(written, on: connection)
         return folded
     }
 
-    private static func write(_ approval: Approval, on connection: PostgresConnection) throws {
-        let request = approval.request
+    /// Writes the approvals' rows in one statement.
+    private static func write(_ approvals: [Approval], on connection: PostgresConnection) throws {
+        guard !approvals.isEmpty else { return }
+        func column(_ value: (Approval) throws -> any PostgresEncodable) rethrows -> PostgresArray {
+            PostgresArray(encoding: try approvals.map(value))
+        }
         try connection.query(
             """
             INSERT INTO tollgate.approvals AS a
                 (approval_id, version, status, consumed, agent, server, tool, arguments_hash, policy_hash, requested_at, expires_at, state)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb)
+            SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::boolean[], $5::text[], $6::text[], $7::text[], $8::text[],
+                                 $9::text[], $10::timestamptz[], $11::timestamptz[], $12::jsonb[])
             ON CONFLICT (approval_id) DO UPDATE SET
                 version = EXCLUDED.version, status = EXCLUDED.status, consumed = EXCLUDED.consumed, state = EXCLUDED.state
             WHERE a.version < EXCLUDED.version
             """,
             [
-                approval.id, approval.version, approval.status.rawValue, approval.consumption != nil, request.agent, request.server, request.tool,
-                request.argumentsHash, request.policyHash, request.requestedAt, request.expiresAt, JSONText(try EventCoding.encode(approval)),
+                column(\.id), column(\.version), column(\.status.rawValue), column { $0.consumption != nil }, column(\.request.agent),
+                column(\.request.server), column(\.request.tool), column(\.request.argumentsHash), column(\.request.policyHash),
+                column(\.request.requestedAt), column(\.request.expiresAt), try column { String(decoding: try EventCoding.encode($0), as: UTF8.self) },
             ])
     }
 }
