@@ -82,8 +82,10 @@ final class PostgresClientTests: XCTestCase {
         } catch let error as PostgresError {
             XCTAssertTrue("\(error)".contains("NUL"), "\(error)")
         }
-        let arrays = try await client.query("SELECT $1::text[]", [PostgresArray(["a\"b", "c\\d", nil, "{e,f}"])])
-        XCTAssertEqual(try arrays[0].decode(String.self, 0), #"{"a\"b","c\\d",NULL,"{e,f}"}"#)
+        let arrays = try await client.query("SELECT $1::text[]", [PostgresArray(["a\"b", "c\\d", nil, "{e,f}", "ü\"€"])])
+        XCTAssertEqual(try arrays[0].decode(String.self, 0), #"{"a\"b","c\\d",NULL,"{e,f}","ü\"€"}"#)
+        let elements = try await client.query("SELECT unnest($1::text[])", [PostgresArray(["a\"b", "c\\d", "ü\"€", ""])])
+        XCTAssertEqual(try elements.rows.map { try $0.decode(String.self, 0) }, ["a\"b", "c\\d", "ü\"€", ""])
     }
 
     func testServerErrorsCarrySQLStateAndMessage() async throws {
