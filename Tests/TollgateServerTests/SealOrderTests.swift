@@ -29,7 +29,8 @@ final class SealOrderTests: XCTestCase {
         let runner = ProjectionRunner(store: store, projections: [EventSealProjection()], batchSize: 1)
         var transactionIDs: [UInt64] = []
         for index in 0..<6 {
-            try await store.append(stream: "s\(index)", expectedVersion: .noStream, events: [NewEvent(type: "T", data: Array(#"{"i":\#(index)}"#.utf8))])
+            try await store.append(
+                stream: "s\(index)", expectedVersion: .noStream, events: [NewEvent(type: "T", data: Array(#"{"i":\#(index)}"#.utf8))])
             _ = try await runner.catchUp()
             transactionIDs = try await client.query("SELECT transaction_id::text FROM tollgate.events e ORDER BY e.transaction_id").rows.map {
                 try $0.decode(UInt64.self, 0)

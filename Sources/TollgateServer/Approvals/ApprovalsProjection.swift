@@ -86,7 +86,8 @@ struct ApprovalsProjection: Projection {
             [
                 column(\.id), column(\.version), column(\.status.rawValue), column { $0.consumption != nil }, column(\.request.agent),
                 column(\.request.server), column(\.request.tool), column(\.request.argumentsHash), column(\.request.policyHash),
-                column(\.request.requestedAt), column(\.request.expiresAt), try column { String(decoding: try EventCoding.encode($0), as: UTF8.self) },
+                column(\.request.requestedAt), column(\.request.expiresAt),
+                try column { String(decoding: try EventCoding.encode($0), as: UTF8.self) },
             ])
     }
 }
