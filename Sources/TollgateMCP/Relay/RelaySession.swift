@@ -426,28 +426,8 @@ public actor RelaySession {
                 let server = identity.server
                 bytes = list.bytes { gate.isHidden(tool: $0, server: server) }
             }
-            guard let ticket = entry.ticket else {
-                entry.sink?.yield(bytes)
-                finish(entry, id: id)
-                return
-            }
-            // Recorded beside the relay, not in its way: the next message from the upstream need not wait for a commit.
-            let gate = gate
-            let outcome = Self.outcome(of: message)
-            if outcome.releasesReservations {
-                // A failed call gives its quota back before the agent hears of the failure, so a retry finds it.
-                let sink = entry.sink
-                finish(entry, id: id, closing: false)
-                Task {
-                    await gate.complete(ticket, outcome: outcome)
-                    sink?.yield(bytes)
-                    sink?.finish()
-                }
-            } else {
-                entry.sink?.yield(bytes)
-                finish(entry, id: id)
-                Task { await gate.complete(ticket, outcome: outcome) }
-            }
+            finish(entry, id: id, closing: false)
+            Self.answer(bytes, response: message, sink: entry.sink, ticket: entry.ticket, gate: gate)
         case .notification:
             if message.method == "notifications/progress", let token = message.paramsID("progressToken"),
                 let requestID = progressRoutes[token], let sink = pending[requestID]?.sink
@@ -483,6 +463,32 @@ public actor RelaySession {
     }
 
     private static let initializedNotification = try! JSONRPCMessage(parsing: JSONText.notification(method: "notifications/initialized"))
+
+    /// Sends a request's answer to the agent and closes its stream. For a forwarded `tools/call`, the outcome is recorded
+    /// beside the relay, not in its way (the next message from the upstream need not wait for a commit); a failed call
+    /// gives its quota back before the agent hears of the failure, so a retry finds it.
+    static func answer(
+        _ bytes: [UInt8], response message: JSONRPCMessage, sink: AsyncStream<[UInt8]>.Continuation?, ticket: ToolCallTicket?,
+        gate: any ToolCallGate
+    ) {
+        guard let ticket else {
+            sink?.yield(bytes)
+            sink?.finish()
+            return
+        }
+        let outcome = outcome(of: message)
+        if outcome.releasesReservations {
+            Task {
+                await gate.complete(ticket, outcome: outcome)
+                sink?.yield(bytes)
+                sink?.finish()
+            }
+        } else {
+            sink?.yield(bytes)
+            sink?.finish()
+            Task { await gate.complete(ticket, outcome: outcome) }
+        }
+    }
 
     static func outcome(of message: JSONRPCMessage) -> ToolCallOutcome {
         let scanner = JSONScanner(message.bytes)

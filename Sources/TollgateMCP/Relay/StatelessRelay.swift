@@ -162,27 +162,8 @@ public actor StatelessRelay {
                 let server = server
                 bytes = list.bytes { gate.isHidden(tool: $0, server: server) }
             }
-            guard let ticket = entry.ticket else {
-                entry.sink?.yield(bytes)
-                finish(entry)
-                return
-            }
-            let gate = gate
-            let outcome = RelaySession.outcome(of: message)
-            if outcome.releasesReservations {
-                // A failed call gives its quota back before the agent hears of the failure, so a retry finds it.
-                let sink = entry.sink
-                finish(entry, closing: false)
-                Task {
-                    await gate.complete(ticket, outcome: outcome)
-                    sink?.yield(bytes)
-                    sink?.finish()
-                }
-            } else {
-                entry.sink?.yield(bytes)
-                finish(entry)
-                Task { await gate.complete(ticket, outcome: outcome) }
-            }
+            finish(entry, closing: false)
+            RelaySession.answer(bytes, response: message, sink: entry.sink, ticket: entry.ticket, gate: gate)
         case .notification:
             guard message.method == "notifications/progress", let token = message.paramsID("progressToken"), let route = progress[token],
                 let sink = pending[route.request]?.sink, let range = message.paramsRange(of: "progressToken")
