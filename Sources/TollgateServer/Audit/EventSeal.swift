@@ -12,7 +12,8 @@ import TollgatePostgres
 ///
 /// ```swift
 /// var chain = EventSeal.genesis
-/// for event in events { chain = EventSeal.next(chain, leaf: try EventSeal.leaf(of: event)) }
+/// var hasher = EventSeal.LeafHasher()
+/// for event in events { chain = EventSeal.next(chain, leaf: try hasher.leaf(of: event)) }
 /// ```
 enum EventSeal {
     static let genesis = [UInt8](repeating: 0, count: 32)
@@ -23,26 +24,10 @@ enum EventSeal {
         metadata: [UInt8]
     ) throws -> [UInt8] {
         var hasher = LeafHasher()
-        var streamID = streamID
-        var type = type
-        let digest = try streamID.withUTF8 { streamID in
-            try type.withUTF8 { type in
-                try data.withUnsafeBytes { data in
-                    try metadata.withUnsafeBytes { metadata in
-                        try hasher.leaf(
-                            position: position, transactionID: transactionID, streamID: UnsafeRawBufferPointer(streamID), version: version,
-                            type: UnsafeRawBufferPointer(type), recordedMicros: recordedMicros, data: data, metadata: metadata)
-                    }
-                }
-            }
-        }
-        return Array(digest)
-    }
-
-    static func leaf(of event: RecordedEvent) throws -> [UInt8] {
-        try leaf(
-            position: event.position, transactionID: event.transactionID, streamID: event.streamID, version: event.version, type: event.type,
-            recordedMicros: Int64((event.recordedAt.timeIntervalSince1970 * 1_000_000).rounded()), data: event.data, metadata: event.metadata)
+        return Array(
+            try hasher.leaf(
+                position: position, transactionID: transactionID, streamID: streamID, version: version, type: type, recordedMicros: recordedMicros,
+                data: data, metadata: metadata))
     }
 
     /// Hashes events one after another, keeping the canonicalizer's scratch space between them: what
@@ -75,6 +60,31 @@ enum EventSeal {
             return hasher.finalize()
         }
 
+        mutating func leaf(of event: RecordedEvent) throws -> SHA256Digest {
+            try leaf(
+                position: event.position, transactionID: event.transactionID, streamID: event.streamID, version: event.version, type: event.type,
+                recordedMicros: Int64((event.recordedAt.timeIntervalSince1970 * 1_000_000).rounded()), data: event.data, metadata: event.metadata)
+        }
+
+        mutating func leaf(
+            position: Int64, transactionID: UInt64, streamID: String, version: Int64, type: String, recordedMicros: Int64, data: [UInt8],
+            metadata: [UInt8]
+        ) throws -> SHA256Digest {
+            var streamID = streamID
+            var type = type
+            return try streamID.withUTF8 { streamID in
+                try type.withUTF8 { type in
+                    try data.withUnsafeBytes { data in
+                        try metadata.withUnsafeBytes { metadata in
+                            try leaf(
+                                position: position, transactionID: transactionID, streamID: UnsafeRawBufferPointer(streamID), version: version,
+                                type: UnsafeRawBufferPointer(type), recordedMicros: recordedMicros, data: data, metadata: metadata)
+                        }
+                    }
+                }
+            }
+        }
+
         private static let tag = Array("tollgate-event-v1".utf8)
     }
 
@@ -100,8 +110,9 @@ struct EventSealProjection: Projection {
         var transactions: [String?] = []
         var positions: [String?] = []
         var chains: [String?] = []
+        var hasher = EventSeal.LeafHasher()
         for event in events {
-            chain = EventSeal.next(chain, leaf: try EventSeal.leaf(of: event))
+            chain = EventSeal.next(chain, leaf: try hasher.leaf(of: event))
             transactions.append(String(event.transactionID))
             positions.append(String(event.position))
             chains.append(Hex.lowercase(chain))
