@@ -32,5 +32,6 @@ extension Migration {
         Migration("0004_approvals.sql", PackageResources._004_approvals_sql),
         Migration("0005_event_seals.sql", PackageResources._005_event_seals_sql),
         Migration("0006_webhooks.sql", PackageResources._006_webhooks_sql),
+        Migration("0007_append_generic_plans.sql", PackageResources._007_append_generic_plans_sql),
     ]
 }
