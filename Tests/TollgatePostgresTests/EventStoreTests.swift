@@ -33,6 +33,26 @@ final class EventStoreTests: XCTestCase {
         XCTAssertEqual(missing, [])
     }
 
+    func testALingeringAppendRidesWithTheNextCommitOrCommitsAloneWhenItsTimeIsUp() async throws {
+        let (store, _) = try await makeStore()
+        defer { store.stop() }
+        // Alone: committed once its linger is over, not lost.
+        let started = ContinuousClock.now
+        try await store.append(stream: "outcome-0", expectedVersion: .noStream, events: [event("Done")], linger: .milliseconds(300))
+        XCTAssertGreaterThanOrEqual(started.duration(to: .now), .milliseconds(300))
+
+        // With company: an append that is in a hurry takes it along, in the same transaction, long before its linger ends.
+        let again = ContinuousClock.now
+        async let lingering = store.append(stream: "outcome-1", expectedVersion: .noStream, events: [event("Done")], linger: .seconds(30))
+        try await Task.sleep(for: .milliseconds(100))
+        try await store.append(stream: "decision-2", expectedVersion: .noStream, events: [event("Decided")])
+        _ = try await lingering
+        XCTAssertLessThan(again.duration(to: .now), .seconds(10))
+        let transactions = try await store.client.query(
+            "SELECT DISTINCT transaction_id::text FROM tollgate.events WHERE stream_id IN ('outcome-1', 'decision-2')")
+        XCTAssertEqual(transactions.rowCount, 1, "one commit for both")
+    }
+
     func testExpectedVersionMismatchIsATypedConflict() async throws {
         let (store, _) = try await makeStore()
         try await store.append(stream: "s", expectedVersion: .noStream, events: [event("A")])

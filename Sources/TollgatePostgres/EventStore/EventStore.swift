@@ -71,12 +71,18 @@ public final class EventStore: Sendable {
     /// - Parameter notify: send `NOTIFY` after the commit so followers in other processes wake at once. `NOTIFY` takes
     ///   a global lock at commit; high-rate appends that nobody waits on (the gateway's call events) pass `false`,
     ///   and other processes' followers pick them up on their next poll. Followers in this process always wake.
+    /// - Parameter linger: how long the append may wait for company before it is committed alone. An append whose
+    ///   caller is not in a hurry (a call's outcome, recorded after the agent has its answer) then rides in the group
+    ///   commit of the next append instead of a transaction of its own: at a few hundred calls a second, one commit per
+    ///   call instead of two. `nil` starts a commit at once when none is running.
     @discardableResult
-    public func append(stream: String, expectedVersion: ExpectedVersion, events: [NewEvent], notify: Bool = true) async throws -> AppendResult {
+    public func append(
+        stream: String, expectedVersion: ExpectedVersion, events: [NewEvent], notify: Bool = true, linger: Duration? = nil
+    ) async throws -> AppendResult {
         try validate(stream: stream, events: events)
         let request = AppendRequest(stream: stream, expected: expectedVersion, events: events, notify: notify)
         while true {
-            let outcome = try await submit(request)
+            let outcome = try await submit(request, linger: linger)
             switch outcome {
             case .appended(let result):
                 return result
@@ -128,18 +134,29 @@ public final class EventStore: Sendable {
         }
     }
 
-    private func submit(_ request: AppendRequest) async throws -> AppendOutcome {
+    private func submit(_ request: AppendRequest, linger: Duration?) async throws -> AppendOutcome {
         try await withCheckedThrowingContinuation { continuation in
-            let startGroup = queue.withLock { queue -> Bool in
-                queue.pending.append(PendingAppend(request: request, continuation: continuation))
-                guard queue.activeGroups < options.maxConcurrentGroups else { return false }
-                queue.activeGroups += 1
-                return true
-            }
-            if startGroup {
-                Task { await self.drain() }
+            queue.withLock { $0.pending.append(PendingAppend(request: request, continuation: continuation)) }
+            if let linger {
+                // Taken by the next group that starts meanwhile, or committed when the time is up.
+                Task {
+                    try? await Task.sleep(for: linger)
+                    self.startGroupIfNeeded()
+                }
+            } else {
+                startGroupIfNeeded()
             }
         }
+    }
+
+    /// Starts committing queued appends, unless nothing waits or as many groups as allowed are already at it.
+    private func startGroupIfNeeded() {
+        let start = queue.withLock { queue -> Bool in
+            guard !queue.pending.isEmpty, queue.activeGroups < options.maxConcurrentGroups else { return false }
+            queue.activeGroups += 1
+            return true
+        }
+        if start { Task { await self.drain() } }
     }
 
     /// Commits queued appends in groups until the queue is empty.

@@ -87,7 +87,8 @@ struct ToolCallRecorder: Sendable {
         let event = NewEvent(type: ToolCallCompleted.type, data: EventCoding.encode(completed))
         let stream = Self.stream(completed.callID)
         guard !completed.released.isEmpty else {
-            try await store.append(stream: stream, expectedVersion: .exactly(1), events: [event], notify: false)
+            // Nobody waits on it (the agent has its answer): it rides with the next decision's commit.
+            try await store.append(stream: stream, expectedVersion: .exactly(1), events: [event], notify: false, linger: Self.outcomeLinger)
             return
         }
         let store = store
@@ -108,6 +109,9 @@ struct ToolCallRecorder: Sendable {
         }
         store.noteCommit(notify: false)
     }
+
+    /// How long a call's outcome may wait to share a commit with other appends.
+    static let outcomeLinger = Duration.milliseconds(5)
 
     /// A number as PostgreSQL `numeric` text, exact for the integers and decimals that limits use.
     static func number(_ value: Double) -> String {
