@@ -42,15 +42,31 @@ final class EventStoreTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(started.duration(to: .now), .milliseconds(300))
 
         // With company: an append that is in a hurry takes it along, in the same transaction, long before its linger ends.
+        // The lingering append must be waiting in the queue, with no group commit running, before the other one comes
+        // (on a busy machine the first group may still be finishing, or the child task may start late).
+        try await waitUntil("no group commit runs") { store.queueState.activeGroups == 0 }
         let again = ContinuousClock.now
         async let lingering = store.append(stream: "outcome-1", expectedVersion: .noStream, events: [event("Done")], linger: .seconds(30))
-        try await Task.sleep(for: .milliseconds(100))
+        try await waitUntil("the lingering append is queued") { store.queueState.queued == 1 }
         try await store.append(stream: "decision-2", expectedVersion: .noStream, events: [event("Decided")])
         _ = try await lingering
         XCTAssertLessThan(again.duration(to: .now), .seconds(10))
         let transactions = try await store.client.query(
             "SELECT DISTINCT transaction_id::text FROM tollgate.events WHERE stream_id IN ('outcome-1', 'decision-2')")
         XCTAssertEqual(transactions.rowCount, 1, "one commit for both")
+    }
+
+    private struct NeverTrue: Error {
+        var what: String
+    }
+
+    /// Waits for `condition`, at most 10 s (then the test fails with `what`).
+    private func waitUntil(_ what: String, _ condition: () -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !condition() {
+            guard ContinuousClock.now < deadline else { throw NeverTrue(what: what) }
+            try await Task.sleep(for: .milliseconds(5))
+        }
     }
 
     func testExpectedVersionMismatchIsATypedConflict() async throws {

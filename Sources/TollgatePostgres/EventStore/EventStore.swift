@@ -149,6 +149,9 @@ public final class EventStore: Sendable {
         }
     }
 
+    /// Appends waiting for a group commit, and group commits running (for tests).
+    var queueState: (queued: Int, activeGroups: Int) { queue.withLock { ($0.pending.count, $0.activeGroups) } }
+
     /// Starts committing queued appends, unless nothing waits or as many groups as allowed are already at it.
     private func startGroupIfNeeded() {
         let start = queue.withLock { queue -> Bool in
