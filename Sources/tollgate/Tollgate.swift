@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 
 /// The `tollgate` command.
-@main
 struct Tollgate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tollgate",

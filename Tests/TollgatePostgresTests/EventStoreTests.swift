@@ -284,6 +284,100 @@ final class EventStoreTests: XCTestCase {
         XCTAssertEqual(retried.streamVersion, 2)
     }
 
+    /// A group whose streams are distinct and all have an expected version is appended with one INSERT (migration
+    /// 0008): every item still gets its own outcome, in order, and the events land in item order.
+    func testAGroupOfDistinctStreamsGetsEachItsOwnOutcome() async throws {
+        let (store, configuration) = try await makeStore()
+        try await store.append(stream: "b", expectedVersion: .noStream, events: [event("B1")])
+        try await store.append(stream: "c", expectedVersion: .noStream, events: [event("C1"), event("C2")])
+        try await store.append(stream: "e", expectedVersion: .noStream, events: [event("E1")])
+        let connection = try PostgresConnection.connect(configuration)
+        defer { connection.close() }
+        let outcomes = try EventStore.append(
+            [
+                AppendRequest(stream: "a", expected: .noStream, events: [event("A1", #"{"n": 1}"#)]),
+                AppendRequest(stream: "b", expected: .exactly(1), events: [event("B2"), event("B3", #"{"n": 3}"#)]),
+                AppendRequest(stream: "c", expected: .exactly(1), events: [event("Late")]),
+                AppendRequest(stream: "d", expected: .exactly(1), events: [event("Orphan")]),
+                AppendRequest(stream: "e", expected: .noStream, events: [event("Again")]),
+                AppendRequest(stream: "f", expected: .noStream, events: [event("F1"), event("F2")]),
+            ], on: connection)
+        var appended: [String: AppendResult] = [:]
+        var conflicts: [String: Int64] = [:]
+        for (stream, outcome) in zip(["a", "b", "c", "d", "e", "f"], outcomes) {
+            switch outcome {
+            case .appended(let result): appended[stream] = result
+            case .conflict(let actual): conflicts[stream] = actual
+            }
+        }
+        XCTAssertEqual(appended.mapValues(\.streamVersion), ["a": 1, "b": 3, "f": 2])
+        XCTAssertEqual(conflicts, ["c": 2, "d": 0, "e": 1])
+        XCTAssertLessThan(appended["a"]!.lastPosition, appended["b"]!.lastPosition)
+        XCTAssertLessThan(appended["b"]!.lastPosition, appended["f"]!.lastPosition)
+        let b = try await store.read(stream: "b")
+        XCTAssertEqual(b.map(\.type), ["B1", "B2", "B3"])
+        XCTAssertEqual(b.last?.position, appended["b"]!.lastPosition)
+        XCTAssertEqual(String(decoding: b[2].data, as: UTF8.self), #"{"n": 3}"#)
+        let cEvents = try await store.read(stream: "c")
+        XCTAssertEqual(cEvents.map(\.type), ["C1", "C2"])
+        let dEvents = try await store.read(stream: "d")
+        XCTAssertEqual(dEvents, [])
+        let eEvents = try await store.read(stream: "e")
+        XCTAssertEqual(eEvents.map(\.type), ["E1"])
+        let fEvents = try await store.read(stream: "f")
+        XCTAssertEqual(fEvents.map(\.type), ["F1", "F2"])
+    }
+
+    /// Groups that name a stream twice, or append at any version, take the streams one at a time: the second append
+    /// to a stream sees the first.
+    func testAGroupNamingAStreamTwiceAppendsInOrder() async throws {
+        let (store, configuration) = try await makeStore()
+        let connection = try PostgresConnection.connect(configuration)
+        defer { connection.close() }
+        let outcomes = try EventStore.append(
+            [
+                AppendRequest(stream: "s", expected: .noStream, events: [event("One")]),
+                AppendRequest(stream: "s", expected: .exactly(1), events: [event("Two")]),
+                AppendRequest(stream: "s", expected: .any, events: [event("Three")]),
+                AppendRequest(stream: "s", expected: .noStream, events: [event("Never")]),
+            ], on: connection)
+        let versions = outcomes.map { outcome -> String in
+            switch outcome {
+            case .appended(let result): return "appended \(result.streamVersion)"
+            case .conflict(let actual): return "conflict \(actual)"
+            }
+        }
+        XCTAssertEqual(versions, ["appended 1", "appended 2", "appended 3", "conflict 3"])
+        let events = try await store.read(stream: "s")
+        XCTAssertEqual(events.map(\.type), ["One", "Two", "Three"])
+    }
+
+    /// The one-INSERT path keeps the order check too: a group that would append after a newer transaction's event
+    /// is refused as a whole with a serialization failure, and nothing of it is written.
+    func testAGroupAppendingBehindANewerWriterIsRefusedWhole() async throws {
+        let (store, configuration) = try await makeStore()
+        let old = try PostgresConnection.connect(configuration)
+        defer { old.close() }
+        try old.execute("BEGIN")
+        _ = try old.query("SELECT pg_current_xact_id()")
+        try await store.append(stream: "s", expectedVersion: .noStream, events: [event("First")])
+        do {
+            _ = try EventStore.append(
+                [
+                    AppendRequest(stream: "new", expected: .noStream, events: [event("New")]),
+                    AppendRequest(stream: "s", expected: .exactly(1), events: [event("Second")]),
+                ], on: old)
+            XCTFail("an older transaction must not append after a newer one")
+        } catch let error as PostgresError {
+            XCTAssertEqual(error.sqlState, "40001")
+        }
+        try? old.execute("ROLLBACK")
+        let newEvents = try await store.read(stream: "new")
+        XCTAssertEqual(newEvents, [])
+        let sEvents = try await store.read(stream: "s")
+        XCTAssertEqual(sEvents.map(\.type), ["First"])
+    }
+
     func testAFollowerInAnotherProcessWakesOnNotification() async throws {
         let (writer, configuration) = try await makeStore()
         // A second store with its own pool and listener stands in for another gateway process.

@@ -1,8 +1,9 @@
 import Foundation
 import Logging
-import TollgatePostgres
 import TollgateTestSupport
 import XCTest
+
+@testable import TollgatePostgres
 
 final class PostgresClientTests: XCTestCase {
     func testTypedValuesRoundTripThroughParameters() async throws {
@@ -187,6 +188,65 @@ final class PostgresClientTests: XCTestCase {
         let result = try await client.query("SELECT pg_backend_pid()")
         let secondPID = try result[0].decode(Int32.self, 0)
         XCTAssertNotEqual(firstPID, secondPID)
+    }
+
+    /// A statement is prepared the second time it runs on a connection, and answers for its own parameters every time.
+    func testRepeatedStatementsArePreparedOnceAndAnswerForTheirOwnParameters() async throws {
+        let configuration = try await TestCluster.freshDatabase(migrated: false)
+        let connection = try PostgresConnection.connect(configuration)
+        defer { connection.close() }
+        let sql = "SELECT $1::int * 2, $2::text"
+        func preparedCopies() throws -> Int64 {
+            try connection.query("SELECT count(*) FROM pg_prepared_statements WHERE statement = $1", [sql])[0].decode(Int64.self, 0)
+        }
+        XCTAssertEqual(try connection.query(sql, [Int32(1), "a"])[0].decode(Int32.self, 0), 2)
+        XCTAssertEqual(try preparedCopies(), 0, "a statement that ran once is not prepared")
+        for value in Int32(2)...Int32(5) {
+            let row = try connection.query(sql, [value, "text \(value)"])[0]
+            XCTAssertEqual(try row.decode(Int32.self, 0), value * 2)
+            XCTAssertEqual(try row.decode(String.self, 1), "text \(value)")
+        }
+        XCTAssertEqual(try preparedCopies(), 1)
+        // The same text with a binary parameter is another statement: its parameter types are fixed at preparation.
+        let bytes = "SELECT length($1::bytea)"
+        XCTAssertEqual(try connection.query(bytes, [Data([1, 2, 3])])[0].decode(Int32.self, 0), 3)
+        XCTAssertEqual(try connection.query(bytes, [Data([1])])[0].decode(Int32.self, 0), 1)
+        XCTAssertEqual(try connection.query(bytes, [String?.none])[0].isNull(0), true)
+    }
+
+    /// Statements made for one occasion never take a place, a connection prepares at most its limit, and statements
+    /// past the limit still run.
+    func testPreparedStatementsAreBoundedPerConnection() async throws {
+        let configuration = try await TestCluster.freshDatabase(migrated: false)
+        let connection = try PostgresConnection.connect(configuration)
+        defer { connection.close() }
+        for index in 0..<50 { _ = try connection.query("SELECT $1::int + \(index)", [Int32(1)]) }
+        let count = "SELECT count(*) FROM pg_prepared_statements"
+        XCTAssertEqual(try connection.query(count)[0].decode(Int64.self, 0), 0)
+        let limit = PostgresConnection.maxPrepared
+        for round in 0..<2 {
+            for index in 0..<(limit + 10) {
+                let row = try connection.query("SELECT $1::int + \(index + 1000)", [Int32(round)])[0]
+                XCTAssertEqual(try row.decode(Int32.self, 0), Int32(round + index + 1000))
+            }
+        }
+        XCTAssertEqual(try connection.query(count)[0].decode(Int64.self, 0), Int64(limit))
+    }
+
+    /// A statement the server refuses is refused the same way every time, prepared or not, and leaves the connection usable.
+    func testARefusedStatementFailsAlikeEveryTime() async throws {
+        let configuration = try await TestCluster.freshDatabase(migrated: false)
+        let connection = try PostgresConnection.connect(configuration)
+        defer { connection.close() }
+        for _ in 0..<3 {
+            XCTAssertThrowsError(try connection.query("SELEKT $1::int", [Int32(1)])) { error in
+                XCTAssertEqual((error as? PostgresError)?.sqlState, "42601", "\(error)")
+            }
+            XCTAssertThrowsError(try connection.query("SELECT 1 / $1::int", [Int32(0)])) { error in
+                XCTAssertEqual((error as? PostgresError)?.sqlState, "22012", "\(error)")
+            }
+        }
+        XCTAssertEqual(try connection.query("SELECT 1 / $1::int", [Int32(1)])[0].decode(Int32.self, 0), 1)
     }
 
     func testListenReceivesNotifications() async throws {

@@ -61,6 +61,7 @@ public actor RelaySession {
     private var restarts = 0
     private var lastStart: ContinuousClock.Instant = .now
     private var internalCounter = 0
+    private var timer = DeadlineTimer()
     public private(set) var lastActivity: ContinuousClock.Instant = .now
     /// The protocol version the upstream answered `initialize` with.
     public private(set) var protocolVersion: String?
@@ -71,7 +72,8 @@ public actor RelaySession {
         var internalWaiter: CheckedContinuation<JSONRPCMessage?, Never>?
         var progressToken: JSONRPCID?
         var ticket: ToolCallTicket?
-        var timeout: Task<Void, Never>?
+        /// When the gateway answers for the upstream that it did not answer in time.
+        var deadline: ContinuousClock.Instant
         var isToolList: Bool
         var firstPage: Bool
         /// Whether every message on `sink` reaches the agent (an SSE response), so server messages may travel there.
@@ -204,7 +206,7 @@ public actor RelaySession {
         }
         let token = message.progressToken
         pending[id] = Pending(
-            method: method, sink: sink, progressToken: token, ticket: ticket, timeout: timeoutTask(for: id),
+            method: method, sink: sink, progressToken: token, ticket: ticket, deadline: deadline(),
             isToolList: method == "tools/list", firstPage: message.paramsString("cursor") == nil, streams: streaming)
         if let token { progressRoutes[token] = id }
         do {
@@ -309,6 +311,7 @@ public actor RelaySession {
             if let ticket = entry.ticket { await gate.complete(ticket, outcome: .cancelled) }
         }
         pending.removeAll()
+        timer.cancel()
         listener?.finish()
         listener = nil
         await upstream?.close()
@@ -413,7 +416,6 @@ public actor RelaySession {
                 return
             }
             if let waiter = entry.internalWaiter {
-                entry.timeout?.cancel()
                 waiter.resume(returning: message)
                 return
             }
@@ -510,17 +512,24 @@ public actor RelaySession {
     }
 
     private func finish(_ entry: Pending, id: JSONRPCID, closing: Bool = true) {
-        entry.timeout?.cancel()
         if closing { entry.sink?.finish() }
         if let token = entry.progressToken, progressRoutes[token] == id { progressRoutes.removeValue(forKey: token) }
     }
 
-    private func timeoutTask(for id: JSONRPCID, limit: Duration? = nil) -> Task<Void, Never> {
-        let limit = limit ?? options.requestTimeout
-        return Task { [weak self] in
-            try? await Task.sleep(for: limit)
-            guard !Task.isCancelled else { return }
-            await self?.timedOut(id)
+    /// The deadline of a request sent now (`options.requestTimeout`, or `limit`), with the timer set to wake for it.
+    private func deadline(_ limit: Duration? = nil) -> ContinuousClock.Instant {
+        let deadline = ContinuousClock.now + (limit ?? options.requestTimeout)
+        timer.arm(at: deadline) { [weak self] in await self?.sweepExpired() }
+        return deadline
+    }
+
+    /// Answers every request whose deadline has passed, then sets the timer for the next deadline.
+    private func sweepExpired() async {
+        timer.fired()
+        let now = ContinuousClock.now
+        for (id, entry) in pending where entry.deadline <= now { await timedOut(id) }
+        if let next = pending.values.lazy.map(\.deadline).min() {
+            timer.arm(at: next) { [weak self] in await self?.sweepExpired() }
         }
     }
 
@@ -568,7 +577,7 @@ public actor RelaySession {
         guard let message = try? JSONRPCMessage(parsing: JSONText.request(id: id, method: method, params: params)) else { return nil }
         return await withCheckedContinuation { (waiter: CheckedContinuation<JSONRPCMessage?, Never>) in
             pending[id] = Pending(
-                method: method, sink: nil, internalWaiter: waiter, progressToken: nil, ticket: nil, timeout: timeoutTask(for: id, limit: limit),
+                method: method, sink: nil, internalWaiter: waiter, progressToken: nil, ticket: nil, deadline: deadline(limit),
                 isToolList: false, firstPage: false)
             Task {
                 do {
@@ -582,7 +591,6 @@ public actor RelaySession {
 
     private func internalSendFailed(_ id: JSONRPCID) {
         guard let entry = pending.removeValue(forKey: id) else { return }
-        entry.timeout?.cancel()
         entry.internalWaiter?.resume(returning: nil)
     }
 }

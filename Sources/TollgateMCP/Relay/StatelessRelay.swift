@@ -23,6 +23,7 @@ public actor StatelessRelay {
     private var progress: [JSONRPCID: (request: JSONRPCID, original: [UInt8])] = [:]
     private var catalog: [String: ToolDescriptor]?
     private var counter = 0
+    private var timer = DeadlineTimer()
 
     private struct Pending {
         var originalID: [UInt8]
@@ -30,7 +31,9 @@ public actor StatelessRelay {
         var internalWaiter: CheckedContinuation<JSONRPCMessage?, Never>?
         var ticket: ToolCallTicket?
         var token: JSONRPCID?
-        var timeout: Task<Void, Never>?
+        /// When the gateway answers for the upstream that it did not answer in time, and that time's length.
+        var deadline: ContinuousClock.Instant
+        var limit: Duration
         var method: String
     }
 
@@ -89,7 +92,7 @@ public actor StatelessRelay {
         // Discovery must be answered quickly: a client waits 10 s before falling back.
         let limit = method == "server/discover" ? min(options.requestTimeout, .seconds(5)) : options.requestTimeout
         pending[upstreamID] = Pending(
-            originalID: id.raw, sink: sink, ticket: ticket, token: token, timeout: timeoutTask(upstreamID, limit: limit), method: method)
+            originalID: id.raw, sink: sink, ticket: ticket, token: token, deadline: deadline(limit), limit: limit, method: method)
         do {
             try await connection.send(rewritten)
         } catch {
@@ -149,7 +152,6 @@ public actor StatelessRelay {
         case .response, .error:
             guard let id = message.id, let entry = pending.removeValue(forKey: id), let idRange = message.idRange else { return }
             if let waiter = entry.internalWaiter {
-                entry.timeout?.cancel()
                 waiter.resume(returning: message)
                 return
             }
@@ -178,16 +180,24 @@ public actor StatelessRelay {
     }
 
     private func finish(_ entry: Pending, closing: Bool = true) {
-        entry.timeout?.cancel()
         if closing { entry.sink?.finish() }
         if let token = entry.token { progress.removeValue(forKey: token) }
     }
 
-    private func timeoutTask(_ id: JSONRPCID, limit: Duration) -> Task<Void, Never> {
-        Task { [weak self] in
-            try? await Task.sleep(for: limit)
-            guard !Task.isCancelled else { return }
-            await self?.timedOut(id, limit: limit)
+    /// The deadline of a request sent now, with the timer set to wake for it.
+    private func deadline(_ limit: Duration) -> ContinuousClock.Instant {
+        let deadline = ContinuousClock.now + limit
+        timer.arm(at: deadline) { [weak self] in await self?.sweepExpired() }
+        return deadline
+    }
+
+    /// Answers every request whose deadline has passed, then sets the timer for the next deadline.
+    private func sweepExpired() async {
+        timer.fired()
+        let now = ContinuousClock.now
+        for (id, entry) in pending where entry.deadline <= now { await timedOut(id, limit: entry.limit) }
+        if let next = pending.values.lazy.map(\.deadline).min() {
+            timer.arm(at: next) { [weak self] in await self?.sweepExpired() }
         }
     }
 
@@ -231,7 +241,8 @@ public actor StatelessRelay {
                     parsing: JSONText.request(id: id, method: "tools/list", params: "{" + members.joined(separator: ",") + "}"))
             else { return }
             let reply = await withCheckedContinuation { (waiter: CheckedContinuation<JSONRPCMessage?, Never>) in
-                pending[id] = Pending(originalID: id.raw, internalWaiter: waiter, timeout: timeoutTask(id, limit: .seconds(10)), method: "tools/list")
+                pending[id] = Pending(
+                    originalID: id.raw, internalWaiter: waiter, deadline: deadline(.seconds(10)), limit: .seconds(10), method: "tools/list")
                 Task {
                     do {
                         try await connection.send(request)
@@ -250,7 +261,6 @@ public actor StatelessRelay {
 
     private func internalFailed(_ id: JSONRPCID) {
         guard let entry = pending.removeValue(forKey: id) else { return }
-        entry.timeout?.cancel()
         entry.internalWaiter?.resume(returning: nil)
     }
 
@@ -261,6 +271,7 @@ public actor StatelessRelay {
             finish(entry)
         }
         pending.removeAll()
+        timer.cancel()
         await upstream?.close()
         upstream = nil
     }

@@ -53,7 +53,10 @@ public final class HTTPUpstreamConnection: UpstreamConnection, Sendable {
         var protocolVersion: String?
         var initializeID: JSONRPCID?
         var postURL: String?
-        var tasks: [UUID: Task<Void, Never>] = [:]
+        var tasks: [Int: Task<Void, Never>] = [:]
+        var nextTaskKey = 0
+        /// Tracked tasks that ended before they were registered.
+        var finishedEarly: Set<Int> = []
         var closed = false
         var listening = false
     }
@@ -82,6 +85,9 @@ public final class HTTPUpstreamConnection: UpstreamConnection, Sendable {
         configuration.redirectConfiguration = .disallow
         configuration.timeout = .init(connect: .seconds(10))
         configuration.decompression = .disabled
+        // AsyncHTTPClient keeps 8 connections per host by default and queues the rest: agents' concurrent calls to one
+        // upstream would wait in that queue behind each other's answers.
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 64
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
@@ -191,12 +197,19 @@ public final class HTTPUpstreamConnection: UpstreamConnection, Sendable {
 
     /// Runs `body` as a task that `close()` cancels.
     private func track(_ body: @escaping @Sendable () async -> Void) {
-        let key = UUID()
+        let key = state.withLock { state in
+            state.nextTaskKey += 1
+            return state.nextTaskKey
+        }
         let task = Task {
             await body()
-            _ = self.state.withLock { $0.tasks.removeValue(forKey: key) }
+            // A short body may end before it is registered below: then it leaves a note instead of an entry behind.
+            self.state.withLock { state in
+                if state.tasks.removeValue(forKey: key) == nil { state.finishedEarly.insert(key) }
+            }
         }
         state.withLock { state in
+            if state.finishedEarly.remove(key) != nil { return }
             if state.closed { task.cancel() } else { state.tasks[key] = task }
         }
     }

@@ -47,18 +47,46 @@ public final class PostgresClient: Sendable {
     /// Runs `body` with a leased connection on a pool thread. The body may run several statements; it must not
     /// leave a transaction open (an open one is rolled back).
     public func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws -> T {
-        let connection = try await lease()
+        let grant = try await grantNowOrWait()
+        let configuration = configuration
+        let logger = logger
+        // One trip to a pool thread: the leased connection is checked (and replaced when broken), or the free slot's
+        // connection opened, right before the body runs.
+        let outcome: (connection: PostgresConnection?, result: Result<T, any Error>)
         do {
-            let value = try await threads.runIfActive {
+            outcome = try await threads.runIfActive { () -> (PostgresConnection?, Result<T, any Error>) in
+                let connection: PostgresConnection
+                do {
+                    switch grant {
+                    case .connection(let leased) where leased.isUsable:
+                        connection = leased
+                    case .connection(let leased):
+                        logger.info("replacing a broken database connection", metadata: ["backend": "\(leased.backendPID)"])
+                        leased.close()
+                        connection = try PostgresConnection.connect(configuration)
+                    case .openSlot:
+                        connection = try PostgresConnection.connect(configuration)
+                    }
+                } catch {
+                    return (nil, .failure(error))
+                }
                 defer { if connection.isInTransaction { try? connection.execute("ROLLBACK") } }
-                return try body(connection)
+                return (connection, Result { try body(connection) })
             }
-            release(connection)
-            return value
         } catch {
-            release(connection)
+            // The pool's threads have stopped: the grant goes back unused.
+            switch grant {
+            case .connection(let connection): release(connection)
+            case .openSlot: releaseSlot()
+            }
             throw error
         }
+        guard let connection = outcome.connection else {
+            releaseSlot()
+            return try outcome.result.get()
+        }
+        release(connection)
+        return try outcome.result.get()
     }
 
     /// Runs `body` in a transaction on a pool thread: committed if it returns, rolled back if it throws.
@@ -119,20 +147,6 @@ public final class PostgresClient: Sendable {
         case openSlot
     }
 
-    private func lease() async throws -> PostgresConnection {
-        let grant = try await grantNowOrWait()
-        switch grant {
-        case .connection(let connection):
-            let usable = try await threads.runIfActive { connection.isUsable }
-            if usable { return connection }
-            logger.info("replacing a broken database connection", metadata: ["backend": "\(connection.backendPID)"])
-            try? await threads.runIfActive { connection.close() }
-            return try await open()
-        case .openSlot:
-            return try await open()
-        }
-    }
-
     /// An idle connection or a free slot at once when there is one; otherwise waits in line until one is
     /// released, or the wait timeout passes.
     private func grantNowOrWait() async throws -> Grant {
@@ -170,17 +184,6 @@ public final class PostgresClient: Sendable {
                 return nil
             }
             if let immediate { continuation.resume(returning: immediate) }
-        }
-    }
-
-    /// Opens a connection in a slot already counted in `open`; gives the slot back if that fails.
-    private func open() async throws -> PostgresConnection {
-        do {
-            let configuration = self.configuration
-            return try await threads.runIfActive { try PostgresConnection.connect(configuration) }
-        } catch {
-            releaseSlot()
-            throw error
         }
     }
 

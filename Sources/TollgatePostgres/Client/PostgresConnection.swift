@@ -11,6 +11,16 @@ import Foundation
 public final class PostgresConnection: @unchecked Sendable {
     // Exclusive use is the pool's job: a connection is leased to one task at a time.
     private var handle: OpaquePointer?
+    /// Statements prepared on this connection, by their text (and parameter types), with their names.
+    private var prepared: [String: String] = [:]
+    /// How often statements not prepared yet have run: one is prepared the second time it runs, so a statement
+    /// built for one occasion (a report's filters) never takes a place.
+    private var seen: [String: Int] = [:]
+
+    /// Statements prepared on one connection at most; later ones run unprepared.
+    static let maxPrepared = 96
+    /// Distinct unprepared statements counted at most before the count starts again.
+    static let maxSeen = 512
 
     private init(handle: OpaquePointer) {
         self.handle = handle
@@ -47,7 +57,10 @@ public final class PostgresConnection: @unchecked Sendable {
         let connection = PostgresConnection(handle: handle)
         // Timestamps are decoded from ISO text; pin the format so the server's settings cannot change it. Notices
         // ("schema already exists, skipping") would go to stderr through libpq's default printer: keep them back.
-        try connection.execute("SET TimeZone TO 'UTC'; SET DateStyle TO 'ISO, YMD'; SET client_min_messages TO warning")
+        // Prepared statements (see `query`) save parsing; each run is still planned for its own parameters, so a
+        // statement never gets stuck with a plan made without them.
+        try connection.execute(
+            "SET TimeZone TO 'UTC'; SET DateStyle TO 'ISO, YMD'; SET client_min_messages TO warning; SET plan_cache_mode TO force_custom_plan")
         return connection
     }
 
@@ -91,13 +104,37 @@ public final class PostgresConnection: @unchecked Sendable {
                 types.append(17)  // bytea
             }
         }
+        let statement = try preparedName(sql, types: types, handle: handle)
         let result = values.withUnsafeBufferPointer { valueBuffer in
             valueBuffer.baseAddress!.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: max(values.count, 1)) { valuePointer in
-                PQexecParams(
-                    handle, sql, Int32(encoded.count), types, encoded.isEmpty ? nil : valuePointer, lengths, formats, binaryResults ? 1 : 0)
+                let values = encoded.isEmpty ? nil : valuePointer
+                if let statement {
+                    return PQexecPrepared(handle, statement, Int32(encoded.count), values, lengths, formats, binaryResults ? 1 : 0)
+                }
+                return PQexecParams(handle, sql, Int32(encoded.count), types, values, lengths, formats, binaryResults ? 1 : 0)
             }
         }
         return try check(result)
+    }
+
+    /// The name of `sql` prepared on this connection, preparing it the second time it runs; `nil` to run it
+    /// unprepared (its first run, or the connection holds as many prepared statements as it may).
+    ///
+    /// The statement's parameter types are part of its identity: they are fixed when it is prepared.
+    private func preparedName(_ sql: String, types: [Oid], handle: OpaquePointer) throws -> String? {
+        let key = types.contains(where: { $0 != 0 }) ? sql + "\u{0}" + types.map(String.init).joined(separator: ",") : sql
+        if let name = prepared[key] { return name }
+        guard prepared.count < Self.maxPrepared else { return nil }
+        guard seen[key] != nil else {
+            if seen.count >= Self.maxSeen { seen.removeAll(keepingCapacity: true) }
+            seen[key] = 1
+            return nil
+        }
+        let name = "tollgate_\(prepared.count + 1)"
+        _ = try check(PQprepare(handle, name, sql, Int32(types.count), types))
+        seen.removeValue(forKey: key)
+        prepared[key] = name
+        return name
     }
 
     /// Runs one or more statements without parameters (the simple query protocol): for migrations and

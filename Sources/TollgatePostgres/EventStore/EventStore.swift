@@ -136,11 +136,19 @@ public final class EventStore: Sendable {
 
     private func submit(_ request: AppendRequest, linger: Duration?) async throws -> AppendOutcome {
         try await withCheckedThrowingContinuation { continuation in
-            queue.withLock { $0.pending.append(PendingAppend(request: request, continuation: continuation)) }
+            let armTimer = queue.withLock { queue -> Bool in
+                queue.pending.append(PendingAppend(request: request, continuation: continuation))
+                guard linger != nil, !queue.lingerTimerArmed else { return false }
+                queue.lingerTimerArmed = true
+                return true
+            }
             if let linger {
-                // Taken by the next group that starts meanwhile, or committed when the time is up.
+                // Taken by the next group that starts meanwhile, or committed when the time is up. One timer serves
+                // every lingering append queued while it runs (each waits at most `linger`), not a task per append.
+                guard armTimer else { return }
                 Task {
                     try? await Task.sleep(for: linger)
+                    self.queue.withLock { $0.lingerTimerArmed = false }
                     self.startGroupIfNeeded()
                 }
             } else {
@@ -420,6 +428,8 @@ private struct PendingAppend {
 private struct AppendQueue {
     var pending: [PendingAppend] = []
     var activeGroups = 0
+    /// A lingering append's timer is running: appends that linger meanwhile are committed when it fires at the latest.
+    var lingerTimerArmed = false
 }
 
 /// Sends `NOTIFY tollgate_events` after commits, at most one at a time: commits that land while one is in

@@ -103,7 +103,7 @@ final class Gateway: Service, Sendable {
         logger.info("gateway stopped; every session closed")
     }
 
-    func shutdownHTTPClient() {
-        try? httpClient.syncShutdown()
+    func shutdownHTTPClient() async {
+        try? await httpClient.shutdown()
     }
 }

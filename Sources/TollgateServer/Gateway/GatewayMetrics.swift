@@ -1,4 +1,5 @@
 import Prometheus
+import Synchronization
 
 /// The gateway's Prometheus metrics, served at `/metrics`:
 /// - `tollgate_decisions_total{server,outcome}`: every `tools/call` decided (allow, deny, limited, require_approval,
@@ -13,6 +14,9 @@ import Prometheus
 final class GatewayMetrics: Sendable {
     let registry: PrometheusCollectorRegistry
     private let overhead: DurationHistogram
+    /// The per-label metrics already made, by name and labels: the registry's own lookup (a lock, the labels hashed and
+    /// compared, the buckets checked) would otherwise run three times for every call.
+    private let made = Mutex<[String: any Sendable]>([:])
 
     init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
@@ -26,24 +30,38 @@ final class GatewayMetrics: Sendable {
     }
 
     func decided(_ outcome: String, server: String) {
-        registry.makeCounter(
-            name: "tollgate_decisions_total", labels: [("server", server), ("outcome", outcome)], help: "tools/call decisions by outcome."
-        ).increment()
+        metric("decisions", server, outcome) {
+            $0.makeCounter(
+                name: "tollgate_decisions_total", labels: [("server", server), ("outcome", outcome)], help: "tools/call decisions by outcome.")
+        }.increment()
     }
 
     func completed(_ outcome: String, server: String, duration: Duration) {
-        registry.makeCounter(
-            name: "tollgate_calls_completed_total", labels: [("server", server), ("outcome", outcome)],
-            help: "Forwarded tools/call requests by how they ended."
-        ).increment()
-        registry.makeDurationHistogram(
-            name: "tollgate_upstream_call_seconds", labels: [("server", server)],
-            buckets: [
-                .milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(50), .milliseconds(100), .milliseconds(500), .seconds(1),
-                .seconds(5), .seconds(30), .seconds(120),
-            ],
-            help: "Time the upstream took to answer a forwarded tools/call."
-        ).record(duration)
+        metric("completed", server, outcome) {
+            $0.makeCounter(
+                name: "tollgate_calls_completed_total", labels: [("server", server), ("outcome", outcome)],
+                help: "Forwarded tools/call requests by how they ended.")
+        }.increment()
+        metric("upstream", server) {
+            $0.makeDurationHistogram(
+                name: "tollgate_upstream_call_seconds", labels: [("server", server)],
+                buckets: [
+                    .milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(50), .milliseconds(100), .milliseconds(500),
+                    .seconds(1), .seconds(5), .seconds(30), .seconds(120),
+                ],
+                help: "Time the upstream took to answer a forwarded tools/call.")
+        }.record(duration)
+    }
+
+    /// The metric `make` makes for these labels, made once.
+    private func metric<M: Sendable>(_ name: String, _ labels: String..., make: (PrometheusCollectorRegistry) -> M) -> M {
+        let key = ([name] + labels).joined(separator: "\u{0}")
+        return made.withLock { made in
+            if let metric = made[key] as? M { return metric }
+            let metric = make(registry)
+            made[key] = metric
+            return metric
+        }
     }
 
     func relayOverhead(_ duration: Duration) {

@@ -62,9 +62,7 @@ public struct GatewayServer: Sendable {
             let runner = ProjectionRunner(
                 store: store, projections: Self.projections(config: config, baseURL: "http://\(settings.host):\(settings.port)"), logger: logger)
             let webhooks = WebhookDispatcher(endpoints: config.webhooks, store: store, http: WebhookDispatcher.makeClient(), logger: logger)
-            defer { webhooks.shutdownClient() }
             let gateway = Gateway(config: settings.config ?? GatewayConfig(), store: store, logger: logger)
-            defer { gateway.shutdownHTTPClient() }
             let app = makeApplication(client: database.client, readiness: readiness, gateway: gateway, logger: logger)
             let group = ServiceGroup(
                 configuration: .init(
@@ -76,7 +74,16 @@ public struct GatewayServer: Sendable {
                     ],
                     gracefulShutdownSignals: [.sigterm, .sigint],
                     logger: logger))
-            try await group.run()
+            // The HTTP clients are shut down asynchronously: this task may run on one of their event loops.
+            do {
+                try await group.run()
+            } catch {
+                await gateway.shutdownHTTPClient()
+                await webhooks.shutdownClient()
+                throw error
+            }
+            await gateway.shutdownHTTPClient()
+            await webhooks.shutdownClient()
         } catch {
             await database.close()
             throw error

@@ -37,8 +37,8 @@ final class WebhookDispatcher: Service, Sendable {
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
-    func shutdownClient() {
-        try? http.syncShutdown()
+    func shutdownClient() async {
+        try? await http.shutdown()
     }
 
     func run() async throws {
