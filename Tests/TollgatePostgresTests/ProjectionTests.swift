@@ -106,6 +106,79 @@ final class ProjectionTests: XCTestCase {
         XCTAssertEqual(rows.map(\.version), Array(repeating: 30, count: 10))
     }
 
+    /// Records in a table of its own each event it is given: which projection saw which position.
+    struct RecordingProjection: Projection {
+        let name: String
+        var eventTypes: Set<String>?
+        func reset(on connection: PostgresConnection) throws {}
+        func apply(_ events: [RecordedEvent], on connection: PostgresConnection) throws {
+            try connection.execute("CREATE TABLE IF NOT EXISTS seen (projection text NOT NULL, position bigint NOT NULL, type text NOT NULL)")
+            try connection.query(
+                "INSERT INTO seen SELECT $1, unnest($2::bigint[]), unnest($3::text[])",
+                [name, PostgresArray(events.map(\.position)), PostgresArray(events.map(\.type))])
+        }
+    }
+
+    /// Several projections move together (one transaction per batch): each gets every event of its types exactly once,
+    /// in order, across batches, and every checkpoint ends at the head.
+    func testProjectionsMovingTogetherEachSeeTheirShareOnce() async throws {
+        let configuration = try await TestCluster.freshDatabase()
+        let store = EventStore(client: PostgresClient(configuration: configuration))
+        defer { store.stop() }
+        for index in 0..<20 {
+            try await store.append(
+                stream: "s\(index % 4)", expectedVersion: .any,
+                events: [NewEvent(type: index % 3 == 0 ? "B" : "A", data: Array("{}".utf8)), NewEvent(type: "C", data: Array("{}".utf8))])
+        }
+        let runner = ProjectionRunner(
+            store: store,
+            projections: [
+                StreamSummaryProjection(), RecordingProjection(name: "all", eventTypes: nil), RecordingProjection(name: "only-b", eventTypes: ["B"]),
+            ], batchSize: 3)
+        let applied = try await runner.catchUp()
+        XCTAssertEqual(applied, 40 + 40 + 7)
+        let seen = try await store.client.query("SELECT projection, position, type FROM seen ORDER BY projection, position")
+        let byProjection = Dictionary(grouping: seen.rows, by: { (try? $0.decode(String.self, 0)) ?? "" })
+        let positions = try await store.client.query("SELECT position FROM tollgate.events ORDER BY position").rows.map {
+            try $0.decode(Int64.self, 0)
+        }
+        XCTAssertEqual(try byProjection["all"]?.map { try $0.decode(Int64.self, 1) }, positions)
+        XCTAssertEqual(try byProjection["only-b"]?.map { try $0.decode(String.self, 2) }, Array(repeating: "B", count: 7))
+        let rows = try await summaries(store.client)
+        XCTAssertEqual(rows.map(\.count).reduce(0, +), 40)
+        for status in try await runner.status() {
+            XCTAssertEqual(status.lag, 0, status.name)
+        }
+        let again = try await runner.catchUp()
+        XCTAssertEqual(again, 0)
+        try await store.append(stream: "s9", expectedVersion: .noStream, events: [NewEvent(type: "B", data: Array("{}".utf8))])
+        let one = try await runner.catchUp()
+        XCTAssertEqual(one, 3)
+        let count = try await store.client.query("SELECT count(*) FROM seen").rows[0].decode(Int64.self, 0)
+        XCTAssertEqual(count, 40 + 7 + 2)
+    }
+
+    /// When one projection fails, the others are updated alone: a failing projection holds back only itself.
+    func testAFailingProjectionDoesNotHoldBackTheOthers() async throws {
+        let configuration = try await TestCluster.freshDatabase()
+        let store = EventStore(client: PostgresClient(configuration: configuration))
+        defer { store.stop() }
+        try await store.append(stream: "a", expectedVersion: .noStream, events: [NewEvent(type: "A", data: Array("{}".utf8))])
+        let runner = ProjectionRunner(store: store, projections: [RecordingProjection(name: "all", eventTypes: nil), FailingProjection()])
+        do {
+            try await runner.catchUp()
+            XCTFail("expected the failing projection to fail")
+        } catch {}
+        let status = Dictionary(uniqueKeysWithValues: try await runner.status().map { ($0.name, $0) })
+        XCTAssertEqual(status["all"]?.lag, 0)
+        XCTAssertEqual(status["failing"]?.lag, 1)
+        XCTAssertEqual(status["failing"]?.checkpoint, .start)
+        let rows = try await summaries(store.client)
+        XCTAssertEqual(rows, [])
+        let count = try await store.client.query("SELECT count(*) FROM seen").rows[0].decode(Int64.self, 0)
+        XCTAssertEqual(count, 1)
+    }
+
     func testRebuildingAnUnknownProjectionSaysWhichExist() async throws {
         let store = EventStore(client: PostgresClient(configuration: try await TestCluster.freshDatabase()))
         let runner = ProjectionRunner(store: store, projections: [StreamSummaryProjection()])

@@ -46,6 +46,12 @@ extension JSONValue {
     /// A JSON string literal: `"`, `\` and control characters escaped, everything else as is.
     static func writeString(_ value: String, to output: inout String) {
         output += "\""
+        // Most strings (names, ids, hashes) are printable ASCII with nothing to escape: appended whole.
+        if value.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }) {
+            output += value
+            output += "\""
+            return
+        }
         for scalar in value.unicodeScalars {
             switch scalar {
             case "\"": output += "\\\""

@@ -35,10 +35,13 @@ public final class ChangeSignal: Sendable {
 
     /// Returns once the generation is past `seen`, after `timeout`, or when the task is cancelled.
     public func wait(after seen: UInt64, timeout: Duration) async {
-        let id = state.withLock { state -> UInt64 in
+        let id = state.withLock { state -> UInt64? in
+            // Already past `seen` (a busy log): no timer to start and stop.
+            guard state.generation == seen else { return nil }
             state.nextWaiterID &+= 1
             return state.nextWaiterID
         }
+        guard let id else { return }
         let timer = Task {
             try? await Task.sleep(for: timeout)
             self.wake(id)

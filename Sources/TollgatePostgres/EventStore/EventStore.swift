@@ -138,7 +138,8 @@ public final class EventStore: Sendable {
         try await withCheckedThrowingContinuation { continuation in
             let armTimer = queue.withLock { queue -> Bool in
                 queue.pending.append(PendingAppend(request: request, continuation: continuation))
-                guard linger != nil, !queue.lingerTimerArmed else { return false }
+                // A group commit under way takes this append when it is done (it drains the queue): no timer needed.
+                guard linger != nil, queue.activeGroups == 0, !queue.lingerTimerArmed else { return false }
                 queue.lingerTimerArmed = true
                 return true
             }

@@ -57,13 +57,105 @@ public final class ProjectionRunner: Service, Sendable {
     }
 
     /// Applies every readable event to every projection, and returns how many events were applied in all.
+    ///
+    /// The projections move together: one transaction per batch locks every checkpoint, reads the events once, applies
+    /// each projection's share and moves the checkpoints, instead of a transaction (and a commit) per projection. If
+    /// that fails, each projection is tried alone, so one failing projection cannot hold back the others' rows.
     @discardableResult
     public func catchUp() async throws -> Int {
+        if projections.count > 1 {
+            do {
+                return try await catchUpTogether()
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                logger.debug("the projections' joint update failed; updating them one at a time", metadata: ["error": "\(error)"])
+            }
+        }
         var total = 0
         for projection in projections {
             total += try await catchUp(projection)
         }
         return total
+    }
+
+    /// Every projection's share of each batch in one transaction; see `catchUp()`.
+    private func catchUpTogether() async throws -> Int {
+        let projections = projections
+        let names = projections.map(\.name)
+        let batchSize = batchSize
+        // The events every projection needs: all types if one folds all, data if one reads it.
+        let types: Set<String>? =
+            projections.contains { $0.eventTypes == nil } ? nil : projections.reduce(into: Set<String>()) { $0.formUnion($1.eventTypes ?? []) }
+        let withData = projections.contains { $0.readsData }
+        var total = 0
+        while true {
+            try Task.checkCancellation()
+            let lastWrites = checkpointWrites.withLock { $0 }
+            let (applied, more, moved) = try await store.client.withTransaction { connection -> (Int, Bool, [String]) in
+                let checkpoints = try Self.lockCheckpoints(names, on: connection)
+                guard let start = checkpoints.values.min() else { return (0, false, []) }
+                let (events, scanned) = try EventStore.readAll(after: start, limit: batchSize, types: types, withData: withData, on: connection)
+                guard let scanned else { return (0, false, []) }
+                var applied = 0
+                for projection in projections {
+                    let checkpoint = checkpoints[projection.name] ?? .start
+                    let share = events.filter { event in
+                        event.logPosition > checkpoint && projection.eventTypes.map { $0.contains(event.type) } ?? true
+                    }
+                    if !share.isEmpty { try projection.apply(share, on: connection) }
+                    applied += share.count
+                }
+                // A projection that folds only some types moves past the others' events with everyone else's checkpoint;
+                // alone (nothing applied in this batch: a commit of its own) at most every few seconds, or when the batch
+                // was full (it would be read again otherwise).
+                let more = events.count == batchSize
+                let moving = projections.filter { projection in
+                    guard let checkpoint = checkpoints[projection.name], checkpoint < scanned else { return false }
+                    let lastWrite = lastWrites[projection.name] ?? .now - .seconds(60)
+                    return applied > 0 || more || projection.eventTypes == nil || lastWrite.duration(to: .now) >= .seconds(5)
+                }.map(\.name)
+                if !moving.isEmpty {
+                    try connection.query(
+                        """
+                        UPDATE tollgate.projection_checkpoints c
+                        SET transaction_id = m.transaction_id::xid8, position = m.position, updated_at = now()
+                        FROM unnest($1::text[], $2::text[], $3::bigint[]) AS m(name, transaction_id, position)
+                        WHERE c.name = m.name
+                        """,
+                        [
+                            PostgresArray(moving), PostgresArray(moving.map { _ in String(scanned.transactionID) }),
+                            PostgresArray(moving.map { _ in String(scanned.position) }),
+                        ])
+                }
+                return (applied, more, moving)
+            }
+            if !moved.isEmpty { checkpointWrites.withLock { writes in for name in moved { writes[name] = .now } } }
+            total += applied
+            if !more { return total }
+        }
+    }
+
+    /// Every named checkpoint, created if needed and locked for this transaction (in name order, as every runner locks
+    /// them), by name.
+    static func lockCheckpoints(_ names: [String], on connection: PostgresConnection) throws -> [String: LogPosition] {
+        let select = """
+            SELECT name, transaction_id::text, position FROM tollgate.projection_checkpoints
+            WHERE name = ANY($1::text[]) ORDER BY name FOR UPDATE
+            """
+        var result = try connection.query(select, [PostgresArray(names)])
+        if result.rowCount < Set(names).count {
+            try connection.query(
+                "INSERT INTO tollgate.projection_checkpoints (name) SELECT unnest($1::text[]) ORDER BY 1 ON CONFLICT DO NOTHING",
+                [PostgresArray(names)])
+            result = try connection.query(select, [PostgresArray(names)])
+        }
+        var checkpoints: [String: LogPosition] = [:]
+        for row in result.rows {
+            checkpoints[try row.decode(String.self, 0)] = LogPosition(
+                transactionID: try row.decode(UInt64.self, 1), position: try row.decode(Int64.self, 2))
+        }
+        return checkpoints
     }
 
     /// Empties the projection named `name` and replays the whole log into it, in one transaction: readers see the old
