@@ -26,7 +26,7 @@ extension PolicyGate {
         for _ in 0..<8 {
             let now = Date()
             let requested = ApprovalRequested(
-                approvalID: UUID(), callID: callID, agent: identity.agent, grant: identity.grant, session: identity.session,
+                approvalID: UUID.random(), callID: callID, agent: identity.agent, grant: identity.grant, session: identity.session,
                 server: identity.server, tool: request.tool, arguments: mode.stored(request.arguments), argumentsHash: event.argumentsHash,
                 argumentsStorage: mode.rawValue, policyHash: decision.policyHash, rule: decision.rule, reason: requirement.reason,
                 quorum: requirement.quorum, reviewers: requirement.reviewers, category: event.category, requestedAt: now,

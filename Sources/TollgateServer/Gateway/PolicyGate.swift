@@ -43,7 +43,7 @@ struct PolicyGate: ToolCallGate {
     func decide(_ request: ToolCallRequest) async -> ToolCallVerdict {
         let started = ContinuousClock.now
         let identity = request.identity
-        let callID = UUID()
+        let callID = UUID.random()
         guard let policy = policies.policy(for: identity.server) else {
             let reason = "no valid policy is loaded for the server `\(identity.server)`, so every call to it is refused"
             await recordRefusal(request, callID: callID, decision: "error", reason: reason, rule: "policy", policyHash: "", started: started)
