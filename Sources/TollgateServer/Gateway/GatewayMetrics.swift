@@ -16,7 +16,8 @@ final class GatewayMetrics: Sendable {
     private let overhead: DurationHistogram
     /// The per-label metrics already made, by name and labels: the registry's own lookup (a lock, the labels hashed and
     /// compared, the buckets checked) would otherwise run three times for every call.
-    private let made = Mutex<[String: any Sendable]>([:])
+    private let counters = Mutex<[String: Counter]>([:])
+    private let histograms = Mutex<[String: DurationHistogram]>([:])
 
     init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
@@ -30,20 +31,20 @@ final class GatewayMetrics: Sendable {
     }
 
     func decided(_ outcome: String, server: String) {
-        metric("decisions", server, outcome) {
-            $0.makeCounter(
+        Self.made(in: counters, "decisions", server, outcome) {
+            registry.makeCounter(
                 name: "tollgate_decisions_total", labels: [("server", server), ("outcome", outcome)], help: "tools/call decisions by outcome.")
         }.increment()
     }
 
     func completed(_ outcome: String, server: String, duration: Duration) {
-        metric("completed", server, outcome) {
-            $0.makeCounter(
+        Self.made(in: counters, "completed", server, outcome) {
+            registry.makeCounter(
                 name: "tollgate_calls_completed_total", labels: [("server", server), ("outcome", outcome)],
                 help: "Forwarded tools/call requests by how they ended.")
         }.increment()
-        metric("upstream", server) {
-            $0.makeDurationHistogram(
+        Self.made(in: histograms, "upstream", server) {
+            registry.makeDurationHistogram(
                 name: "tollgate_upstream_call_seconds", labels: [("server", server)],
                 buckets: [
                     .milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(50), .milliseconds(100), .milliseconds(500),
@@ -53,12 +54,12 @@ final class GatewayMetrics: Sendable {
         }.record(duration)
     }
 
-    /// The metric `make` makes for these labels, made once.
-    private func metric<M: Sendable>(_ name: String, _ labels: String..., make: (PrometheusCollectorRegistry) -> M) -> M {
+    /// The metric for these labels in `cache`, made by `make` the first time.
+    private static func made<M>(in cache: borrowing Mutex<[String: M]>, _ name: String, _ labels: String..., make: () -> M) -> M {
         let key = ([name] + labels).joined(separator: "\u{0}")
-        return made.withLock { made in
-            if let metric = made[key] as? M { return metric }
-            let metric = make(registry)
+        return cache.withLock { made in
+            if let metric = made[key] { return metric }
+            let metric = make()
             made[key] = metric
             return metric
         }
