@@ -179,6 +179,28 @@ final class ProjectionTests: XCTestCase {
         XCTAssertEqual(count, 1)
     }
 
+    /// A projection that folds only some types moves its checkpoint past the others' events at most every few seconds
+    /// when it applies nothing: the first time, then not again at the next wake-up.
+    func testALazyProjectionDoesNotWriteItsCheckpointAtEveryWakeUp() async throws {
+        let configuration = try await TestCluster.freshDatabase()
+        let store = EventStore(client: PostgresClient(configuration: configuration))
+        defer { store.stop() }
+        let runner = ProjectionRunner(store: store, projections: [RecordingProjection(name: "only-b", eventTypes: ["B"])])
+        try await store.append(stream: "a1", expectedVersion: .noStream, events: [NewEvent(type: "A", data: Array("{}".utf8))])
+        try await runner.catchUp()
+        let first = try await runner.status()[0]
+        XCTAssertEqual(first.lag, 0, "the first pass moves past events it does not fold")
+        try await store.append(stream: "a2", expectedVersion: .noStream, events: [NewEvent(type: "A", data: Array("{}".utf8))])
+        try await runner.catchUp()
+        let second = try await runner.status()[0]
+        XCTAssertEqual(second.checkpoint, first.checkpoint, "a checkpoint-only write again within seconds")
+        XCTAssertEqual(second.lag, 1)
+        try await store.append(stream: "b1", expectedVersion: .noStream, events: [NewEvent(type: "B", data: Array("{}".utf8))])
+        try await runner.catchUp()
+        let third = try await runner.status()[0]
+        XCTAssertEqual(third.lag, 0, "applying an event moves the checkpoint at once")
+    }
+
     func testRebuildingAnUnknownProjectionSaysWhichExist() async throws {
         let store = EventStore(client: PostgresClient(configuration: try await TestCluster.freshDatabase()))
         let runner = ProjectionRunner(store: store, projections: [StreamSummaryProjection()])

@@ -232,21 +232,23 @@ public final class ProjectionRunner: Service, Sendable {
         let lastWrite = checkpointWrites.withLock { $0[projection.name] } ?? .now - .seconds(60)
         while true {
             try Task.checkCancellation()
-            let (applied, more) = try await store.client.withTransaction { connection -> (Int, Bool) in
+            let (applied, more, wrote) = try await store.client.withTransaction { connection -> (Int, Bool, Bool) in
                 let checkpoint = try Self.lockCheckpoint(projection.name, on: connection)
                 let (events, scanned) = try EventStore.readAll(
                     after: checkpoint, limit: batchSize, types: projection.eventTypes, withData: projection.readsData, on: connection)
-                guard let scanned else { return (0, false) }
-                if events.isEmpty, lazy, lastWrite.duration(to: .now) < .seconds(5) { return (0, false) }
+                guard let scanned else { return (0, false, false) }
+                if events.isEmpty, lazy, lastWrite.duration(to: .now) < .seconds(5) { return (0, false, false) }
                 if !events.isEmpty { try projection.apply(events, on: connection) }
                 try connection.query(
                     """
                     UPDATE tollgate.projection_checkpoints
                     SET transaction_id = $2::text::xid8, position = $3, updated_at = now() WHERE name = $1
                     """, [projection.name, String(scanned.transactionID), scanned.position])
-                return (events.count, events.count == batchSize)
+                return (events.count, events.count == batchSize, true)
             }
-            if applied > 0 || more { checkpointWrites.withLock { $0[projection.name] = .now } }
+            // Every write counts, a checkpoint-only one too: otherwise a lazy projection past its few seconds would write
+            // its checkpoint at every wake-up until it next applied something.
+            if wrote { checkpointWrites.withLock { $0[projection.name] = .now } }
             total += applied
             if !more { return total }
         }
