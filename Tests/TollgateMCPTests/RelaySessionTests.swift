@@ -230,7 +230,12 @@ import TollgateCore
         _ = await replies(await session.receive(message(#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#)))
         let answers = await replies(await session.receive(message(#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"hang"}}"#)))
         #expect(answers.count == 1 && answers[0].contains("-32001"))
-        #expect(gate.completed.withLock { $0 } == [.timedOut])
+        #expect(gate.completed.withLock { $0 } == [.timedOut], "the outcome is recorded before the agent is answered")
+        // The upstream is told after the agent has its answer (a hung upstream must not hold that answer back).
+        let deadline = ContinuousClock.now + .seconds(2)
+        while connections.sent(0).last?.contains("notifications/cancelled") != true, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
         #expect(connections.sent(0).last?.contains("notifications/cancelled") == true, "the upstream is told")
     }
 

@@ -536,6 +536,8 @@ public actor RelaySession {
     private func timedOut(_ id: JSONRPCID) async {
         guard let entry = pending.removeValue(forKey: id) else { return }
         let seconds = options.requestTimeout.components.seconds
+        // The outcome is in the log before the agent hears of it, as for every other way a call ends.
+        if let ticket = entry.ticket { await gate.complete(ticket, outcome: .timedOut) }
         if let waiter = entry.internalWaiter {
             waiter.resume(returning: nil)
         } else {
@@ -547,7 +549,6 @@ public actor RelaySession {
         if let upstream, let cancel = try? JSONRPCMessage(parsing: JSONText.notification(method: "notifications/cancelled", params: params)) {
             try? await upstream.send(cancel)
         }
-        if let ticket = entry.ticket { await gate.complete(ticket, outcome: .timedOut) }
     }
 
     // MARK: - The gateway's own requests

@@ -203,6 +203,8 @@ public actor StatelessRelay {
 
     private func timedOut(_ id: JSONRPCID, limit: Duration) async {
         guard let entry = pending.removeValue(forKey: id) else { return }
+        // The outcome is in the log before the agent hears of it, as for every other way a call ends.
+        if let ticket = entry.ticket { await gate.complete(ticket, outcome: .timedOut) }
         if let waiter = entry.internalWaiter {
             waiter.resume(returning: nil)
         } else if let original = JSONRPCID(raw: entry.originalID) {
@@ -222,7 +224,6 @@ public actor StatelessRelay {
         {
             try? await upstream.send(cancel)
         }
-        if let ticket = entry.ticket { await gate.complete(ticket, outcome: .timedOut) }
     }
 
     /// Lists the upstream's tools (every page), sending the agent's own `_meta` (version and client information).
