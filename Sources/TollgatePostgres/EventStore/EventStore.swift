@@ -40,15 +40,23 @@ public final class EventStore: Sendable {
     public let options: Options
     let logger: Logger
     let listener: PostgresListener
-    private let queue = Mutex(AppendQueue())
     private let notifier: CommitNotifier
+    private let queue: GroupCommitQueue<AppendRequest, AppendOutcome>
 
     public init(client: PostgresClient, options: Options = Options(), logger: Logger = Logger(label: "tollgate.events")) {
         self.client = client
         self.options = options
         self.logger = logger
-        self.listener = PostgresListener(configuration: client.configuration, channels: [Self.channel], logger: logger)
-        self.notifier = CommitNotifier(client: client, logger: logger)
+        let listener = PostgresListener(configuration: client.configuration, channels: [Self.channel], logger: logger)
+        let notifier = CommitNotifier(client: client, logger: logger)
+        self.listener = listener
+        self.notifier = notifier
+        self.queue = GroupCommitQueue(maxGroupSize: options.maxGroupSize, maxConcurrentGroups: options.maxConcurrentGroups) { group in
+            await Self.commit(group, client: client) { notify in
+                listener.signal.bump()
+                if notify { notifier.commitHappened() }
+            }
+        }
     }
 
     /// Signals every time the log may have grown: a commit in this process, or a notification from another.
@@ -85,7 +93,7 @@ public final class EventStore: Sendable {
         try validate(stream: stream, events: events)
         let request = AppendRequest(stream: stream, expected: expectedVersion, events: events, notify: notify)
         while true {
-            let outcome = try await submit(request, linger: linger)
+            let outcome = try await queue.submit(request, linger: linger)
             switch outcome {
             case .appended(let result):
                 return result
@@ -113,6 +121,26 @@ public final class EventStore: Sendable {
         }
     }
 
+    /// Appends several streams' batches on `connection`, inside the caller's transaction, with one statement: each
+    /// all or nothing as with `append(stream:expectedVersion:events:on:)`, and the results in the same order.
+    ///
+    /// - Throws: `EventStoreError.wrongExpectedVersion` for the first stream not at its expected version (the caller's
+    ///   transaction must roll back: the others' events are written in it).
+    @discardableResult
+    public func append(
+        _ batches: [(stream: String, expectedVersion: ExpectedVersion, events: [NewEvent])], on connection: PostgresConnection
+    ) throws -> [AppendResult] {
+        for batch in batches { try validate(stream: batch.stream, events: batch.events) }
+        let requests = batches.map { AppendRequest(stream: $0.stream, expected: $0.expectedVersion, events: $0.events) }
+        return try zip(batches, Self.append(requests, on: connection)).map { batch, outcome in
+            switch outcome {
+            case .appended(let result): return result
+            case .conflict(let actual):
+                throw EventStoreError.wrongExpectedVersion(stream: batch.stream, expected: batch.expectedVersion, actual: actual)
+            }
+        }
+    }
+
     /// Tells followers in this process (and, with `notify`, in others) that a transaction holding appends has committed.
     public func noteCommit(notify: Bool = true) {
         listener.signal.bump()
@@ -137,85 +165,40 @@ public final class EventStore: Sendable {
         }
     }
 
-    private func submit(_ request: AppendRequest, linger: Duration?) async throws -> AppendOutcome {
-        try await withCheckedThrowingContinuation { continuation in
-            let armTimer = queue.withLock { queue -> Bool in
-                queue.pending.append(PendingAppend(request: request, continuation: continuation))
-                // A group commit under way takes this append when it is done (it drains the queue): no timer needed.
-                guard linger != nil, queue.activeGroups == 0, !queue.lingerTimerArmed else { return false }
-                queue.lingerTimerArmed = true
-                return true
-            }
-            if let linger {
-                // Taken by the next group that starts meanwhile, or committed when the time is up. One timer serves
-                // every lingering append queued while it runs (each waits at most `linger`), not a task per append.
-                guard armTimer else { return }
-                Task {
-                    try? await Task.sleep(for: linger)
-                    self.queue.withLock { $0.lingerTimerArmed = false }
-                    self.startGroupIfNeeded()
-                }
-            } else {
-                startGroupIfNeeded()
-            }
-        }
-    }
-
     /// Appends waiting for a group commit, and group commits running (for tests).
-    var queueState: (queued: Int, activeGroups: Int) { queue.withLock { ($0.pending.count, $0.activeGroups) } }
+    var queueState: (queued: Int, activeGroups: Int) { queue.queueState }
 
-    /// Starts committing queued appends, unless nothing waits or as many groups as allowed are already at it.
-    private func startGroupIfNeeded() {
-        let start = queue.withLock { queue -> Bool in
-            guard !queue.pending.isEmpty, queue.activeGroups < options.maxConcurrentGroups else { return false }
-            queue.activeGroups += 1
-            return true
-        }
-        if start { Task { await self.drain() } }
-    }
-
-    /// Commits queued appends in groups until the queue is empty.
-    private func drain() async {
-        while true {
-            let group = queue.withLock { queue -> [PendingAppend]? in
-                if queue.pending.isEmpty {
-                    queue.activeGroups -= 1
-                    return nil
-                }
-                let count = min(options.maxGroupSize, queue.pending.count)
-                let group = Array(queue.pending.prefix(count))
-                queue.pending.removeFirst(count)
-                return group
-            }
-            guard let group else { return }
-            await commit(group)
-        }
-    }
-
-    private func commit(_ group: [PendingAppend], attempt: Int = 1) async {
+    /// Commits one group of appends in one transaction; `committed(notify)` runs after a commit that appended something.
+    /// Returns one result per request, in the group's order.
+    private static func commit(
+        _ group: [AppendRequest], client: PostgresClient, attempt: Int = 1, committed: @escaping @Sendable (_ notify: Bool) -> Void
+    ) async -> [Result<AppendOutcome, any Error>] {
         // One lock order for every group, so two groups touching the same streams cannot deadlock.
-        let ordered = group.sorted { $0.request.stream < $1.request.stream }
-        let requests = ordered.map(\.request)
+        let order = group.indices.sorted { group[$0].stream < group[$1].stream }
+        let ordered = order.map { group[$0] }
         do {
-            let outcomes = try await client.withConnection { connection in try Self.append(requests, on: connection) }
-            for (pending, outcome) in zip(ordered, outcomes) { pending.continuation.resume(returning: outcome) }
+            let outcomes = try await client.withConnection { connection in try Self.append(ordered, on: connection) }
+            var results = [Result<AppendOutcome, any Error>](repeating: .failure(GroupCommitError.noResult), count: group.count)
+            for (position, index) in order.enumerated() { results[index] = .success(outcomes[position]) }
             if outcomes.contains(where: { if case .appended = $0 { return true } else { return false } }) {
-                listener.signal.bump()
-                if requests.contains(where: \.notify) { notifier.commitHappened() }
+                committed(ordered.contains(where: \.notify))
             }
-        } catch let error as PostgresError where group.count > 1 && (Self.isBadData(error) || Self.isTransient(error)) {
+            return results
+        } catch let error as PostgresError where group.count > 1 && (isBadData(error) || isTransient(error)) {
             // One append's data was bad, or the group lost a race that a fresh transaction wins: commit each
             // alone, so only a culprit fails.
-            for pending in ordered { await commit([pending]) }
-        } catch let error as PostgresError where Self.isTransient(error) && attempt < 5 {
-            await commit(group, attempt: attempt + 1)
-        } catch let error as PostgresError where Self.isBadData(error) {
+            var results: [Result<AppendOutcome, any Error>] = []
+            for request in group { results += await commit([request], client: client, committed: committed) }
+            return results
+        } catch let error as PostgresError where isTransient(error) && attempt < 5 {
+            return await commit(group, client: client, attempt: attempt + 1, committed: committed)
+        } catch let error as PostgresError where isBadData(error) {
             let message: String
             if case .server(let server) = error { message = server.message } else { message = "\(error)" }
             let reason = "the database refused it (SQLSTATE \(error.sqlState ?? "?")): \(message)"
-            group[0].continuation.resume(throwing: EventStoreError.invalidAppend(stream: group[0].request.stream, reason: reason))
+            return [.failure(EventStoreError.invalidAppend(stream: group[0].stream, reason: reason))]
         } catch {
-            for pending in ordered { pending.continuation.resume(throwing: error) }
+            return group.map { _ in .failure(error) }
         }
     }
 
@@ -422,18 +405,6 @@ struct AppendRequest: Sendable {
 enum AppendOutcome: Sendable {
     case appended(AppendResult)
     case conflict(actual: Int64)
-}
-
-private struct PendingAppend {
-    var request: AppendRequest
-    var continuation: CheckedContinuation<AppendOutcome, any Error>
-}
-
-private struct AppendQueue {
-    var pending: [PendingAppend] = []
-    var activeGroups = 0
-    /// A lingering append's timer is running: appends that linger meanwhile are committed when it fires at the latest.
-    var lingerTimerArmed = false
 }
 
 /// Sends `NOTIFY tollgate_events` after commits, at most one at a time: commits that land while one is in

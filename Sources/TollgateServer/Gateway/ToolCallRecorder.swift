@@ -13,6 +13,22 @@ import TollgatePostgres
 /// events): projectors in this process wake at once, those in other processes on their next poll.
 struct ToolCallRecorder: Sendable {
     let store: EventStore
+    /// Decisions with reservations waiting to share a transaction (see `record(_:reserving:)`).
+    private let reserving: GroupCommitQueue<Reserved, CounterKey?>
+
+    init(store: EventStore) {
+        self.store = store
+        self.reserving = GroupCommitQueue(maxGroupSize: 32, maxConcurrentGroups: 1) { group in
+            await Self.commit(group, store: store)
+        }
+    }
+
+    /// A decision and the reservations it needs.
+    struct Reserved: Sendable {
+        var event: NewEvent
+        var stream: String
+        var reservations: [CounterReservation]
+    }
 
     /// A reservation was not admitted: its window is full (another call got there first).
     struct NotAdmitted: Error {
@@ -47,15 +63,66 @@ struct ToolCallRecorder: Sendable {
 
     /// Makes every reservation and appends the decision, all or nothing.
     ///
+    /// Concurrent decisions share a transaction (group commit), as decisions without reservations do in the event store:
+    /// a counter row stays locked from its reservation to the commit, so one transaction per call would let a busy
+    /// counter admit one call per commit.
+    ///
     /// - Throws: `NotAdmitted` when a window has no room left (nothing was written).
     func record(_ decided: ToolCallDecided, reserving reservations: [CounterReservation]) async throws {
         let event = NewEvent(type: ToolCallDecided.type, data: EventCoding.encode(decided))
-        let store = store
-        try await store.client.withTransaction { connection in
-            try Self.reserve(reservations, on: connection)
-            try store.append(stream: Self.stream(decided.callID), expectedVersion: .noStream, events: [event], on: connection)
+        let request = Reserved(event: event, stream: Self.stream(decided.callID), reservations: reservations)
+        if let full = try await reserving.submit(request) { throw NotAdmitted(key: full) }
+    }
+
+    /// Commits a group of decisions with reservations in one transaction, and gives for each the window that had no room
+    /// for it (`nil`: admitted).
+    ///
+    /// Every reservation of the group is made in one order (by counter), the order every transaction that touches
+    /// counters takes, so concurrent groups (in this process or another) cannot deadlock. A decision whose reservation
+    /// finds no room is not admitted: its reservations made before are taken back in the same transaction (the rows
+    /// are still locked, so no other transaction saw them), and its event is not appended. Another decision of the
+    /// group may have been refused meanwhile because of those: it decides again on fresh counts, as after any refusal,
+    /// so a window is never over-admitted and never stays short.
+    ///
+    /// When the group transaction fails, each decision is tried alone in a transaction of its own.
+    static func commit(_ group: [Reserved], store: EventStore) async -> [Result<CounterKey?, any Error>] {
+        do {
+            let refused = try await store.client.withTransaction { connection in
+                try Self.reserveAndAppend(group, store: store, on: connection)
+            }
+            if refused.contains(where: { $0 == nil }) { store.noteCommit(notify: false) }
+            return refused.map { .success($0) }
+        } catch  where group.count > 1 {
+            var results: [Result<CounterKey?, any Error>] = []
+            for request in group { results += await commit([request], store: store) }
+            return results
+        } catch {
+            return [.failure(error)]
         }
-        store.noteCommit(notify: false)
+    }
+
+    /// The group's reservations and the admitted decisions' events, on `connection` in the caller's transaction; for each
+    /// decision, the window that had no room for it (`nil`: admitted).
+    static func reserveAndAppend(_ group: [Reserved], store: EventStore, on connection: PostgresConnection) throws -> [CounterKey?] {
+        var refused = [CounterKey?](repeating: nil, count: group.count)
+        var made: [(item: Int, reservation: CounterReservation)] = []
+        let all = group.enumerated().flatMap { item, request in request.reservations.map { (item: item, reservation: $0) } }
+        for (item, reservation) in all.sorted(by: { $0.reservation.key.description < $1.reservation.key.description }) {
+            guard refused[item] == nil else { continue }
+            if try reserveOne(reservation, on: connection) {
+                made.append((item, reservation))
+            } else {
+                refused[item] = reservation.key
+            }
+        }
+        for (item, reservation) in made where refused[item] != nil {
+            try release(reservation.key, amount: reservation.amount, on: connection)
+        }
+        let admitted = group.indices.filter { refused[$0] == nil }
+        if !admitted.isEmpty {
+            try store.append(admitted.map { (stream: group[$0].stream, expectedVersion: .noStream, events: [group[$0].event]) }, on: connection)
+        }
+        return refused
     }
 
     /// Makes every reservation on `connection`, inside the caller's transaction.
@@ -65,21 +132,36 @@ struct ToolCallRecorder: Sendable {
         // One lock order for every transaction, so two calls sharing counters cannot deadlock.
         let ordered = reservations.sorted { $0.key.description < $1.key.description }
         for reservation in ordered {
-            let key = reservation.key
-            let result = try connection.query(
-                """
-                INSERT INTO tollgate.rate_windows AS w (server, counter, scope, window_start, window_seconds, count)
-                SELECT $1, $2, $3, $4, $5, $6::numeric WHERE $6::numeric <= $7::numeric
-                ON CONFLICT (server, counter, scope, window_start, window_seconds)
-                DO UPDATE SET count = w.count + EXCLUDED.count WHERE w.count + EXCLUDED.count <= $7::numeric
-                RETURNING count
-                """,
-                [
-                    key.server, key.counter, key.scope, key.windowStart, key.windowSeconds, number(reservation.amount),
-                    number(reservation.ceiling),
-                ])
-            guard result.rowCount == 1 else { throw NotAdmitted(key: key) }
+            guard try reserveOne(reservation, on: connection) else { throw NotAdmitted(key: reservation.key) }
         }
+    }
+
+    /// Adds `reservation` to its window if it fits under the ceiling; whether it did. Locks the window's row.
+    private static func reserveOne(_ reservation: CounterReservation, on connection: PostgresConnection) throws -> Bool {
+        let key = reservation.key
+        let result = try connection.query(
+            """
+            INSERT INTO tollgate.rate_windows AS w (server, counter, scope, window_start, window_seconds, count)
+            SELECT $1, $2, $3, $4, $5, $6::numeric WHERE $6::numeric <= $7::numeric
+            ON CONFLICT (server, counter, scope, window_start, window_seconds)
+            DO UPDATE SET count = w.count + EXCLUDED.count WHERE w.count + EXCLUDED.count <= $7::numeric
+            RETURNING count
+            """,
+            [
+                key.server, key.counter, key.scope, key.windowStart, key.windowSeconds, number(reservation.amount),
+                number(reservation.ceiling),
+            ])
+        return result.rowCount == 1
+    }
+
+    /// Takes `amount` back from a window.
+    private static func release(_ key: CounterKey, amount: Double, on connection: PostgresConnection) throws {
+        try connection.query(
+            """
+            UPDATE tollgate.rate_windows SET count = count - $6::numeric
+            WHERE server = $1 AND counter = $2 AND scope = $3 AND window_start = $4 AND window_seconds = $5
+            """,
+            [key.server, key.counter, key.scope, key.windowStart, key.windowSeconds, number(amount)])
     }
 
     /// Appends how a call ended, giving back its reservations in the same transaction when it says so.
@@ -95,15 +177,10 @@ struct ToolCallRecorder: Sendable {
         let released = completed.released.sorted { $0.key.description < $1.key.description }
         try await store.client.withTransaction { connection in
             for reservation in released {
-                try connection.query(
-                    """
-                    UPDATE tollgate.rate_windows SET count = count - $6::numeric
-                    WHERE server = $1 AND counter = $2 AND scope = $3 AND window_start = $4 AND window_seconds = $5
-                    """,
-                    [
-                        reservation.server, reservation.counter, reservation.scope, reservation.windowStart, reservation.windowSeconds,
-                        Self.number(reservation.amount),
-                    ])
+                let key = CounterKey(
+                    server: reservation.server, counter: reservation.counter, scope: reservation.scope, windowStart: reservation.windowStart,
+                    windowSeconds: reservation.windowSeconds)
+                try Self.release(key, amount: reservation.amount, on: connection)
             }
             try store.append(stream: stream, expectedVersion: .exactly(1), events: [event], on: connection)
         }

@@ -1,0 +1,89 @@
+import Foundation
+import TollgateCore
+import TollgatePostgres
+import TollgateTestSupport
+import XCTest
+
+@testable import TollgateServer
+
+/// Decisions with reservations committed as a group (one transaction): each is admitted only if all its reservations
+/// fit, a refused one leaves nothing behind, and the windows count exactly the admitted decisions.
+final class ReservationGroupTests: XCTestCase {
+    func reservation(_ counter: String, ceiling: Double) -> CounterReservation {
+        CounterReservation(
+            key: CounterKey(server: "srv", counter: counter, scope: "agent:a", windowStart: 1_800_000_000, windowSeconds: 60), amount: 1,
+            ceiling: ceiling, max: ceiling, algorithm: .fixed, rule: "limits[0]")
+    }
+
+    func decision(_ name: String, _ reservations: [CounterReservation]) -> ToolCallRecorder.Reserved {
+        ToolCallRecorder.Reserved(
+            event: NewEvent(type: ToolCallDecided.type, data: Array(#"{"n":"\#(name)"}"#.utf8)), stream: "call-\(name)", reservations: reservations)
+    }
+
+    func testAGroupAdmitsOnlyDecisionsWhoseEveryReservationFits() async throws {
+        let configuration = try await TestCluster.freshDatabase()
+        let store = EventStore(client: PostgresClient(configuration: configuration))
+        defer { store.stop() }
+        let first = reservation("a-first", ceiling: 2)
+        let second = reservation("b-second", ceiling: 1)
+        // Windows are taken in counter order: a-first admits A and B and refuses C; b-second admits A and refuses B,
+        // whose a-first reservation is then taken back.
+        let group = [decision("a", [first, second]), decision("b", [first, second]), decision("c", [first])]
+        let refused = try await store.client.withTransaction { connection in
+            try ToolCallRecorder.reserveAndAppend(group, store: store, on: connection)
+        }
+        XCTAssertEqual(refused, [nil, second.key, first.key])
+        let counts = try await store.client.query("SELECT counter, count::float8 FROM tollgate.rate_windows ORDER BY counter").rows.map {
+            "\(try $0.decode(String.self, 0))=\(try $0.decode(Double.self, 1))"
+        }
+        XCTAssertEqual(counts, ["a-first=1.0", "b-second=1.0"], "B's reservation of a-first was taken back")
+        let a = try await store.read(stream: "call-a")
+        let b = try await store.read(stream: "call-b")
+        let c = try await store.read(stream: "call-c")
+        XCTAssertEqual(a.count, 1)
+        XCTAssertEqual(b, [])
+        XCTAssertEqual(c, [])
+
+        // C was refused only because B held a place for a moment: deciding again, it fits.
+        let retry = [decision("c", [first])]
+        let again = try await store.client.withTransaction { connection in
+            try ToolCallRecorder.reserveAndAppend(retry, store: store, on: connection)
+        }
+        XCTAssertEqual(again, [nil])
+        let total = try await store.client.query("SELECT count::float8 FROM tollgate.rate_windows WHERE counter = 'a-first'")[0].decode(
+            Double.self, 0)
+        XCTAssertEqual(total, 2)
+    }
+
+    /// Through the recorder's group commit: many concurrent decisions on one counter admit exactly its ceiling.
+    func testConcurrentDecisionsOnOneCounterAdmitExactlyTheCeiling() async throws {
+        let configuration = try await TestCluster.freshDatabase()
+        let store = EventStore(client: PostgresClient(configuration: configuration))
+        defer { store.stop() }
+        let recorder = ToolCallRecorder(store: store)
+        let limit = reservation("shared", ceiling: 25)
+        let admitted = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for _ in 0..<60 {
+                group.addTask {
+                    let decided = ToolCallDecided(
+                        callID: UUID.random(), agent: "a", grant: "g", session: "s", server: "srv", tool: "t", requestID: "1", arguments: nil,
+                        argumentsHash: "h", argumentsStorage: "hash", decision: "allow", reason: nil, retryAfter: nil, rule: "default",
+                        policyHash: "p", category: nil, reservations: [], decisionMicros: 1, decidedAt: Date())
+                    do {
+                        try await recorder.record(decided, reserving: [limit])
+                        return true
+                    } catch is ToolCallRecorder.NotAdmitted {
+                        return false
+                    }
+                }
+            }
+            return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+        }
+        XCTAssertEqual(admitted, 25)
+        let count = try await store.client.query("SELECT count::float8 FROM tollgate.rate_windows")[0].decode(Double.self, 0)
+        XCTAssertEqual(count, 25)
+        let decisions = try await store.client.query("SELECT count(*) FROM tollgate.events WHERE type = 'ToolCallDecided'")[0].decode(
+            Int64.self, 0)
+        XCTAssertEqual(decisions, 25)
+    }
+}
