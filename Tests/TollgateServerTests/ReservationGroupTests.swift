@@ -86,4 +86,23 @@ final class ReservationGroupTests: XCTestCase {
             Int64.self, 0)
         XCTAssertEqual(decisions, 25)
     }
+
+    /// The gate's memory of full windows: a key is found among others, and the set never grows past its bound.
+    func testFullWindowsAreRememberedWithinABound() {
+        let windows = FullWindows()
+        let full = reservation("full", ceiling: 1).key
+        let other = reservation("other", ceiling: 1).key
+        XCTAssertFalse(windows.containsAny([full, other]))
+        windows.insert(full)
+        XCTAssertTrue(windows.containsAny([other, full]))
+        XCTAssertFalse(windows.containsAny([other]))
+        for index in 0..<FullWindows.maxKeys {
+            windows.insert(CounterKey(server: "srv", counter: "c\(index)", scope: "agent:a", windowStart: 0, windowSeconds: 60))
+        }
+        XCTAssertFalse(windows.containsAny([full]), "emptied when it reached its bound")
+        XCTAssertTrue(
+            windows.containsAny([
+                CounterKey(server: "srv", counter: "c\(FullWindows.maxKeys - 1)", scope: "agent:a", windowStart: 0, windowSeconds: 60)
+            ]))
+    }
 }

@@ -54,10 +54,22 @@ struct PolicyGate: ToolCallGate {
             agent: identity.agent, grant: identity.grant, session: identity.session, server: identity.server, tool: request.tool,
             arguments: request.arguments, category: category, now: Date())
         let keys = policy.counterKeys(for: call)
+        // Counts are read before deciding, except in a first guess on empty windows when every limit of the call is a
+        // fixed window that is not known to be full: such a decision's ceilings do not depend on the counts, and its
+        // reservations are the real test (a full window refuses them, and the call is decided again on the counts).
+        // That spares a trip to the database for every call within its limits.
+        var guess = !keys.isEmpty && !recorder.fullWindows.containsAny(keys)
         do {
-            for _ in 0..<4 {
-                let counts = try await recorder.counts(keys)
-                let decision = policy.evaluate(call, counts: counts)
+            for _ in 0..<(guess ? 5 : 4) {
+                let decision: PolicyDecision
+                if guess, case let first = policy.evaluate(call, counts: [:]), case .allow = first.outcome,
+                    first.reservations.allSatisfy({ $0.algorithm == .fixed })
+                {
+                    decision = first
+                } else {
+                    decision = policy.evaluate(call, counts: try await recorder.counts(keys))
+                }
+                guess = false
                 let micros = Int(started.duration(to: .now).microseconds)
                 switch decision.outcome {
                 case .allow:
@@ -68,8 +80,10 @@ struct PolicyGate: ToolCallGate {
                         } else {
                             try await recorder.record(event, reserving: decision.reservations)
                         }
-                    } catch is ToolCallRecorder.NotAdmitted {
-                        // A concurrent call took the room this decision saw: read the counts again and decide again.
+                    } catch let refusal as ToolCallRecorder.NotAdmitted {
+                        // A concurrent call took the room this decision saw (or the guess found the window full): read
+                        // the counts again and decide again.
+                        recorder.fullWindows.insert(refusal.key)
                         continue
                     }
                     metrics.decided("allow", server: identity.server)

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import TollgateCore
 import TollgatePostgres
 
@@ -15,6 +16,8 @@ struct ToolCallRecorder: Sendable {
     let store: EventStore
     /// Decisions with reservations waiting to share a transaction (see `record(_:reserving:)`).
     private let reserving: GroupCommitQueue<Reserved, CounterKey?>
+    /// Windows a reservation found full lately: the gate reads their counts before deciding instead of guessing.
+    let fullWindows = FullWindows()
 
     init(store: EventStore) {
         self.store = store
@@ -193,5 +196,23 @@ struct ToolCallRecorder: Sendable {
     /// A number as PostgreSQL `numeric` text, exact for the integers and decimals that limits use.
     static func number(_ value: Double) -> String {
         value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : "\(value)"
+    }
+}
+
+/// Rate windows a reservation found full. A window's key names its start, so an entry stops matching when the next
+/// window begins; the set is emptied when it grows past a bound.
+final class FullWindows: Sendable {
+    private let keys = Mutex<Set<CounterKey>>([])
+    static let maxKeys = 4096
+
+    func insert(_ key: CounterKey) {
+        keys.withLock { keys in
+            if keys.count >= Self.maxKeys { keys.removeAll(keepingCapacity: true) }
+            keys.insert(key)
+        }
+    }
+
+    func containsAny(_ candidates: [CounterKey]) -> Bool {
+        keys.withLock { keys in !keys.isEmpty && candidates.contains(where: keys.contains) }
     }
 }
