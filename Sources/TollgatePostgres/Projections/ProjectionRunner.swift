@@ -116,17 +116,7 @@ public final class ProjectionRunner: Service, Sendable {
                     return applied > 0 || more || projection.eventTypes == nil || lastWrite.duration(to: .now) >= .seconds(5)
                 }.map(\.name)
                 if !moving.isEmpty {
-                    try connection.query(
-                        """
-                        UPDATE tollgate.projection_checkpoints c
-                        SET transaction_id = m.transaction_id::xid8, position = m.position, updated_at = now()
-                        FROM unnest($1::text[], $2::text[], $3::bigint[]) AS m(name, transaction_id, position)
-                        WHERE c.name = m.name
-                        """,
-                        [
-                            PostgresArray(moving), PostgresArray(moving.map { _ in String(scanned.transactionID) }),
-                            PostgresArray(moving.map { _ in String(scanned.position) }),
-                        ])
+                    try Self.moveCheckpoints(moving, to: scanned, on: connection)
                 }
                 return (applied, more, moving)
             }
@@ -183,9 +173,7 @@ public final class ProjectionRunner: Service, Sendable {
                 position = scanned
                 total += events.count
             }
-            try connection.query(
-                "UPDATE tollgate.projection_checkpoints SET transaction_id = $2::text::xid8, position = $3, updated_at = now() WHERE name = $1",
-                [projection.name, String(position.transactionID), position.position])
+            try Self.moveCheckpoints([projection.name], to: position, on: connection)
             return total
         }
     }
@@ -239,11 +227,7 @@ public final class ProjectionRunner: Service, Sendable {
                 guard let scanned else { return (0, false, false) }
                 if events.isEmpty, lazy, lastWrite.duration(to: .now) < .seconds(5) { return (0, false, false) }
                 if !events.isEmpty { try projection.apply(events, on: connection) }
-                try connection.query(
-                    """
-                    UPDATE tollgate.projection_checkpoints
-                    SET transaction_id = $2::text::xid8, position = $3, updated_at = now() WHERE name = $1
-                    """, [projection.name, String(scanned.transactionID), scanned.position])
+                try Self.moveCheckpoints([projection.name], to: scanned, on: connection)
                 return (events.count, events.count == batchSize, true)
             }
             // Every write counts, a checkpoint-only one too: otherwise a lazy projection past its few seconds would write
@@ -257,10 +241,17 @@ public final class ProjectionRunner: Service, Sendable {
     /// Creates the checkpoint row if needed and locks it for this transaction; returns where it stands.
     @discardableResult
     static func lockCheckpoint(_ name: String, on connection: PostgresConnection) throws -> LogPosition {
-        try connection.query("INSERT INTO tollgate.projection_checkpoints (name) VALUES ($1) ON CONFLICT DO NOTHING", [name])
-        let row = try connection.query(
-            "SELECT transaction_id::text, position FROM tollgate.projection_checkpoints WHERE name = $1 FOR UPDATE", [name])[0]
-        return LogPosition(transactionID: try row.decode(UInt64.self, 0), position: try row.decode(Int64.self, 1))
+        try lockCheckpoints([name], on: connection)[name] ?? .start
+    }
+
+    /// Moves the named checkpoints to `position`, in the caller's transaction (which holds their locks).
+    static func moveCheckpoints(_ names: [String], to position: LogPosition, on connection: PostgresConnection) throws {
+        try connection.query(
+            """
+            UPDATE tollgate.projection_checkpoints c
+            SET transaction_id = $2::text::xid8, position = $3, updated_at = now()
+            WHERE c.name = ANY($1::text[])
+            """, [PostgresArray(names), String(position.transactionID), position.position])
     }
 }
 
