@@ -70,6 +70,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         .target(
@@ -138,7 +139,14 @@ let package = Package(
         // A throw-away PostgreSQL cluster per test process, and fresh databases from it.
         .target(name: "TollgateTestSupport", dependencies: ["TollgateCore", "TollgatePostgres"], path: "Tests/TollgateTestSupport"),
         .testTarget(name: "TollgatePostgresTests", dependencies: ["TollgatePostgres", "TollgateTestSupport"]),
-        .testTarget(name: "TollgateMCPTests", dependencies: ["TollgateMCP"]),
+        .testTarget(
+            name: "TollgateMCPTests",
+            dependencies: [
+                "TollgateMCP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         .testTarget(
             name: "TollgateLoadTests",
             dependencies: [

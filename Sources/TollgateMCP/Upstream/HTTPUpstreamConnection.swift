@@ -30,6 +30,32 @@ public struct HTTPEndpoint: Sendable, Equatable {
     }
 }
 
+/// The HTTP clients that upstream connections share: the lean one for POSTs to plain `http://` URLs (each tool call
+/// is one), AsyncHTTPClient for `https`, the long-lived GET event streams and session deletes.
+public struct UpstreamHTTPClients: Sendable {
+    public let general: HTTPClient
+    public let plain: PlainHTTPClient
+
+    /// Clients set up for upstreams: no redirects, bounded connect time, answers up to `maxMessageBytes`.
+    public init(maxMessageBytes: Int = 16 << 20) {
+        var configuration = HTTPClient.Configuration()
+        configuration.redirectConfiguration = .disallow
+        configuration.timeout = .init(connect: .seconds(10))
+        configuration.decompression = .disabled
+        // AsyncHTTPClient keeps 8 connections per host by default and queues the rest: agents' concurrent calls to one
+        // upstream would wait in that queue behind each other's answers.
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 64
+        general = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        plain = PlainHTTPClient(maxBodyBytes: maxMessageBytes)
+    }
+
+    /// Closes every connection of both clients.
+    public func shutdown() async {
+        await plain.shutdown()
+        try? await general.shutdown()
+    }
+}
+
 /// A remote MCP server reached over Streamable HTTP or legacy HTTP+SSE, through AsyncHTTPClient, streaming.
 ///
 /// Streamable HTTP: every message is a POST; a request's answer comes back as a JSON body or an SSE stream read as
@@ -43,7 +69,9 @@ public final class HTTPUpstreamConnection: UpstreamConnection, Sendable {
     public let events: AsyncStream<UpstreamEvent>
     private let continuation: AsyncStream<UpstreamEvent>.Continuation
     private let endpoint: HTTPEndpoint
-    private let client: HTTPClient
+    private let http: UpstreamHTTPClients
+    /// The endpoint's URL parsed for the lean client; nil when it is not a plain `http://` URL.
+    private let endpointTarget: PlainHTTPClient.Target?
     private let logger: Logger
     private let maxMessageBytes: Int
     private let state = Mutex(State())
@@ -61,10 +89,11 @@ public final class HTTPUpstreamConnection: UpstreamConnection, Sendable {
         var listening = false
     }
 
-    private init(endpoint: HTTPEndpoint, client: HTTPClient, maxMessageBytes: Int, logger: Logger) {
+    private init(endpoint: HTTPEndpoint, http: UpstreamHTTPClients, maxMessageBytes: Int, logger: Logger) {
         (events, continuation) = AsyncStream.makeStream(of: UpstreamEvent.self, bufferingPolicy: .unbounded)
         self.endpoint = endpoint
-        self.client = client
+        self.http = http
+        endpointTarget = PlainHTTPClient.Target(url: endpoint.url)
         self.maxMessageBytes = maxMessageBytes
         self.logger = logger
     }
@@ -72,23 +101,11 @@ public final class HTTPUpstreamConnection: UpstreamConnection, Sendable {
     /// Connects: for Streamable HTTP nothing happens until the first message; for legacy SSE the event stream is
     /// opened and its `endpoint` event awaited.
     public static func connect(
-        _ endpoint: HTTPEndpoint, client: HTTPClient, maxMessageBytes: Int = 16 << 20, logger: Logger
+        _ endpoint: HTTPEndpoint, http: UpstreamHTTPClients, maxMessageBytes: Int = 16 << 20, logger: Logger
     ) async throws(UpstreamError) -> HTTPUpstreamConnection {
-        let upstream = HTTPUpstreamConnection(endpoint: endpoint, client: client, maxMessageBytes: maxMessageBytes, logger: logger)
+        let upstream = HTTPUpstreamConnection(endpoint: endpoint, http: http, maxMessageBytes: maxMessageBytes, logger: logger)
         if endpoint.transport == .sse { try await upstream.openLegacyStream() }
         return upstream
-    }
-
-    /// An HTTP client set up for upstreams: no redirects, bounded connect time.
-    public static func makeClient() -> HTTPClient {
-        var configuration = HTTPClient.Configuration()
-        configuration.redirectConfiguration = .disallow
-        configuration.timeout = .init(connect: .seconds(10))
-        configuration.decompression = .disabled
-        // AsyncHTTPClient keeps 8 connections per host by default and queues the rest: agents' concurrent calls to one
-        // upstream would wait in that queue behind each other's answers.
-        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 64
-        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
     public func send(_ message: JSONRPCMessage) async throws(UpstreamError) {
@@ -97,45 +114,76 @@ public final class HTTPUpstreamConnection: UpstreamConnection, Sendable {
             return (state.closed, state.postURL)
         }
         guard !closed else { throw UpstreamError("the connection to \(endpoint.url) is closed") }
-        var request = HTTPClientRequest(url: endpoint.transport == .sse ? (postURL ?? endpoint.url) : endpoint.url)
-        request.method = .POST
-        addHeaders(to: &request)
-        request.headers.replaceOrAdd(name: "Content-Type", value: "application/json")
-        request.headers.replaceOrAdd(name: "Accept", value: "application/json, text/event-stream")
-        request.body = .bytes(ByteBuffer(bytes: message.bytes))
-        let response: HTTPClientResponse
-        do {
-            response = try await client.execute(request, timeout: .hours(24), logger: logger)
-        } catch {
-            throw UpstreamError("cannot reach \(endpoint.url): \(error)")
-        }
-        if message.method == "initialize", let session = response.headers.first(name: "Mcp-Session-Id") {
+        let answer = try await post(message.bytes, to: endpoint.transport == .sse ? (postURL ?? endpoint.url) : endpoint.url)
+        if message.method == "initialize", let session = answer.headers.first(name: "Mcp-Session-Id") {
             state.withLock { $0.sessionID = session }
         }
-        let contentType = response.headers.first(name: "Content-Type")?.lowercased() ?? ""
-        switch response.status.code {
+        let contentType = answer.headers.first(name: "Content-Type")?.lowercased() ?? ""
+        switch answer.status {
         case 202:
             if message.kind == .notification, message.method == "notifications/initialized", endpoint.transport == .streamableHTTP {
                 startListening()
             }
             return
         case 200..<300 where contentType.hasPrefix("text/event-stream"):
-            track { [self] in await self.readEventStream(response.body) }
+            switch answer.body {
+            case .general(let body): track { [self] in await self.readEventStream(body) }
+            case .plain(.stream(let body)): track { [self] in await self.readEventStream(body) }
+            case .plain(.complete(let buffer)): track { [self] in await self.readEventStream(OneChunk(buffer: buffer)) }
+            }
         case 200..<300:
-            let body = try await collect(response.body)
+            let body = try await collect(answer.body)
             if !body.isEmpty { deliver(body) }
         case 404 where state.withLock({ $0.sessionID != nil }):
             // The upstream forgot the session (it restarted): the relay starts a new one.
             finishStream(reason: "the upstream server \(endpoint.url) ended the session (HTTP 404)")
             throw UpstreamError("the upstream server ended the session")
         default:
-            let body = (try? await collect(response.body)) ?? []
+            let body = (try? await collect(answer.body)) ?? []
             if let reply = try? JSONRPCMessage(parsing: body), reply.kind == .error, reply.id != nil, reply.id == message.id {
                 continuation.yield(.message(reply))
                 return
             }
             let text = String(decoding: body.prefix(200), as: UTF8.self)
-            throw UpstreamError("the upstream server answered HTTP \(response.status.code)\(text.isEmpty ? "" : ": \(text)")")
+            throw UpstreamError("the upstream server answered HTTP \(answer.status)\(text.isEmpty ? "" : ": \(text)")")
+        }
+    }
+
+    /// An answer to a POST, from either client.
+    private struct Answer {
+        var status: Int
+        var headers: HTTPHeaders
+        var body: AnswerBody
+    }
+
+    private enum AnswerBody: Sendable {
+        case general(HTTPClientResponse.Body)
+        case plain(PlainHTTPClient.Body)
+    }
+
+    /// POSTs one message: plain `http://` URLs through the lean client, anything else through AsyncHTTPClient.
+    private func post(_ bytes: [UInt8], to url: String) async throws(UpstreamError) -> Answer {
+        var headers = requestHeaders()
+        headers.append((name: "Content-Type", value: "application/json"))
+        headers.append((name: "Accept", value: "application/json, text/event-stream"))
+        let body = ByteBuffer(bytes: bytes)
+        if let target = url == endpoint.url ? endpointTarget : PlainHTTPClient.Target(url: url) {
+            do {
+                let response = try await http.plain.execute(.POST, target, headers: headers, body: body)
+                return Answer(status: response.status, headers: response.headers, body: .plain(response.body))
+            } catch {
+                throw UpstreamError("cannot reach \(endpoint.url): \(error)")
+            }
+        }
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        for header in headers { request.headers.add(name: header.name, value: header.value) }
+        request.body = .bytes(body)
+        do {
+            let response = try await http.general.execute(request, timeout: .hours(24), logger: logger)
+            return Answer(status: Int(response.status.code), headers: response.headers, body: .general(response.body))
+        } catch {
+            throw UpstreamError("cannot reach \(endpoint.url): \(error)")
         }
     }
 
@@ -154,7 +202,7 @@ public final class HTTPUpstreamConnection: UpstreamConnection, Sendable {
             request.method = .DELETE
             addHeaders(to: &request)
             request.headers.replaceOrAdd(name: "Mcp-Session-Id", value: session)
-            _ = try? await client.execute(request, timeout: .seconds(5), logger: logger)
+            _ = try? await http.general.execute(request, timeout: .seconds(5), logger: logger)
         }
         continuation.yield(.closed(reason: "closed by the gateway"))
         continuation.finish()
@@ -163,15 +211,36 @@ public final class HTTPUpstreamConnection: UpstreamConnection, Sendable {
     // MARK: - Helpers
 
     private func addHeaders(to request: inout HTTPClientRequest) {
-        for header in endpoint.headers { request.headers.add(name: header.name, value: header.value) }
-        let (session, version) = state.withLock { ($0.sessionID, $0.protocolVersion) }
-        if let session { request.headers.replaceOrAdd(name: "Mcp-Session-Id", value: session) }
-        if let version { request.headers.replaceOrAdd(name: "MCP-Protocol-Version", value: version) }
+        for header in requestHeaders() { request.headers.add(name: header.name, value: header.value) }
     }
 
-    private func collect(_ body: HTTPClientResponse.Body) async throws(UpstreamError) -> [UInt8] {
+    /// The configured headers, then the session's: its id and the negotiated protocol version.
+    private func requestHeaders() -> [(name: String, value: String)] {
+        let (session, version) = state.withLock { ($0.sessionID, $0.protocolVersion) }
+        var headers = endpoint.headers
+        if session != nil || version != nil {
+            headers.removeAll { $0.name.lowercased() == "mcp-session-id" || $0.name.lowercased() == "mcp-protocol-version" }
+        }
+        if let session { headers.append((name: "Mcp-Session-Id", value: session)) }
+        if let version { headers.append((name: "MCP-Protocol-Version", value: version)) }
+        return headers
+    }
+
+    private func collect(_ body: AnswerBody) async throws(UpstreamError) -> [UInt8] {
         do {
-            var buffer = try await body.collect(upTo: maxMessageBytes)
+            var buffer: ByteBuffer
+            switch body {
+            case .general(let body): buffer = try await body.collect(upTo: maxMessageBytes)
+            case .plain(.complete(let complete)): buffer = complete
+            case .plain(.stream(let stream)):
+                buffer = ByteBuffer()
+                for try await var chunk in stream {
+                    guard buffer.readableBytes + chunk.readableBytes <= maxMessageBytes else {
+                        throw UpstreamError("the answer is larger than \(maxMessageBytes) bytes")
+                    }
+                    buffer.writeBuffer(&chunk)
+                }
+            }
             return buffer.readBytes(length: buffer.readableBytes) ?? []
         } catch {
             throw UpstreamError("cannot read the answer of \(endpoint.url): \(error)")
@@ -214,7 +283,8 @@ public final class HTTPUpstreamConnection: UpstreamConnection, Sendable {
         }
     }
 
-    private func readEventStream(_ body: HTTPClientResponse.Body, onEvent: ((SSEParser.Event) -> Bool)? = nil) async {
+    private func readEventStream<Body: AsyncSequence>(_ body: Body, onEvent: ((SSEParser.Event) -> Bool)? = nil) async
+    where Body.Element == ByteBuffer {
         var parser = SSEParser(maxEventBytes: maxMessageBytes)
         do {
             for try await chunk in body {
@@ -253,7 +323,7 @@ public final class HTTPUpstreamConnection: UpstreamConnection, Sendable {
             request.method = .GET
             addHeaders(to: &request)
             request.headers.replaceOrAdd(name: "Accept", value: "text/event-stream")
-            guard let response = try? await client.execute(request, timeout: .hours(24), logger: logger) else { return }
+            guard let response = try? await http.general.execute(request, timeout: .hours(24), logger: logger) else { return }
             guard response.status == .ok, response.headers.first(name: "Content-Type")?.lowercased().hasPrefix("text/event-stream") == true else {
                 return
             }
@@ -269,7 +339,7 @@ public final class HTTPUpstreamConnection: UpstreamConnection, Sendable {
         request.headers.replaceOrAdd(name: "Accept", value: "text/event-stream")
         let response: HTTPClientResponse
         do {
-            response = try await client.execute(request, timeout: .hours(24), logger: logger)
+            response = try await http.general.execute(request, timeout: .hours(24), logger: logger)
         } catch {
             throw UpstreamError("cannot reach \(endpoint.url): \(error)")
         }
@@ -300,6 +370,20 @@ public final class HTTPUpstreamConnection: UpstreamConnection, Sendable {
             throw UpstreamError("the SSE endpoint \(endpoint.url) named a message URL on another origin: \(path)")
         }
         state.withLock { $0.postURL = resolved.absoluteString }
+    }
+}
+
+/// One buffer as an event-stream body.
+private struct OneChunk: AsyncSequence, Sendable {
+    var buffer: ByteBuffer?
+
+    func makeAsyncIterator() -> OneChunk { self }
+}
+
+extension OneChunk: AsyncIteratorProtocol {
+    mutating func next() async -> ByteBuffer? {
+        defer { buffer = nil }
+        return buffer
     }
 }
 

@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -18,7 +17,7 @@ final class Gateway: Service, Sendable {
     let gate: PolicyGate
     let stateless: [String: StatelessRelay]
     let approvals: ApprovalDesk
-    private let httpClient: HTTPClient
+    private let http: UpstreamHTTPClients
     private let logger: Logger
 
     init(config: GatewayConfig, store: EventStore, metrics: GatewayMetrics = GatewayMetrics(), logger: Logger) {
@@ -38,10 +37,10 @@ final class Gateway: Service, Sendable {
         gate = PolicyGate(
             policies: policies, recorder: ToolCallRecorder(store: store), storage: storage, metrics: metrics, approvals: approvals, logger: logger)
         registry = SessionRegistry(maxSessions: config.limits.maxSessions, metrics: metrics, logger: logger)
-        httpClient = HTTPUpstreamConnection.makeClient()
+        http = UpstreamHTTPClients()
         var sessionOptions = RelaySession.Options()
         sessionOptions.requestTimeout = config.limits.upstreamTimeout
-        let upstreams = UpstreamFactory(httpClient: httpClient, maxMessageBytes: 16 << 20, logger: logger)
+        let upstreams = UpstreamFactory(clients: http, maxMessageBytes: 16 << 20, logger: logger)
         var stateless: [String: StatelessRelay] = [:]
         for server in config.servers {
             stateless[server.name] = StatelessRelay(
@@ -104,6 +103,6 @@ final class Gateway: Service, Sendable {
     }
 
     func shutdownHTTPClient() async {
-        try? await httpClient.shutdown()
+        await http.shutdown()
     }
 }

@@ -49,8 +49,8 @@ public struct StdioFront: Sendable {
             let gate = PolicyGate(
                 policies: policies, recorder: ToolCallRecorder(store: store), storage: [server.name: server.argumentRedaction], metrics: metrics,
                 approvals: approvals, logger: logger)
-            let httpClient = HTTPUpstreamConnection.makeClient()
-            let factory = UpstreamFactory(httpClient: httpClient, maxMessageBytes: 16 << 20, logger: logger)
+            let http = UpstreamHTTPClients()
+            let factory = UpstreamFactory(clients: http, maxMessageBytes: 16 << 20, logger: logger)
             var options = RelaySession.Options()
             options.requestTimeout = config.limits.upstreamTimeout
             let identity = SessionIdentity(
@@ -60,7 +60,7 @@ public struct StdioFront: Sendable {
             try await relay(session, policies: policies, maxBytes: config.limits.maxBodyBytes)
             waiting.cancel()
             await session.close()
-            try? await httpClient.shutdown()
+            await http.shutdown()
         } catch {
             await database.close()
             throw error

@@ -27,8 +27,8 @@ public struct ToolInventory: Sendable {
             let known = config.servers.map(\.name).joined(separator: ", ")
             throw InventoryError("no server named `\(name)` in the configuration (servers: \(known.isEmpty ? "none" : known))")
         }
-        let client = HTTPUpstreamConnection.makeClient()
-        let factory = UpstreamFactory(httpClient: client, maxMessageBytes: 16 << 20, logger: logger)
+        let http = UpstreamHTTPClients()
+        let factory = UpstreamFactory(clients: http, maxMessageBytes: 16 << 20, logger: logger)
         let inventory: ToolInventoryClient.Inventory
         do {
             let connection = try await factory.connector(for: server)()
@@ -40,10 +40,10 @@ public struct ToolInventory: Sendable {
             }
             await connection.close()
         } catch {
-            try? await client.shutdown()
+            await http.shutdown()
             throw InventoryError("cannot list the tools of `\(name)`: \(error)")
         }
-        try? await client.shutdown()
+        await http.shutdown()
         let policy = try? PolicyLoader.load(Data(contentsOf: URL(fileURLWithPath: server.policyPath)), fileName: server.policyPath)
         let classifier = RiskClassifier()
         let entries = inventory.tools.map { tool -> Entry in

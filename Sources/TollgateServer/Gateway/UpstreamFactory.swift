@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import Logging
 import TollgateCore
 import TollgateMCP
@@ -7,7 +6,7 @@ import TollgateMCP
 /// (stdio carries one client's session, and a private child keeps one agent's state away from another's), or an
 /// HTTP session per relay session for remote servers, all through one shared HTTP client.
 struct UpstreamFactory: Sendable {
-    let httpClient: HTTPClient
+    let clients: UpstreamHTTPClients
     let maxMessageBytes: Int
     let logger: Logger
 
@@ -22,8 +21,8 @@ struct UpstreamFactory: Sendable {
             let endpoint = HTTPEndpoint(
                 url: http.url, transport: http.transport == .sse ? .sse : .streamableHTTP,
                 headers: http.headers.map { (name: $0.name, value: $0.value) })
-            let client = httpClient
-            return { [logger] in try await HTTPUpstreamConnection.connect(endpoint, client: client, maxMessageBytes: maxMessageBytes, logger: logger)
+            let clients = clients
+            return { [logger] in try await HTTPUpstreamConnection.connect(endpoint, http: clients, maxMessageBytes: maxMessageBytes, logger: logger)
             }
         }
     }
