@@ -72,10 +72,32 @@ struct LoggingOptions: ParsableArguments {
 
     func makeLogger(_ label: String) -> Logger {
         let level = logLevel ?? ProcessInfo.processInfo.environment["TOLLGATE_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
-        var logger = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
+        var logger = Logger(label: label) { StandardErrorLogHandler(label: $0) }
         logger.logLevel = level
         return logger
     }
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+/// `StreamLogHandler`'s lines on standard error, with the metadata formatted only when a line is written.
+/// `StreamLogHandler` formats all of its metadata each time a value is set, and the HTTP server sets one on every
+/// request (its id), whether anything is logged or not: that was 2% of the gateway's CPU under load.
+struct StandardErrorLogHandler: LogHandler {
+    let label: String
+    var logLevel: Logger.Level = .info
+    var metadata: Logger.Metadata = [:]
+    var metadataProvider: Logger.MetadataProvider? = LoggingSystem.metadataProvider
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        var line = StreamLogHandler.standardError(label: label, metadataProvider: metadataProvider)
+        line.logLevel = logLevel
+        line.metadata = metadata
+        line.log(event: event)
+    }
+}

@@ -149,6 +149,8 @@ final class GatewayBadInputTests: XCTestCase {
         let garbage = wire.call("garbage", #"{"text":"this is not JSON-RPC"}"#, id: 1, session: session)
         XCTAssertEqual(garbage?["result"]?["content"]?.arrayValue?.first?["text"]?.stringValue, "ok", "garbage on stdout is skipped")
         XCTAssertTrue(gateway.log.contains("not JSON-RPC"), "and logged")
+        let line = gateway.log.split(separator: "\n").first { $0.contains("not JSON-RPC") } ?? ""
+        XCTAssertTrue(line.contains("server=fixture") && line.contains("agent=") && line.contains("output="), "with the session's metadata: \(line)")
 
         let hang = wire.call("slow", #"{"seconds":30}"#, id: 2, session: session)
         XCTAssertEqual(hang?["error"]?["code"]?.doubleValue, -32001, "a hung upstream times out: \(String(describing: hang))")

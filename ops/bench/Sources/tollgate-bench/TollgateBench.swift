@@ -1,7 +1,6 @@
 import ArgumentParser
 
 /// `tollgate-bench`: the benchmarks behind `ops/bench/*`. Built in release mode by those scripts.
-@main
 struct TollgateBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tollgate-bench",
