@@ -166,7 +166,7 @@ final class GatewayBadInputTests: XCTestCase {
             echo?["result"]?["content"]?.arrayValue?.first?["text"]?.stringValue, "after the crash",
             "\(String(describing: echo))\n\(gateway.log.suffix(3000))")
 
-        let outcomes = try await gateway.events(type: "ToolCallCompleted").map {
+        let outcomes = try await gateway.events(type: "ToolCallCompleted", atLeast: 4).map {
             try EventCoding.decode(ToolCallCompleted.self, from: $0.data).outcome
         }
         XCTAssertEqual(outcomes, ["success", "timed_out", "transport_error", "success"])

@@ -85,8 +85,9 @@ final class GatewayInteropTests: XCTestCase {
         XCTAssertEqual(decided.filter { $0.decision == "limited" }.count, 4)
         XCTAssertTrue(decided.allSatisfy { !$0.policyHash.isEmpty })
         // Outcomes are appended just after each answer.
-        try await Task.sleep(for: .milliseconds(300))
-        let completed = try await gateway.events(type: "ToolCallCompleted").map { try EventCoding.decode(ToolCallCompleted.self, from: $0.data) }
+        let completed = try await gateway.events(type: "ToolCallCompleted", atLeast: 12).map {
+            try EventCoding.decode(ToolCallCompleted.self, from: $0.data)
+        }
         XCTAssertEqual(completed.count, 12, "echo and two adds for each agent ran")
         XCTAssertTrue(completed.allSatisfy { $0.outcome == "success" }, "\(completed.map(\.outcome))")
     }

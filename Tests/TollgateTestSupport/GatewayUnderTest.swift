@@ -173,6 +173,17 @@ public final class GatewayUnderTest: @unchecked Sendable {
         process.kill()
     }
 
+    /// The events of `type` once there are at least `count` of them, or whatever there is after `timeout`. An outcome
+    /// is appended just after its call's answer, so a test that has its answers may read the log a moment too soon.
+    public func events(type: String, atLeast count: Int, timeout: Duration = .seconds(10)) async throws -> [RecordedEvent] {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let found = try await events(type: type)
+            if found.count >= count || ContinuousClock.now >= deadline { return found }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
     /// The events of the test's database, oldest first.
     public func events(type: String? = nil) async throws -> [RecordedEvent] {
         let client = PostgresClient(configuration: database)
