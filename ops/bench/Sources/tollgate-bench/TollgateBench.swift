@@ -5,7 +5,9 @@ struct TollgateBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tollgate-bench",
         abstract: "Measure Tollgate's parts and print each figure with its unit.",
-        subcommands: [PolicySubcommand.self, EventStoreBench.self, EchoServerCommand.self, ApprovalBenchCommand.self, AuditBenchCommand.self]
+        subcommands: [
+            PolicySubcommand.self, EventStoreBench.self, EchoServerCommand.self, ApprovalBenchCommand.self, AuditBenchCommand.self, FsyncBench.self,
+        ]
     )
 }
 
