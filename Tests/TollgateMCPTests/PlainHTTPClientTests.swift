@@ -137,10 +137,26 @@ import Testing
         await #expect {
             try await client.execute(.POST, server.target, headers: [], body: ByteBuffer(string: "{}"))
         } throws: { error in
-            "\(error)".contains("not valid HTTP") || "\(error)".contains("closed")
+            "\(error)".contains("the HTTP exchange with the upstream failed") || "\(error)".contains("closed")
         }
         let next = try await client.execute(.POST, server.target, headers: [], body: ByteBuffer(string: "{}"))
         #expect(next.status == 200, "the client goes on with a new connection")
+    }
+
+    @Test func aHeaderTheEncoderRefusesFailsTheRequestInsteadOfHangingIt() async throws {
+        let server = try await ScriptedHTTPServer { _, _ in [.send(ScriptedHTTPServer.answer("{}"))] }
+        defer { server.stop() }
+        let client = PlainHTTPClient()
+        defer { Task { await client.shutdown() } }
+        await #expect {
+            try await client.execute(
+                .POST, server.target, headers: [(name: "Mcp-Session-Id", value: "abc\r\nX-Injected: 1")], body: ByteBuffer(string: "{}"))
+        } throws: { error in
+            "\(error)".contains("invalid character in header") || "\(error)".contains("cannot send the request")
+        }
+        #expect(server.requests.isEmpty, "nothing reached the server")
+        let next = try await client.execute(.POST, server.target, headers: [], body: ByteBuffer(string: "{}"))
+        #expect(next.status == 200)
     }
 
     @Test func aConnectionTheServerClosesWhileIdleIsNotReused() async throws {

@@ -338,9 +338,14 @@ extension PlainHTTPClient {
             }
             state = .awaitingHead(continuation)
             keepAlive = request.head.isKeepAlive
+            // A write that fails (a header value the encoder refuses, a connection reset) fails the exchange; otherwise
+            // the caller would wait for an answer to a request that never left.
+            let written = context.eventLoop.makePromise(of: Void.self)
+            let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+            written.futureResult.whenFailure { error in handler.value.fail(Failure("cannot send the request: \(error)")) }
             context.write(wrapOutboundOut(.head(request.head)), promise: nil)
             if let body = request.body { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: written)
             context.read()
         }
 
@@ -429,7 +434,8 @@ extension PlainHTTPClient {
         }
 
         func errorCaught(context: ChannelHandlerContext, error: any Error) {
-            fail(Failure("the upstream's answer is not valid HTTP: \(error)"))
+            // An answer that is not valid HTTP, or a request the encoder refused.
+            fail(Failure("the HTTP exchange with the upstream failed: \(error)"))
             context.close(promise: nil)
         }
 
