@@ -162,13 +162,18 @@ final class GatewayInteropTests: XCTestCase {
         defer { gateway.stop() }
         for (python, mode) in [(try Peers.python2(), "auto"), (try Peers.python2(), "legacy"), (try Peers.python1(), nil)] as [(String, String?)] {
             let run = try Peers.runClient(
-                python: python, url: gateway.url("remote"), key: gateway.key, mode: mode, steps: .array(Array(Self.listAndCall.arrayValue!.prefix(4)))
-            )
+                python: python, url: gateway.url("remote"), key: gateway.key, mode: mode,
+                steps: .array(
+                    Array(Self.listAndCall.arrayValue!.prefix(4)) + [
+                        .object(["op": "call_tool", "name": "slow", "arguments": .object(["seconds": 0.3, "steps": 3]), "progress": true])
+                    ]))
             XCTAssertEqual(run.status, 0, run.description)
             XCTAssertFalse(run.step(0)?["result"]?.arrayValue?.contains(.string("delete_file")) ?? true)
             XCTAssertEqual(run.step(1)?["result"]?["isError"]?.boolValue, false, run.description)
             XCTAssertEqual(run.step(2)?["result"]?["isError"]?.boolValue, true, run.description)
             XCTAssertEqual(run.step(3)?["error"]?["code"]?.doubleValue, -32602, run.description)
+            // The upstream answers a call with an event stream; its progress arrives while the call runs.
+            XCTAssertEqual(run.step(4)?["progress"]?.arrayValue?.count, 3, "progress passes through the event stream: \(run)")
         }
     }
 
