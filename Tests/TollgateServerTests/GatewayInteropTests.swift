@@ -150,14 +150,20 @@ final class GatewayInteropTests: XCTestCase {
 
     func testAStreamableHTTPUpstreamThroughTheGate() async throws {
         let upstreamPort = HTTPProbe.freePort()
+        let httpLog = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-http-log-\(getpid())-\(upstreamPort).jsonl")
+        defer { try? FileManager.default.removeItem(at: httpLog) }
         let upstream = try RunningProgram(
-            try Peers.python2(), [Peers.fixtureServer, "--transport", "streamable-http", "--port", String(upstreamPort)])
+            try Peers.python2(),
+            [Peers.fixtureServer, "--transport", "streamable-http", "--port", String(upstreamPort), "--http-log", httpLog.path])
         defer { upstream.kill() }
         let deadline = ContinuousClock.now + .seconds(30)
         while !upstream.standardOutput.contains("READY"), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
         XCTAssertTrue(upstream.standardOutput.contains("READY"), upstream.standardError)
+        // A credential for the upstream, and an Accept the gateway must replace (it reads JSON and event streams).
         let gateway = try await GatewayUnderTest.start(servers: [
-            "remote": .http(url: "http://127.0.0.1:\(upstreamPort)/mcp", policy: Self.fixturePolicy)
+            "remote": .http(
+                url: "http://127.0.0.1:\(upstreamPort)/mcp", policy: Self.fixturePolicy,
+                extra: "    headers: {X-Upstream-Token: \"s3cret\", Accept: \"text/plain\"}\n")
         ])
         defer { gateway.stop() }
         for (python, mode) in [(try Peers.python2(), "auto"), (try Peers.python2(), "legacy"), (try Peers.python1(), nil)] as [(String, String?)] {
@@ -174,6 +180,24 @@ final class GatewayInteropTests: XCTestCase {
             XCTAssertEqual(run.step(3)?["error"]?["code"]?.doubleValue, -32602, run.description)
             // The upstream answers a call with an event stream; its progress arrives while the call runs.
             XCTAssertEqual(run.step(4)?["progress"]?.arrayValue?.count, 3, "progress passes through the event stream: \(run)")
+        }
+        // What reached the upstream: every POST carries the configured credential and exactly one Accept, the
+        // gateway's; every other POST carries the session and the negotiated version.
+        let posts = try String(contentsOf: httpLog, encoding: .utf8).split(separator: "\n").compactMap { try? JSONValue(parsing: String($0)) }
+            .filter { $0["method"]?.stringValue == "POST" }
+        XCTAssertGreaterThan(posts.count, 10, "\(posts.count) POSTs")
+        for post in posts {
+            let headers = (post["headers"]?.arrayValue ?? []).compactMap { pair -> (String, String)? in
+                guard let name = pair.arrayValue?.first?.stringValue, let value = pair.arrayValue?.last?.stringValue else { return nil }
+                return (name.lowercased(), value)
+            }
+            XCTAssertEqual(headers.filter { $0.0 == "x-upstream-token" }.map(\.1), ["s3cret"], "\(headers)")
+            XCTAssertEqual(headers.filter { $0.0 == "accept" }.map(\.1), ["application/json, text/event-stream"], "\(headers)")
+            // `initialize` opens the session; `server/discover` (2026-07-28) is asked outside any session.
+            if !["initialize", "server/discover"].contains(post["body"]?["method"]?.stringValue ?? "") {
+                XCTAssertEqual(headers.filter { $0.0 == "mcp-session-id" }.count, 1, "\(headers)")
+                XCTAssertEqual(headers.filter { $0.0 == "mcp-protocol-version" }.count, 1, "\(headers)")
+            }
         }
     }
 

@@ -56,7 +56,8 @@ public struct UpstreamHTTPClients: Sendable {
     }
 }
 
-/// A remote MCP server reached over Streamable HTTP or legacy HTTP+SSE, through AsyncHTTPClient, streaming.
+/// A remote MCP server reached over Streamable HTTP or legacy HTTP+SSE, streaming: POSTs to a plain `http://` URL
+/// through ``PlainHTTPClient``, everything else through AsyncHTTPClient.
 ///
 /// Streamable HTTP: every message is a POST; a request's answer comes back as a JSON body or an SSE stream read as
 /// it arrives (so progress notifications pass through while the call runs); the session id from the `initialize`
@@ -163,9 +164,9 @@ public final class HTTPUpstreamConnection: UpstreamConnection, Sendable {
 
     /// POSTs one message: plain `http://` URLs through the lean client, anything else through AsyncHTTPClient.
     private func post(_ bytes: [UInt8], to url: String) async throws(UpstreamError) -> Answer {
-        var headers = requestHeaders()
-        headers.append((name: "Content-Type", value: "application/json"))
-        headers.append((name: "Accept", value: "application/json, text/event-stream"))
+        let headers = requestHeaders(setting: [
+            (name: "Content-Type", value: "application/json"), (name: "Accept", value: "application/json, text/event-stream"),
+        ])
         let body = ByteBuffer(bytes: bytes)
         if let target = url == endpoint.url ? endpointTarget : PlainHTTPClient.Target(url: url) {
             do {
@@ -214,16 +215,19 @@ public final class HTTPUpstreamConnection: UpstreamConnection, Sendable {
         for header in requestHeaders() { request.headers.add(name: header.name, value: header.value) }
     }
 
-    /// The configured headers, then the session's: its id and the negotiated protocol version.
-    private func requestHeaders() -> [(name: String, value: String)] {
+    /// The configured headers, then the session's (its id and the negotiated protocol version), then `extra`: each
+    /// of the later ones replaces a configured header of its name.
+    private func requestHeaders(setting extra: [(name: String, value: String)] = []) -> [(name: String, value: String)] {
         let (session, version) = state.withLock { ($0.sessionID, $0.protocolVersion) }
+        var set = extra
+        if let session { set.append((name: "Mcp-Session-Id", value: session)) }
+        if let version { set.append((name: "MCP-Protocol-Version", value: version)) }
         var headers = endpoint.headers
-        if session != nil || version != nil {
-            headers.removeAll { $0.name.lowercased() == "mcp-session-id" || $0.name.lowercased() == "mcp-protocol-version" }
+        if !headers.isEmpty {
+            let names = Set(set.map { $0.name.lowercased() })
+            headers.removeAll { names.contains($0.name.lowercased()) }
         }
-        if let session { headers.append((name: "Mcp-Session-Id", value: session)) }
-        if let version { headers.append((name: "MCP-Protocol-Version", value: version)) }
-        return headers
+        return headers + set
     }
 
     private func collect(_ body: AnswerBody) async throws(UpstreamError) -> [UInt8] {
