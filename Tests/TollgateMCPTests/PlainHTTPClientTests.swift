@@ -159,6 +159,67 @@ import Testing
         #expect(next.status == 200)
     }
 
+    @Test func requestsBeyondTheConnectionLimitWaitTheirTurnOnTheSameConnections() async throws {
+        let held = Gate()
+        let server = try await ScriptedHTTPServer { _, index in
+            index < 2
+                ? [.waitFor(held), .send(ScriptedHTTPServer.answer("{\"n\":\(index)}"))] : [.send(ScriptedHTTPServer.answer("{\"n\":\(index)}"))]
+        }
+        defer {
+            held.open()
+            server.stop()
+        }
+        let client = PlainHTTPClient(maxConnectionsPerTarget: 2)
+        defer { Task { await client.shutdown() } }
+        let target = server.target
+        let calls = (0..<5).map { _ in Task { try await client.execute(.POST, target, headers: [], body: ByteBuffer(string: "{}")) } }
+        try await eventually { server.requests.count == 2 }
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(server.accepted == 2, "two connections, the limit")
+        #expect(server.requests.count == 2, "the other three wait for a connection")
+        held.open()
+        for call in calls { #expect(try await call.value.status == 200) }
+        #expect(server.requests.count == 5)
+        #expect(server.accepted == 2, "the waiting requests went on the same two connections")
+    }
+
+    @Test func aCancelledWaitTakesNoConnectionAndShutdownEndsTheOthers() async throws {
+        let held = Gate()
+        let server = try await ScriptedHTTPServer { _, index in
+            index == 0 ? [.waitFor(held), .send(ScriptedHTTPServer.answer("{}"))] : [.send(ScriptedHTTPServer.answer("{}"))]
+        }
+        defer {
+            held.open()
+            server.stop()
+        }
+        let client = PlainHTTPClient(maxConnectionsPerTarget: 1)
+        let target = server.target
+        let first = Task { try await client.execute(.POST, target, headers: [], body: ByteBuffer(string: "{}")) }
+        try await eventually { server.requests.count == 1 }
+        let cancelled = Task { try await client.execute(.POST, target, headers: [], body: ByteBuffer(string: "{}")) }
+        try await Task.sleep(for: .milliseconds(50))
+        cancelled.cancel()
+        await #expect(throws: CancellationError.self) { try await cancelled.value }
+        held.open()
+        #expect(try await first.value.status == 200)
+        #expect(try await client.execute(.POST, target, headers: [], body: ByteBuffer(string: "{}")).status == 200)
+        #expect(server.accepted == 1, "the cancelled wait left the one connection to the others")
+
+        let heldAgain = Gate()
+        let slow = try await ScriptedHTTPServer { _, _ in [.waitFor(heldAgain)] }
+        defer {
+            heldAgain.open()
+            slow.stop()
+        }
+        let busy = Task { try await client.execute(.POST, slow.target, headers: [], body: ByteBuffer(string: "{}")) }
+        try await eventually { slow.requests.count == 1 }
+        let waiting = Task { try await client.execute(.POST, slow.target, headers: [], body: ByteBuffer(string: "{}")) }
+        try await Task.sleep(for: .milliseconds(50))
+        await client.shutdown()
+        await #expect { try await waiting.value } throws: { "\($0)".contains("shut down") }
+        await #expect(throws: (any Error).self) { try await busy.value }
+    }
+
     @Test func aConnectionTheServerClosesWhileIdleIsNotReused() async throws {
         let server = try await ScriptedHTTPServer { _, _ in
             [.send(ScriptedHTTPServer.answer("{}")), .close]

@@ -13,6 +13,8 @@ import Synchronization
 /// as it arrives, one read at a time, so a slow reader holds the upstream back rather than filling memory.
 ///
 /// Connections:
+/// - At most `maxConnectionsPerTarget` are open to one upstream at a time (64, as AsyncHTTPClient had); a request
+///   beyond that waits for one to be free, in order.
 /// - A connection goes back to the pool when its answer has ended and neither side asked to close it. An idle
 ///   connection is kept at most `idleTimeout` (shorter than the usual server keep-alive of 5 s, so the server does
 ///   not close it as it is being reused) and a connection the server closes while idle leaves the pool at once.
@@ -69,14 +71,37 @@ public final class PlainHTTPClient: Sendable {
     private let group: any EventLoopGroup
     private let maxBodyBytes: Int
     private let idleTimeout: Duration
-    private let maxIdlePerTarget: Int
+    private let maxConnectionsPerTarget: Int
     private let pool = Mutex(Pool())
+    private let waiterIDs = Atomic<Int>(0)
 
     private struct Pool {
         var idle: [Target: [Idle]] = [:]
+        /// Connections open or being opened, per target.
+        var counts: [Target: Int] = [:]
+        /// Requests waiting for a connection to a target at its limit, oldest first.
+        var waiters: [Target: [Waiter]] = [:]
         /// Every open connection, idle or busy, for `shutdown()`.
         var open: [ObjectIdentifier: Channel] = [:]
         var closed = false
+
+        mutating func popWaiter(_ target: Target) -> Waiter? {
+            guard var list = waiters[target], !list.isEmpty else { return nil }
+            let first = list.removeFirst()
+            waiters[target] = list.isEmpty ? nil : list
+            return first
+        }
+    }
+
+    /// What a request gets: a kept-alive connection, or the right to open one.
+    private enum Grant: Sendable {
+        case reuse(Connection)
+        case connect
+    }
+
+    private struct Waiter {
+        var id: Int
+        var continuation: CheckedContinuation<Grant, any Error>
     }
 
     private struct Idle {
@@ -87,14 +112,15 @@ public final class PlainHTTPClient: Sendable {
     /// - Parameters:
     ///   - maxBodyBytes: the largest complete body accepted; a larger answer fails the request and closes its connection.
     ///   - idleTimeout: how long an idle connection is kept for reuse.
+    ///   - maxConnectionsPerTarget: the most connections open to one upstream at a time.
     public init(
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, maxBodyBytes: Int = 16 << 20,
-        idleTimeout: Duration = .seconds(3), maxIdlePerTarget: Int = 64
+        idleTimeout: Duration = .seconds(3), maxConnectionsPerTarget: Int = 64
     ) {
         self.group = group
         self.maxBodyBytes = maxBodyBytes
         self.idleTimeout = idleTimeout
-        self.maxIdlePerTarget = maxIdlePerTarget
+        self.maxConnectionsPerTarget = max(1, maxConnectionsPerTarget)
     }
 
     /// Sends one request and waits for its answer's head (and, unless it is an event stream, its whole body).
@@ -111,8 +137,8 @@ public final class PlainHTTPClient: Sendable {
         do {
             return try await exchange(request, on: connection)
         } catch is NotSent {
-            // The pooled connection closed before anything was written: the request can safely go on a new one.
-            return try await exchange(request, on: try await connect(target))
+            // The pooled connection closed before anything was written: the request can safely go on another one.
+            return try await exchange(request, on: try await lease(target))
         }
     }
 
@@ -128,11 +154,13 @@ public final class PlainHTTPClient: Sendable {
 
     /// Closes every connection; later requests fail.
     public func shutdown() async {
-        let channels = pool.withLock { pool in
+        let (channels, waiters) = pool.withLock { pool in
             pool.closed = true
             pool.idle.removeAll()
-            return Array(pool.open.values)
+            defer { pool.waiters.removeAll() }
+            return (Array(pool.open.values), pool.waiters.values.joined().map(\.continuation))
         }
+        for waiter in waiters { waiter.resume(throwing: Failure("the HTTP client is shut down")) }
         for channel in channels { try? await channel.close() }
     }
 
@@ -142,20 +170,69 @@ public final class PlainHTTPClient: Sendable {
     // MARK: - The pool
 
     private func lease(_ target: Target) async throws -> Connection {
-        let now = ContinuousClock.now
         var stale: [Channel] = []
-        let reused = try pool.withLock { pool throws(Failure) -> Connection? in
-            guard !pool.closed else { throw Failure("the HTTP client is shut down") }
-            while var list = pool.idle[target], let last = list.popLast() {
-                pool.idle[target] = list.isEmpty ? nil : list
-                if now - last.since < idleTimeout, last.connection.channel.isActive { return last.connection }
-                stale.append(last.connection.channel)
-            }
-            return nil
-        }
+        var grant = try pool.withLock { pool throws(Failure) in try self.grant(target, in: &pool, stale: &stale) }
+        // Closed before any wait: each holds its slot until it has closed.
         for channel in stale { channel.close(promise: nil) }
-        if let reused { return reused }
-        return try await connect(target)
+        if grant == nil {
+            // At the limit: wait in line for a connection or a free slot.
+            let id = waiterIDs.add(1, ordering: .relaxed).newValue
+            grant = try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Grant, any Error>) in
+                    var late: [Channel] = []
+                    let now = Result { () throws(Failure) in
+                        try pool.withLock { pool throws(Failure) -> Grant? in
+                            // Something may have come free since the first look.
+                            if let grant = try self.grant(target, in: &pool, stale: &late) { return grant }
+                            pool.waiters[target, default: []].append(Waiter(id: id, continuation: continuation))
+                            return nil
+                        }
+                    }
+                    for channel in late { channel.close(promise: nil) }
+                    switch now {
+                    case .success(let grant?): continuation.resume(returning: grant)
+                    case .success(nil): break
+                    case .failure(let error): continuation.resume(throwing: error)
+                    }
+                }
+            } onCancel: {
+                let waiter = pool.withLock { pool -> Waiter? in
+                    guard var list = pool.waiters[target], let index = list.firstIndex(where: { $0.id == id }) else { return nil }
+                    let waiter = list.remove(at: index)
+                    pool.waiters[target] = list.isEmpty ? nil : list
+                    return waiter
+                }
+                waiter?.continuation.resume(throwing: CancellationError())
+            }
+        }
+        switch grant {
+        case .reuse(let connection)?: return connection
+        case .connect?, nil: return try await connect(target)
+        }
+    }
+
+    /// A kept-alive connection that is still fresh, or a free slot (taken), or nil at the limit. Connections kept too
+    /// long go to `stale`, to be closed outside the lock (each still holds its slot until it has closed).
+    private func grant(_ target: Target, in pool: inout Pool, stale: inout [Channel]) throws(Failure) -> Grant? {
+        guard !pool.closed else { throw Failure("the HTTP client is shut down") }
+        let now = ContinuousClock.now
+        while var list = pool.idle[target], let last = list.popLast() {
+            pool.idle[target] = list.isEmpty ? nil : list
+            if now - last.since < idleTimeout, last.connection.channel.isActive { return .reuse(last.connection) }
+            stale.append(last.connection.channel)
+        }
+        guard pool.counts[target, default: 0] < maxConnectionsPerTarget else { return nil }
+        pool.counts[target, default: 0] += 1
+        return .connect
+    }
+
+    /// A slot given back (a connection closed, or one failed to open): to the first waiter, if any.
+    private func releaseSlot(_ target: Target, in pool: inout Pool) -> Waiter? {
+        pool.counts[target, default: 1] -= 1
+        if pool.counts[target] == 0 { pool.counts[target] = nil }
+        guard let waiter = pool.popWaiter(target) else { return nil }
+        pool.counts[target, default: 0] += 1
+        return waiter
     }
 
     private func connect(_ target: Target) async throws -> Connection {
@@ -174,6 +251,7 @@ public final class PlainHTTPClient: Sendable {
         do {
             channel = try await bootstrap.connect(host: target.host, port: target.port).get()
         } catch {
+            pool.withLock { releaseSlot(target, in: &$0) }?.continuation.resume(returning: .connect)
             throw Failure("cannot connect to \(target.authority): \(error)")
         }
         let connection = try await channel.eventLoop.submit {
@@ -196,27 +274,34 @@ public final class PlainHTTPClient: Sendable {
         return connection
     }
 
+    /// A connection whose answer has ended: to the first waiter, else to the idle list.
     private func release(_ connection: Connection) {
-        let keep = pool.withLock { pool in
-            guard !pool.closed, connection.channel.isActive else { return false }
-            var list = pool.idle[connection.target, default: []]
-            guard list.count < maxIdlePerTarget else { return false }
-            list.append(Idle(connection: connection, since: .now))
-            pool.idle[connection.target] = list
-            return true
+        enum Next { case handTo(Waiter), kept, close }
+        let next = pool.withLock { pool -> Next in
+            guard !pool.closed, connection.channel.isActive else { return .close }
+            if let waiter = pool.popWaiter(connection.target) { return .handTo(waiter) }
+            pool.idle[connection.target, default: []].append(Idle(connection: connection, since: .now))
+            return .kept
         }
-        if !keep { connection.channel.close(promise: nil) }
+        switch next {
+        case .handTo(let waiter): waiter.continuation.resume(returning: .reuse(connection))
+        case .kept: break
+        case .close: connection.channel.close(promise: nil)
+        }
     }
 
+    /// A connection that has closed: out of the pool, and its slot given back.
     private func forget(_ connection: Connection) {
         let id = ObjectIdentifier(connection.channel)
-        pool.withLock { pool in
+        let waiter = pool.withLock { pool -> Waiter? in
             pool.open[id] = nil
             if var list = pool.idle[connection.target] {
                 list.removeAll { ObjectIdentifier($0.connection.channel) == id }
                 pool.idle[connection.target] = list.isEmpty ? nil : list
             }
+            return releaseSlot(connection.target, in: &pool)
         }
+        waiter?.continuation.resume(returning: .connect)
     }
 }
 
