@@ -119,28 +119,22 @@ public final class HTTPUpstreamConnection: UpstreamConnection, Sendable {
         if message.method == "initialize", let session = answer.headers.first(name: "Mcp-Session-Id") {
             state.withLock { $0.sessionID = session }
         }
-        let contentType = answer.headers.first(name: "Content-Type")?.lowercased() ?? ""
-        switch answer.status {
-        case 202:
+        switch (answer.status, answer.body) {
+        case (202, _):
             if message.kind == .notification, message.method == "notifications/initialized", endpoint.transport == .streamableHTTP {
                 startListening()
             }
             return
-        case 200..<300 where contentType.hasPrefix("text/event-stream"):
-            switch answer.body {
-            case .general(let body): track { [self] in await self.readEventStream(body) }
-            case .plain(.stream(let body)): track { [self] in await self.readEventStream(body) }
-            case .plain(.complete(let buffer)): track { [self] in await self.readEventStream(OneChunk(buffer: buffer)) }
-            }
-        case 200..<300:
-            let body = try await collect(answer.body)
+        // An event stream (a success of that type, `PlainHTTPClient.isEventStream`), read as it arrives.
+        case (_, .generalStream(let body)): track { [self] in await self.readEventStream(body) }
+        case (_, .plainStream(let body)): track { [self] in await self.readEventStream(body) }
+        case (200..<300, .complete(let body)):
             if !body.isEmpty { deliver(body) }
-        case 404 where state.withLock({ $0.sessionID != nil }):
+        case (404, _) where state.withLock({ $0.sessionID != nil }):
             // The upstream forgot the session (it restarted): the relay starts a new one.
             finishStream(reason: "the upstream server \(endpoint.url) ended the session (HTTP 404)")
             throw UpstreamError("the upstream server ended the session")
-        default:
-            let body = (try? await collect(answer.body)) ?? []
+        case (_, .complete(let body)):
             if let reply = try? JSONRPCMessage(parsing: body), reply.kind == .error, reply.id != nil, reply.id == message.id {
                 continuation.yield(.message(reply))
                 return
@@ -158,8 +152,10 @@ public final class HTTPUpstreamConnection: UpstreamConnection, Sendable {
     }
 
     private enum AnswerBody: Sendable {
-        case general(HTTPClientResponse.Body)
-        case plain(PlainHTTPClient.Body)
+        /// Any answer but an event stream, read whole.
+        case complete([UInt8])
+        case generalStream(HTTPClientResponse.Body)
+        case plainStream(PlainHTTPClient.EventStreamBody)
     }
 
     /// POSTs one message: plain `http://` URLs through the lean client, anything else through AsyncHTTPClient.
@@ -169,23 +165,35 @@ public final class HTTPUpstreamConnection: UpstreamConnection, Sendable {
         ])
         let body = ByteBuffer(bytes: bytes)
         if let target = url == endpoint.url ? endpointTarget : PlainHTTPClient.Target(url: url) {
+            let response: PlainHTTPClient.Response
             do {
-                let response = try await http.plain.execute(.POST, target, headers: headers, body: body)
-                return Answer(status: response.status, headers: response.headers, body: .plain(response.body))
+                response = try await http.plain.execute(.POST, target, headers: headers, body: body)
             } catch {
                 throw UpstreamError("cannot reach \(endpoint.url): \(error)")
+            }
+            switch response.body {
+            case .complete(let whole):
+                return Answer(status: response.status, headers: response.headers, body: .complete(Array(whole.readableBytesView)))
+            case .stream(let stream): return Answer(status: response.status, headers: response.headers, body: .plainStream(stream))
             }
         }
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         for header in headers { request.headers.add(name: header.name, value: header.value) }
         request.body = .bytes(body)
+        let response: HTTPClientResponse
         do {
-            let response = try await http.general.execute(request, timeout: .hours(24), logger: logger)
-            return Answer(status: Int(response.status.code), headers: response.headers, body: .general(response.body))
+            response = try await http.general.execute(request, timeout: .hours(24), logger: logger)
         } catch {
             throw UpstreamError("cannot reach \(endpoint.url): \(error)")
         }
+        let status = Int(response.status.code)
+        if PlainHTTPClient.isEventStream(status: status, headers: response.headers) {
+            return Answer(status: status, headers: response.headers, body: .generalStream(response.body))
+        }
+        // A failure's body only explains it: one that cannot be read leaves the status to speak.
+        let whole = (200..<300).contains(status) ? try await collect(response.body) : (try? await collect(response.body)) ?? []
+        return Answer(status: status, headers: response.headers, body: .complete(whole))
     }
 
     public func close() async {
@@ -230,21 +238,9 @@ public final class HTTPUpstreamConnection: UpstreamConnection, Sendable {
         return headers + set
     }
 
-    private func collect(_ body: AnswerBody) async throws(UpstreamError) -> [UInt8] {
+    private func collect(_ body: HTTPClientResponse.Body) async throws(UpstreamError) -> [UInt8] {
         do {
-            var buffer: ByteBuffer
-            switch body {
-            case .general(let body): buffer = try await body.collect(upTo: maxMessageBytes)
-            case .plain(.complete(let complete)): buffer = complete
-            case .plain(.stream(let stream)):
-                buffer = ByteBuffer()
-                for try await var chunk in stream {
-                    guard buffer.readableBytes + chunk.readableBytes <= maxMessageBytes else {
-                        throw UpstreamError("the answer is larger than \(maxMessageBytes) bytes")
-                    }
-                    buffer.writeBuffer(&chunk)
-                }
-            }
+            var buffer = try await body.collect(upTo: maxMessageBytes)
             return buffer.readBytes(length: buffer.readableBytes) ?? []
         } catch {
             throw UpstreamError("cannot read the answer of \(endpoint.url): \(error)")
@@ -374,20 +370,6 @@ public final class HTTPUpstreamConnection: UpstreamConnection, Sendable {
             throw UpstreamError("the SSE endpoint \(endpoint.url) named a message URL on another origin: \(path)")
         }
         state.withLock { $0.postURL = resolved.absoluteString }
-    }
-}
-
-/// One buffer as an event-stream body.
-private struct OneChunk: AsyncSequence, Sendable {
-    var buffer: ByteBuffer?
-
-    func makeAsyncIterator() -> OneChunk { self }
-}
-
-extension OneChunk: AsyncIteratorProtocol {
-    mutating func next() async -> ByteBuffer? {
-        defer { buffer = nil }
-        return buffer
     }
 }
 

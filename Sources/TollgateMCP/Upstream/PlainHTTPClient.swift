@@ -63,6 +63,12 @@ public final class PlainHTTPClient: Sendable {
         case stream(EventStreamBody)
     }
 
+    /// Whether an answer is read as an event stream: a success whose type is `text/event-stream`. Every other answer
+    /// is read whole.
+    public static func isEventStream(status: Int, headers: HTTPHeaders) -> Bool {
+        (200..<300).contains(status) && headers.first(name: "Content-Type")?.lowercased().hasPrefix("text/event-stream") == true
+    }
+
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
         init(_ description: String) { self.description = description }
@@ -457,8 +463,7 @@ extension PlainHTTPClient {
             case .head(let head):
                 guard case .awaitingHead(let continuation) = state else { return fail(Failure("the upstream sent an answer nobody asked for")) }
                 keepAlive = keepAlive && head.isKeepAlive
-                let type = head.headers.first(name: "Content-Type")?.lowercased() ?? ""
-                if type.hasPrefix("text/event-stream"), (200..<300).contains(head.status.code) {
+                if PlainHTTPClient.isEventStream(status: Int(head.status.code), headers: head.headers) {
                     state = .streaming(buffered: nil, ended: false, waiting: nil)
                     let reader = StreamReader(channel: context.channel, handler: NIOLoopBound(self, eventLoop: context.eventLoop))
                     continuation.resume(
