@@ -172,6 +172,33 @@ final class GatewayBadInputTests: XCTestCase {
         XCTAssertEqual(outcomes, ["success", "timed_out", "transport_error", "success"])
     }
 
+    func testAnHTTPUpstreamThatFailsACallWithAStatusGetsAnErrorAndTheSessionGoesOn() async throws {
+        let upstreamPort = HTTPProbe.freePort()
+        let upstream = try RunningProgram(
+            try Peers.python2(),
+            [Peers.fixtureServer, "--transport", "streamable-http", "--port", String(upstreamPort), "--http-status", "echo=503"])
+        defer { upstream.kill() }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while !upstream.standardOutput.contains("READY"), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
+        let gateway = try await GatewayUnderTest.start(servers: ["remote": .http(url: "http://127.0.0.1:\(upstreamPort)/mcp", policy: Self.policy)])
+        defer { gateway.stop() }
+        let wire = Wire(port: gateway.port, server: "remote", key: gateway.key)
+        let session = try wire.initialize()
+
+        // The upstream answers this call with a bare HTTP 503: the agent gets an error that says so.
+        let failed = wire.call("echo", #"{"text":"1"}"#, id: 2, session: session)
+        XCTAssertNotNil(failed?["error"]?["code"]?.doubleValue, "\(String(describing: failed))")
+        XCTAssertTrue(failed?["error"]?["message"]?.stringValue?.contains("HTTP 503") == true, "\(String(describing: failed))")
+        // Another tool on the same session still works.
+        let added = wire.call("add", #"{"a":2,"b":3}"#, id: 3, session: session)
+        XCTAssertEqual(added?["result"]?["isError"]?.boolValue, false, "\(String(describing: added))")
+
+        let outcomes = try await gateway.events(type: "ToolCallCompleted", atLeast: 2).map {
+            try EventCoding.decode(ToolCallCompleted.self, from: $0.data).outcome
+        }
+        XCTAssertEqual(outcomes, ["transport_error", "success"])
+    }
+
     func testDiscoveryGoesToTheUpstreamWhichAnswersHonestly() async throws {
         let gateway = try await GatewayUnderTest.start(servers: [
             "modern": .stdio(command: try Peers.python2(), arguments: [Peers.fixtureServer, "--transport", "stdio"], policy: Self.policy),
