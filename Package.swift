@@ -4,7 +4,8 @@ import PackageDescription
 
 /// Every numbered migration in `sql/`, embedded into TollgatePostgres so the binary needs no files beside it.
 /// `Sources/TollgatePostgres/Migrations/sql` is a symbolic link to the top-level `sql/` folder (SwiftPM caches this
-/// manifest: after adding a file there, `rm -rf ~/.cache/org.swift.swiftpm/manifests` so an existing build sees it).
+/// manifest and its build plan: after adding a file there, `rm -rf ~/.cache/org.swift.swiftpm/manifests .build/*.yaml`
+/// so an existing build sees it).
 let migrationFiles: [String] = {
     let folder = Context.packageDirectory + "/sql"
     let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []

@@ -328,6 +328,124 @@ final class EventStoreTests: XCTestCase {
         XCTAssertEqual(fEvents.map(\.type), ["F1", "F2"])
     }
 
+    /// A group of single events to distinct streams at known versions (the gateway's decisions and outcomes) goes through
+    /// `append_singles` (migration 0009), with `append_events`'s outcomes: each item appended or refused with its
+    /// stream's actual version, in order, and the refused ones leave nothing behind.
+    func testAGroupOfSingleEventsGetsEachItsOwnOutcome() async throws {
+        let (store, configuration) = try await makeStore()
+        try await store.append(stream: "b", expectedVersion: .noStream, events: [event("B1")])
+        try await store.append(stream: "c", expectedVersion: .noStream, events: [event("C1"), event("C2")])
+        try await store.append(stream: "e", expectedVersion: .noStream, events: [event("E1")])
+        let requests = [
+            AppendRequest(stream: "a", expected: .noStream, events: [event("A1", #"{"n": 1}"#)]),
+            AppendRequest(stream: "b", expected: .exactly(1), events: [event("B2", #"{"n": 2}"#)]),
+            AppendRequest(stream: "c", expected: .exactly(1), events: [event("Late")]),
+            AppendRequest(stream: "d", expected: .exactly(1), events: [event("Orphan")]),
+            AppendRequest(stream: "e", expected: .noStream, events: [event("Again")]),
+            AppendRequest(
+                stream: "f", expected: .noStream, events: [NewEvent(type: "F1", data: Array("{}".utf8), metadata: Array(#"{"m": true}"#.utf8))]),
+        ]
+        XCTAssertTrue(EventStore.canAppendAsSingles(requests))
+        let connection = try PostgresConnection.connect(configuration)
+        defer { connection.close() }
+        let outcomes = try EventStore.appendSingles(requests, on: connection)
+        let described = outcomes.map { outcome -> String in
+            switch outcome {
+            case .appended(let result): return "appended \(result.streamVersion)"
+            case .conflict(let actual): return "conflict \(actual)"
+            }
+        }
+        XCTAssertEqual(described, ["appended 1", "appended 2", "conflict 2", "conflict 0", "conflict 1", "appended 1"])
+        let positions = outcomes.compactMap { outcome -> Int64? in if case .appended(let result) = outcome { result.lastPosition } else { nil } }
+        XCTAssertEqual(positions, positions.sorted(), "the events land in item order")
+        let b = try await store.read(stream: "b")
+        XCTAssertEqual(b.map(\.type), ["B1", "B2"])
+        XCTAssertEqual(String(decoding: b[1].data, as: UTF8.self), #"{"n": 2}"#)
+        guard case .appended(let bResult) = outcomes[1] else { return XCTFail("b") }
+        XCTAssertEqual(b[1].position, bResult.lastPosition)
+        let f = try await store.read(stream: "f")
+        XCTAssertEqual(String(decoding: f[0].metadata, as: UTF8.self), #"{"m": true}"#)
+        let refused = try await store.client.query(
+            "SELECT count(*) FROM tollgate.events WHERE type IN ('Late', 'Orphan', 'Again')")[0].decode(Int.self, 0)
+        XCTAssertEqual(refused, 0)
+
+        // Through the store's group commit, the same shape takes the same path and gives the same typed conflicts.
+        do {
+            try await store.append(stream: "c", expectedVersion: .exactly(1), events: [event("Late")])
+            XCTFail("stream c is at version 2")
+        } catch let error as EventStoreError {
+            XCTAssertEqual(error, .wrongExpectedVersion(stream: "c", expected: .exactly(1), actual: 2))
+        }
+    }
+
+    /// Only single events to distinct streams at known versions take that path; every other group keeps `append_events`.
+    func testOnlySingleEventsToDistinctStreamsAtKnownVersionsTakeTheShortPath() {
+        let one = AppendRequest(stream: "a", expected: .noStream, events: [event("A")])
+        XCTAssertTrue(EventStore.canAppendAsSingles([one]))
+        XCTAssertTrue(EventStore.canAppendAsSingles([one, AppendRequest(stream: "b", expected: .exactly(3), events: [event("B")])]))
+        XCTAssertFalse(EventStore.canAppendAsSingles([one, AppendRequest(stream: "a", expected: .exactly(1), events: [event("A2")])]))
+        XCTAssertFalse(EventStore.canAppendAsSingles([AppendRequest(stream: "a", expected: .any, events: [event("A")])]))
+        XCTAssertFalse(EventStore.canAppendAsSingles([AppendRequest(stream: "a", expected: .noStream, events: [event("A"), event("B")])]))
+    }
+
+    /// `append_singles` skips the check of the previous version's writer because its transaction is the statement alone;
+    /// inside a longer transaction (whose id may be older than that writer's) it refuses to run, and writes nothing.
+    func testTheShortPathRefusesToRunInsideALongerTransaction() async throws {
+        let (store, configuration) = try await makeStore()
+        let connection = try PostgresConnection.connect(configuration)
+        defer { connection.close() }
+        try connection.execute("BEGIN")
+        _ = try connection.query("SELECT pg_current_xact_id()")
+        do {
+            _ = try EventStore.appendSingles([AppendRequest(stream: "s", expected: .noStream, events: [event("A")])], on: connection)
+            XCTFail("append_singles must refuse a transaction that already has an id")
+        } catch let error as PostgresError {
+            XCTAssertEqual(error.sqlState, "25000")
+        }
+        try connection.execute("ROLLBACK")
+        // Called by hand with a stream named twice, it refuses too, rather than answer for one item twice.
+        do {
+            _ = try connection.query(
+                "SELECT * FROM tollgate.append_singles('{s,s}'::text[], '{0,1}'::bigint[], '{A,B}'::text[], '{\"{}\",\"{}\"}'::jsonb[], '{\"{}\",\"{}\"}'::jsonb[])"
+            )
+            XCTFail("append_singles must refuse a stream named twice")
+        } catch let error as PostgresError {
+            XCTAssertEqual(error.sqlState, "22023")
+        }
+        let count = try await store.client.query("SELECT count(*) FROM tollgate.events")[0].decode(Int.self, 0)
+        XCTAssertEqual(count, 0)
+    }
+
+    /// A writer that holds the next version uncommitted makes the short path wait for it, as the unique index would;
+    /// once that writer commits, the item is refused with the version it wrote.
+    func testTheShortPathWaitsForAConcurrentWriterOfTheSameVersion() async throws {
+        let (store, configuration) = try await makeStore()
+        try await store.append(stream: "s", expectedVersion: .noStream, events: [event("First")])
+        let other = try PostgresConnection.connect(configuration)
+        defer { other.close() }
+        try other.execute("BEGIN")
+        _ = try EventStore.append([AppendRequest(stream: "s", expected: .exactly(1), events: [event("Theirs")])], on: other)
+        let waiting = Task.detached {
+            let connection = try PostgresConnection.connect(configuration)
+            defer { connection.close() }
+            return try EventStore.appendSingles([AppendRequest(stream: "s", expected: .exactly(1), events: [event("Mine")])], on: connection)
+        }
+        // The append must be waiting on the other transaction's row before that commits.
+        let deadline = ContinuousClock.now + .seconds(10)
+        while try await store.client.query(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%append_singles%'")[0].decode(Int.self, 0) == 0
+        {
+            guard ContinuousClock.now < deadline else { return XCTFail("the append never waited for the other writer") }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        try other.execute("COMMIT")
+        let outcomes = try await waiting.value
+        guard case .conflict(let actual) = outcomes[0] else { return XCTFail("\(outcomes)") }
+        XCTAssertEqual(actual, 2)
+        let events = try await store.read(stream: "s")
+        XCTAssertEqual(events.map(\.type), ["First", "Theirs"])
+    }
+
     /// Groups that name a stream twice, or append at any version, take the streams one at a time: the second append
     /// to a stream sees the first.
     func testAGroupNamingAStreamTwiceAppendsInOrder() async throws {

@@ -34,5 +34,6 @@ extension Migration {
         Migration("0006_webhooks.sql", PackageResources._006_webhooks_sql),
         Migration("0007_append_generic_plans.sql", PackageResources._007_append_generic_plans_sql),
         Migration("0008_append_set_based.sql", PackageResources._008_append_set_based_sql),
+        Migration("0009_append_singles.sql", PackageResources._009_append_singles_sql),
     ]
 }
