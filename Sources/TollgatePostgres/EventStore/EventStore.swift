@@ -218,30 +218,15 @@ public final class EventStore: Sendable {
     /// Appends several streams' batches in one statement on `connection` (one transaction unless the caller
     /// opened one). Every returned outcome is in the order of `requests`.
     static func append(_ requests: [AppendRequest], on connection: PostgresConnection) throws -> [AppendOutcome] {
-        var streams: [String?] = []
-        var expected: [String?] = []
-        var counts: [String?] = []
-        var types: [String?] = []
-        var data: [String?] = []
-        var metadata: [String?] = []
-        for request in requests {
-            streams.append(request.stream)
-            expected.append(request.expected.parameter.map { String($0) })
-            counts.append(String(request.events.count))
-            for event in request.events {
-                types.append(event.type)
-                data.append(String(decoding: event.data, as: UTF8.self))
-                metadata.append(event.metadata.isEmpty ? "{}" : String(decoding: event.metadata, as: UTF8.self))
-            }
-        }
+        let columns = AppendColumns(requests)
         let result = try connection.query(
             """
             SELECT item, appended, stream_version, last_position
             FROM tollgate.append_events($1::text[], $2::bigint[], $3::int[], $4::text[], $5::jsonb[], $6::jsonb[])
             """,
             [
-                PostgresArray(streams), PostgresArray(expected), PostgresArray(counts), PostgresArray(types), PostgresArray(data),
-                PostgresArray(metadata),
+                PostgresArray(columns.streams), PostgresArray(columns.expected), PostgresArray(columns.counts), PostgresArray(columns.types),
+                PostgresArray(columns.data), PostgresArray(columns.metadata),
             ])
         var outcomes = [AppendOutcome](repeating: .conflict(actual: 0), count: requests.count)
         for row in result.rows {
@@ -267,22 +252,13 @@ public final class EventStore: Sendable {
     /// (migration 0009), which does less work than `append_events`. Each item that was not appended is answered with its
     /// stream's committed version, read after the append.
     static func appendSingles(_ requests: [AppendRequest], on connection: PostgresConnection) throws -> [AppendOutcome] {
-        var streams: [String?] = []
-        var expected: [String?] = []
-        var types: [String?] = []
-        var data: [String?] = []
-        var metadata: [String?] = []
-        for request in requests {
-            let event = request.events[0]
-            streams.append(request.stream)
-            expected.append(request.expected.parameter.map { String($0) })
-            types.append(event.type)
-            data.append(String(decoding: event.data, as: UTF8.self))
-            metadata.append(event.metadata.isEmpty ? "{}" : String(decoding: event.metadata, as: UTF8.self))
-        }
+        let columns = AppendColumns(requests)
         let result = try connection.query(
             "SELECT item, item_position FROM tollgate.append_singles($1::text[], $2::bigint[], $3::text[], $4::jsonb[], $5::jsonb[])",
-            [PostgresArray(streams), PostgresArray(expected), PostgresArray(types), PostgresArray(data), PostgresArray(metadata)])
+            [
+                PostgresArray(columns.streams), PostgresArray(columns.expected), PostgresArray(columns.types), PostgresArray(columns.data),
+                PostgresArray(columns.metadata),
+            ])
         guard result.rowCount == requests.count else {
             throw PostgresError.client(message: "the append returned \(result.rowCount) rows for \(requests.count) events")
         }
@@ -459,6 +435,30 @@ struct AppendRequest: Sendable {
     var expected: ExpectedVersion
     var events: [NewEvent]
     var notify = true
+}
+
+/// A group's appends as the array parameters of `append_events` and `append_singles`: one entry per request in
+/// `streams`, `expected` and `counts`, one per event in `types`, `data` and `metadata`.
+struct AppendColumns {
+    var streams: [String?] = []
+    var expected: [String?] = []
+    var counts: [String?] = []
+    var types: [String?] = []
+    var data: [String?] = []
+    var metadata: [String?] = []
+
+    init(_ requests: [AppendRequest]) {
+        for request in requests {
+            streams.append(request.stream)
+            expected.append(request.expected.parameter.map { String($0) })
+            counts.append(String(request.events.count))
+            for event in request.events {
+                types.append(event.type)
+                data.append(String(decoding: event.data, as: UTF8.self))
+                metadata.append(event.metadata.isEmpty ? "{}" : String(decoding: event.metadata, as: UTF8.self))
+            }
+        }
+    }
 }
 
 enum AppendOutcome: Sendable {
