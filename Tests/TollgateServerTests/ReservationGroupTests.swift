@@ -87,6 +87,48 @@ final class ReservationGroupTests: XCTestCase {
         XCTAssertEqual(decisions, 25)
     }
 
+    /// The group is one statement: a decision whose stream already exists fails all of it, so no reservation outlives the
+    /// events it was made for; through the recorder's group commit, that decision then fails alone and the others are
+    /// admitted. A decision too large for the log is refused before the database.
+    func testADecisionThatCannotBeAppendedLeavesNoReservationBehind() async throws {
+        let configuration = try await TestCluster.freshDatabase()
+        let store = EventStore(client: PostgresClient(configuration: configuration))
+        defer { store.stop() }
+        try await store.append(stream: "call-taken", expectedVersion: .noStream, events: [NewEvent(type: "Earlier", data: Array("{}".utf8))])
+        let limit = reservation("shared", ceiling: 10)
+        let group = [decision("fresh", [limit]), decision("taken", [limit])]
+        do {
+            _ = try await store.client.withConnection { connection in try ToolCallRecorder.reserveAndAppend(group, store: store, on: connection) }
+            XCTFail("a decision whose stream exists must fail the group")
+        } catch let error as PostgresError {
+            XCTAssertEqual(error.sqlState, "23505")
+        }
+        let windows = try await store.client.query("SELECT count(*) FROM tollgate.rate_windows")[0].decode(Int.self, 0)
+        XCTAssertEqual(windows, 0, "the group's reservations rolled back with it")
+        let fresh = try await store.read(stream: "call-fresh")
+        XCTAssertEqual(fresh, [])
+
+        let results = await ToolCallRecorder.commit(group, store: store)
+        guard results.count == 2, case .success(nil) = results[0], case .failure = results[1] else { return XCTFail("\(results)") }
+        let count = try await store.client.query("SELECT count::float8 FROM tollgate.rate_windows")[0].decode(Double.self, 0)
+        XCTAssertEqual(count, 1, "only the admitted decision counts")
+        let admitted = try await store.read(stream: "call-fresh")
+        XCTAssertEqual(admitted.map(\.type), [ToolCallDecided.type])
+
+        let huge = ToolCallRecorder.Reserved(
+            event: NewEvent(type: ToolCallDecided.type, data: Array(("{\"a\":\"" + String(repeating: "x", count: 1 << 20) + "\"}").utf8)),
+            stream: "call-huge", reservations: [limit])
+        do {
+            _ = try await store.client.withConnection { connection in try ToolCallRecorder.reserveAndAppend([huge], store: store, on: connection) }
+            XCTFail("an event over the store's size limit must be refused")
+        } catch let error as EventStoreError {
+            guard case .invalidAppend(let stream, _) = error else { return XCTFail("\(error)") }
+            XCTAssertEqual(stream, "call-huge")
+        }
+        let after = try await store.client.query("SELECT count::float8 FROM tollgate.rate_windows")[0].decode(Double.self, 0)
+        XCTAssertEqual(after, 1)
+    }
+
     /// The gate's memory of full windows: a key is found among others, and the set never grows past its bound.
     func testFullWindowsAreRememberedWithinABound() {
         let windows = FullWindows()

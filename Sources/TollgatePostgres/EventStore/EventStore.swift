@@ -147,7 +147,9 @@ public final class EventStore: Sendable {
         if notify { notifier.commitHappened() }
     }
 
-    private func validate(stream: String, events: [NewEvent]) throws {
+    /// Refuses an append that breaks the store's limits (stream id and type lengths, event count and size, NUL bytes)
+    /// with `EventStoreError.invalidAppend`: every append is checked so, and so must be one written by other means.
+    public func validate(stream: String, events: [NewEvent]) throws {
         func refuse(_ reason: String) -> EventStoreError { .invalidAppend(stream: String(stream.prefix(200)), reason: reason) }
         guard (1...200).contains(stream.count) else { throw refuse("a stream id has 1 to 200 characters") }
         guard !events.isEmpty else { throw refuse("an append needs at least one event") }

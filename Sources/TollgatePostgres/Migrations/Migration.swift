@@ -35,5 +35,6 @@ extension Migration {
         Migration("0007_append_generic_plans.sql", PackageResources._007_append_generic_plans_sql),
         Migration("0008_append_set_based.sql", PackageResources._008_append_set_based_sql),
         Migration("0009_append_singles.sql", PackageResources._009_append_singles_sql),
+        Migration("0010_reserve_and_append.sql", PackageResources._010_reserve_and_append_sql),
     ]
 }

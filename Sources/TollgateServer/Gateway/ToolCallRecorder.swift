@@ -77,8 +77,8 @@ struct ToolCallRecorder: Sendable {
         if let full = try await reserving.submit(request) { throw NotAdmitted(key: full) }
     }
 
-    /// Commits a group of decisions with reservations in one transaction, and gives for each the window that had no room
-    /// for it (`nil`: admitted).
+    /// Commits a group of decisions with reservations in one transaction (one statement), and gives for each the window
+    /// that had no room for it (`nil`: admitted).
     ///
     /// Every reservation of the group is made in one order (by counter), the order every transaction that touches
     /// counters takes, so concurrent groups (in this process or another) cannot deadlock. A decision whose reservation
@@ -90,7 +90,7 @@ struct ToolCallRecorder: Sendable {
     /// When the group transaction fails, each decision is tried alone in a transaction of its own.
     static func commit(_ group: [Reserved], store: EventStore) async -> [Result<CounterKey?, any Error>] {
         do {
-            let refused = try await store.client.withTransaction { connection in
+            let refused = try await store.client.withConnection { connection in
                 try Self.reserveAndAppend(group, store: store, on: connection)
             }
             if refused.contains(where: { $0 == nil }) { store.noteCommit(notify: false) }
@@ -104,26 +104,42 @@ struct ToolCallRecorder: Sendable {
         }
     }
 
-    /// The group's reservations and the admitted decisions' events, on `connection` in the caller's transaction; for each
-    /// decision, the window that had no room for it (`nil`: admitted).
+    /// The group's reservations and the admitted decisions' events, with one statement on `connection` (its own
+    /// transaction, or the caller's): `tollgate.reserve_and_append` (migration 0010). For each decision, the window that
+    /// had no room for it (`nil`: admitted).
     static func reserveAndAppend(_ group: [Reserved], store: EventStore, on connection: PostgresConnection) throws -> [CounterKey?] {
+        for request in group { try store.validate(stream: request.stream, events: [request.event]) }
+        // One lock order for every transaction, so two groups sharing counters cannot deadlock.
+        let all = group.enumerated()
+            .flatMap { item, request in request.reservations.map { (item: item, reservation: $0) } }
+            .sorted { $0.reservation.key.description < $1.reservation.key.description }
+        let keys = all.map(\.reservation.key)
+        let events = group.map(\.event)
+        let result = try connection.query(
+            """
+            SELECT item, refused_by FROM tollgate.reserve_and_append(
+                $1::int[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::int[], $7::numeric[], $8::numeric[],
+                $9::text[], $10::text[], $11::jsonb[], $12::jsonb[])
+            """,
+            [
+                PostgresArray(all.map { $0.item + 1 }), PostgresArray(keys.map(\.server)), PostgresArray(keys.map(\.counter)),
+                PostgresArray(keys.map(\.scope)), PostgresArray(keys.map(\.windowStart)), PostgresArray(keys.map(\.windowSeconds)),
+                PostgresArray(all.map { number($0.reservation.amount) }), PostgresArray(all.map { number($0.reservation.ceiling) }),
+                PostgresArray(group.map(\.stream)), PostgresArray(events.map(\.type)),
+                PostgresArray(events.map { String(decoding: $0.data, as: UTF8.self) }),
+                PostgresArray(events.map { $0.metadata.isEmpty ? "{}" : String(decoding: $0.metadata, as: UTF8.self) }),
+            ])
         var refused = [CounterKey?](repeating: nil, count: group.count)
-        var made: [(item: Int, reservation: CounterReservation)] = []
-        let all = group.enumerated().flatMap { item, request in request.reservations.map { (item: item, reservation: $0) } }
-        for (item, reservation) in all.sorted(by: { $0.reservation.key.description < $1.reservation.key.description }) {
-            guard refused[item] == nil else { continue }
-            if try reserveOne(reservation, on: connection) {
-                made.append((item, reservation))
-            } else {
-                refused[item] = reservation.key
+        for row in result.rows {
+            let item = try row.decode(Int.self, 0) - 1
+            let by = try row.decode(Int?.self, 1).map { $0 - 1 }
+            guard refused.indices.contains(item), by.map(all.indices.contains) ?? true else {
+                throw PostgresError.client(message: "reserve_and_append answered item \(item + 1) refused by \(by.map { $0 + 1 } ?? 0)")
             }
+            refused[item] = by.map { all[$0].reservation.key }
         }
-        for (item, reservation) in made where refused[item] != nil {
-            try release(reservation.key, amount: reservation.amount, on: connection)
-        }
-        let admitted = group.indices.filter { refused[$0] == nil }
-        if !admitted.isEmpty {
-            try store.append(admitted.map { (stream: group[$0].stream, expectedVersion: .noStream, events: [group[$0].event]) }, on: connection)
+        guard result.rowCount == group.count else {
+            throw PostgresError.client(message: "reserve_and_append returned \(result.rowCount) rows for \(group.count) decisions")
         }
         return refused
     }
