@@ -456,8 +456,8 @@ struct AppendColumns {
             counts.append(String(request.events.count))
             for event in request.events {
                 types.append(event.type)
-                data.append(String(decoding: event.data, as: UTF8.self))
-                metadata.append(event.metadata.isEmpty ? "{}" : String(decoding: event.metadata, as: UTF8.self))
+                data.append(event.dataText)
+                metadata.append(event.metadataText)
             }
         }
     }

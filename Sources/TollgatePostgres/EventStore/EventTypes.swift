@@ -18,6 +18,12 @@ public struct NewEvent: Sendable, Hashable {
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         self.init(type: type, data: [UInt8](try encoder.encode(value)), metadata: metadata)
     }
+
+    /// The data as text, for a `jsonb` parameter.
+    public var dataText: String { String(decoding: data, as: UTF8.self) }
+
+    /// The metadata as text, for a `jsonb` parameter (`{}` when empty).
+    public var metadataText: String { metadata.isEmpty ? "{}" : String(decoding: metadata, as: UTF8.self) }
 }
 
 /// What version a stream must be at for an append to go ahead: optimistic concurrency.

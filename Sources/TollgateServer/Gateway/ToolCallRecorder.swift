@@ -126,8 +126,7 @@ struct ToolCallRecorder: Sendable {
                 PostgresArray(keys.map(\.scope)), PostgresArray(keys.map(\.windowStart)), PostgresArray(keys.map(\.windowSeconds)),
                 PostgresArray(all.map { number($0.reservation.amount) }), PostgresArray(all.map { number($0.reservation.ceiling) }),
                 PostgresArray(group.map(\.stream)), PostgresArray(events.map(\.type)),
-                PostgresArray(events.map { String(decoding: $0.data, as: UTF8.self) }),
-                PostgresArray(events.map { $0.metadata.isEmpty ? "{}" : String(decoding: $0.metadata, as: UTF8.self) }),
+                PostgresArray(events.map(\.dataText)), PostgresArray(events.map(\.metadataText)),
             ])
         var refused = [CounterKey?](repeating: nil, count: group.count)
         for row in result.rows {
