@@ -246,6 +246,39 @@ import Testing
         try await eventually { server.closed == 1 }
     }
 
+    @Test func anIdleConnectionNobodyAsksForAgainIsClosedAfterTheIdleTimeout() async throws {
+        let server = try await ScriptedHTTPServer { _, _ in [.send(ScriptedHTTPServer.answer("{}"))] }
+        defer { server.stop() }
+        let client = PlainHTTPClient(idleTimeout: .milliseconds(200))
+        defer { Task { await client.shutdown() } }
+        _ = try await client.execute(.POST, server.target, headers: [], body: ByteBuffer(string: "{}"))
+        #expect(client.openConnections == 1)
+        // No request follows: the sweep closes it, within one and a half idle timeouts.
+        try await eventually { client.openConnections == 0 }
+        try await eventually { server.closed == 1 }
+        let next = try await client.execute(.POST, server.target, headers: [], body: ByteBuffer(string: "{}"))
+        #expect(next.status == 200)
+        #expect(server.accepted == 2)
+    }
+
+    /// A connection in use is never swept, however long its answer takes.
+    @Test func theSweepLeavesAConnectionInUseAlone() async throws {
+        let release = Gate()
+        let server = try await ScriptedHTTPServer { _, index in
+            index == 0 ? [.send(ScriptedHTTPServer.answer("{}"))] : [.waitFor(release), .send(ScriptedHTTPServer.answer("{}"))]
+        }
+        defer { server.stop() }
+        let client = PlainHTTPClient(idleTimeout: .milliseconds(50))
+        defer { Task { await client.shutdown() } }
+        _ = try await client.execute(.POST, server.target, headers: [], body: ByteBuffer(string: "{}"))
+        try await eventually { client.openConnections == 0 }
+        async let slow = client.execute(.POST, server.target, headers: [], body: ByteBuffer(string: "{}"))
+        try await Task.sleep(for: .milliseconds(300))
+        release.open()
+        #expect(try await slow.status == 200)
+        #expect(server.closed == 1, "only the first, idle connection was swept")
+    }
+
     @Test func cancellingAWaitingRequestClosesItsConnection() async throws {
         let never = Gate()
         let server = try await ScriptedHTTPServer { _, _ in [.waitFor(never)] }

@@ -80,6 +80,8 @@ public final class PlainHTTPClient: Sendable {
     private let maxConnectionsPerTarget: Int
     private let pool = Mutex(Pool())
     private let waiterIDs = Atomic<Int>(0)
+    /// Closes connections idle past the idle timeout, every half of it; started when a first connection goes idle.
+    private let sweeper = Mutex<RepeatedTask?>(nil)
 
     private struct Pool {
         var idle: [Target: [Idle]] = [:]
@@ -160,6 +162,7 @@ public final class PlainHTTPClient: Sendable {
 
     /// Closes every connection; later requests fail.
     public func shutdown() async {
+        sweeper.withLock { $0?.cancel() }
         let (channels, waiters) = pool.withLock { pool in
             pool.closed = true
             pool.idle.removeAll()
@@ -291,9 +294,36 @@ public final class PlainHTTPClient: Sendable {
         }
         switch next {
         case .handTo(let waiter): waiter.continuation.resume(returning: .reuse(connection))
-        case .kept: break
+        case .kept: startSweeping()
         case .close: connection.channel.close(promise: nil)
         }
+    }
+
+    /// Starts the sweep of idle connections, once: a connection nobody asks for again is closed within one and a half
+    /// idle timeouts, rather than held open until the server closes it.
+    private func startSweeping() {
+        sweeper.withLock { task in
+            guard task == nil else { return }
+            let (seconds, attoseconds) = (idleTimeout / 2).components
+            let interval = TimeAmount.nanoseconds(max(1_000_000, seconds * 1_000_000_000 + attoseconds / 1_000_000_000))
+            task = group.next().scheduleRepeatedTask(initialDelay: interval, delay: interval) { [weak self] _ in self?.closeIdleConnections() }
+        }
+    }
+
+    /// Closes every idle connection kept longer than the idle timeout (each holds its slot until it has closed).
+    private func closeIdleConnections() {
+        let stale = pool.withLock { pool -> [Channel] in
+            let now = ContinuousClock.now
+            var stale: [Channel] = []
+            for (target, list) in pool.idle {
+                let fresh = list.filter { now - $0.since < idleTimeout }
+                guard fresh.count < list.count else { continue }
+                stale += list.filter { now - $0.since >= idleTimeout }.map(\.connection.channel)
+                pool.idle[target] = fresh.isEmpty ? nil : fresh
+            }
+            return stale
+        }
+        for channel in stale { channel.close(promise: nil) }
     }
 
     /// A connection that has closed: out of the pool, and its slot given back.
