@@ -81,7 +81,7 @@ public final class PlainHTTPClient: Sendable {
     private let pool = Mutex(Pool())
     private let waiterIDs = Atomic<Int>(0)
     /// Closes connections idle past the idle timeout, every half of it; started when a first connection goes idle.
-    private let sweeper = Mutex<RepeatedTask?>(nil)
+    private let sweeper = Mutex<(task: RepeatedTask?, stopped: Bool)>((nil, false))
 
     private struct Pool {
         var idle: [Target: [Idle]] = [:]
@@ -162,7 +162,10 @@ public final class PlainHTTPClient: Sendable {
 
     /// Closes every connection; later requests fail.
     public func shutdown() async {
-        sweeper.withLock { $0?.cancel() }
+        sweeper.withLock { sweeper in
+            sweeper.stopped = true
+            sweeper.task?.cancel()
+        }
         let (channels, waiters) = pool.withLock { pool in
             pool.closed = true
             pool.idle.removeAll()
@@ -302,11 +305,14 @@ public final class PlainHTTPClient: Sendable {
     /// Starts the sweep of idle connections, once: a connection nobody asks for again is closed within one and a half
     /// idle timeouts, rather than held open until the server closes it.
     private func startSweeping() {
-        sweeper.withLock { task in
-            guard task == nil else { return }
+        sweeper.withLock { sweeper in
+            guard sweeper.task == nil, !sweeper.stopped else { return }
             let (seconds, attoseconds) = (idleTimeout / 2).components
             let interval = TimeAmount.nanoseconds(max(1_000_000, seconds * 1_000_000_000 + attoseconds / 1_000_000_000))
-            task = group.next().scheduleRepeatedTask(initialDelay: interval, delay: interval) { [weak self] _ in self?.closeIdleConnections() }
+            sweeper.task = group.next().scheduleRepeatedTask(initialDelay: interval, delay: interval) { [weak self] task in
+                guard let self else { return task.cancel() }
+                self.closeIdleConnections()
+            }
         }
     }
 
