@@ -115,6 +115,11 @@ public final class PlainHTTPClient: Sendable {
     private struct Idle {
         var connection: Connection
         var since: ContinuousClock.Instant
+
+        /// Still worth reusing at `now`: kept for less than `timeout`, and not closed by the server.
+        func isFresh(at now: ContinuousClock.Instant, within timeout: Duration) -> Bool {
+            now - since < timeout && connection.channel.isActive
+        }
     }
 
     /// - Parameters:
@@ -230,7 +235,7 @@ public final class PlainHTTPClient: Sendable {
         let now = ContinuousClock.now
         while var list = pool.idle[target], let last = list.popLast() {
             pool.idle[target] = list.isEmpty ? nil : list
-            if now - last.since < idleTimeout, last.connection.channel.isActive { return .reuse(last.connection) }
+            if last.isFresh(at: now, within: idleTimeout) { return .reuse(last.connection) }
             stale.append(last.connection.channel)
         }
         guard pool.counts[target, default: 0] < maxConnectionsPerTarget else { return nil }
@@ -316,16 +321,17 @@ public final class PlainHTTPClient: Sendable {
         }
     }
 
-    /// Closes every idle connection kept longer than the idle timeout (each holds its slot until it has closed).
+    /// Closes every idle connection that a request would no longer reuse (each holds its slot until it has closed).
     private func closeIdleConnections() {
         let stale = pool.withLock { pool -> [Channel] in
             let now = ContinuousClock.now
             var stale: [Channel] = []
             for (target, list) in pool.idle {
-                let fresh = list.filter { now - $0.since < idleTimeout }
-                guard fresh.count < list.count else { continue }
-                stale += list.filter { now - $0.since >= idleTimeout }.map(\.connection.channel)
-                pool.idle[target] = fresh.isEmpty ? nil : fresh
+                var fresh: [Idle] = []
+                for idle in list {
+                    if idle.isFresh(at: now, within: idleTimeout) { fresh.append(idle) } else { stale.append(idle.connection.channel) }
+                }
+                if fresh.count < list.count { pool.idle[target] = fresh.isEmpty ? nil : fresh }
             }
             return stale
         }
