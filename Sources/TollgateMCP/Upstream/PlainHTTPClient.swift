@@ -233,7 +233,10 @@ public final class PlainHTTPClient: Sendable {
     private func grant(_ target: Target, in pool: inout Pool, stale: inout [Channel]) throws(Failure) -> Grant? {
         guard !pool.closed else { throw Failure("the HTTP client is shut down") }
         let now = ContinuousClock.now
-        while var list = pool.idle[target], let last = list.popLast() {
+        while var list = pool.idle[target], !list.isEmpty {
+            // The most recent one on the caller's event loop, else the most recent: a request written and answered on
+            // the loop its caller runs on needs no hand-over between loops either way.
+            let last = list.remove(at: list.lastIndex { $0.connection.channel.eventLoop.inEventLoop } ?? list.count - 1)
             pool.idle[target] = list.isEmpty ? nil : list
             if last.isFresh(at: now, within: idleTimeout) { return .reuse(last.connection) }
             stale.append(last.connection.channel)
@@ -254,7 +257,9 @@ public final class PlainHTTPClient: Sendable {
 
     private func connect(_ target: Target) async throws -> Connection {
         let maxBodyBytes = maxBodyBytes
-        let bootstrap = ClientBootstrap(group: group)
+        // On the caller's event loop when it runs on one of the client's: see `grant`.
+        let here = group.makeIterator().first { $0.inEventLoop }
+        let bootstrap = ClientBootstrap(group: here ?? group)
             .connectTimeout(.seconds(10))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelOption(.autoRead, value: false)

@@ -1,3 +1,4 @@
+import NIOCore
 import Synchronization
 
 /// A counter that goes up whenever something may have changed, and lets tasks wait for it to go up.
@@ -42,10 +43,7 @@ public final class ChangeSignal: Sendable {
             return state.nextWaiterID
         }
         guard let id else { return }
-        let timer = Task {
-            try? await Task.sleep(for: timeout)
-            self.wake(id)
-        }
+        let timer = LoopTimer.schedule(in: timeout) { self.wake(id) }
         defer { timer.cancel() }
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in

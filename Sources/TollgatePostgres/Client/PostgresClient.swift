@@ -1,4 +1,5 @@
 import Logging
+import NIOCore
 import NIOPosix
 import Synchronization
 
@@ -54,7 +55,7 @@ public final class PostgresClient: Sendable {
         // connection opened, right before the body runs.
         let outcome: (connection: PostgresConnection?, result: Result<T, any Error>)
         do {
-            outcome = try await threads.runIfActive { () -> (PostgresConnection?, Result<T, any Error>) in
+            outcome = try await onPoolThread { () -> (PostgresConnection?, Result<T, any Error>) in
                 let connection: PostgresConnection
                 do {
                     switch grant {
@@ -98,6 +99,14 @@ public final class PostgresClient: Sendable {
     @discardableResult
     public func query(_ sql: String, _ parameters: [any PostgresEncodable] = []) async throws -> PostgresResult {
         try await withConnection { connection in try connection.query(sql, parameters) }
+    }
+
+    /// Runs `body` on a pool thread. A caller on an event loop is resumed on that same loop (its connections and
+    /// timers are there), not on whichever loop the thread would pick, which made a call's next step a hop between
+    /// loops half the time.
+    private func onPoolThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        guard let loop = MultiThreadedEventLoopGroup.currentEventLoop else { return try await threads.runIfActive(body) }
+        return try await threads.runIfActive(eventLoop: loop, body).get()
     }
 
     /// Runs a blocking call that needs its own connection (a `LISTEN` loop) on a dedicated thread, outside the pool.
@@ -167,10 +176,7 @@ public final class PostgresClient: Sendable {
         case .fail(let error): throw error
         case .wait(let id): waiterID = id
         }
-        let timeout = Task { [options] in
-            try await Task.sleep(for: options.waitTimeout)
-            self.timeOut(waiterID)
-        }
+        let timeout = LoopTimer.schedule(in: options.waitTimeout) { self.timeOut(waiterID) }
         defer { timeout.cancel() }
         return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Grant, any Error>) in
             // Something may have been released between the check above and now: look again before queueing.

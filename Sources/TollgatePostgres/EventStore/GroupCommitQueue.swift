@@ -1,3 +1,5 @@
+import NIOCore
+import NIOPosix
 import Synchronization
 
 /// Requests from concurrent callers committed together, a group per transaction (group commit): each caller submits
@@ -24,6 +26,8 @@ public final class GroupCommitQueue<Request: Sendable, Outcome: Sendable>: Senda
     private struct Pending {
         var request: Request
         var continuation: CheckedContinuation<Outcome, any Error>
+        /// The event loop the caller was on: it is resumed there (see `drain`).
+        var loop: (any EventLoop)?
     }
 
     private struct State {
@@ -46,7 +50,7 @@ public final class GroupCommitQueue<Request: Sendable, Outcome: Sendable>: Senda
     public func submit(_ request: Request, linger: Duration? = nil) async throws -> Outcome {
         try await withCheckedThrowingContinuation { continuation in
             let armTimer = state.withLock { state -> Bool in
-                state.pending.append(Pending(request: request, continuation: continuation))
+                state.pending.append(Pending(request: request, continuation: continuation, loop: MultiThreadedEventLoopGroup.currentEventLoop))
                 // A group commit under way takes this request when it is done (it drains the queue): no timer needed.
                 guard linger != nil, state.activeGroups == 0, !state.lingerTimerArmed else { return false }
                 state.lingerTimerArmed = true
@@ -56,8 +60,7 @@ public final class GroupCommitQueue<Request: Sendable, Outcome: Sendable>: Senda
                 // Taken by the next group that starts meanwhile, or committed when the time is up. One timer serves
                 // every lingering request queued while it runs (each waits at most `linger`), not a task per request.
                 guard armTimer else { return }
-                Task {
-                    try? await Task.sleep(for: linger)
+                LoopTimer.schedule(in: linger) {
                     self.state.withLock { $0.lingerTimerArmed = false }
                     self.startGroupIfNeeded()
                 }
@@ -95,13 +98,19 @@ public final class GroupCommitQueue<Request: Sendable, Outcome: Sendable>: Senda
             }
             guard let group else { return }
             let results = await commit(group.map(\.request))
+            // Each caller goes on where it was: its request's connection and the agent's are on that event loop, so
+            // the rest of its call runs there without hopping between loops. One hand-over per other loop.
+            var elsewhere: [ObjectIdentifier: (loop: any EventLoop, resumes: [@Sendable () -> Void])] = [:]
             for (index, pending) in group.enumerated() {
-                if index < results.count {
-                    pending.continuation.resume(with: results[index])
-                } else {
-                    pending.continuation.resume(throwing: GroupCommitError.noResult)
+                let result = index < results.count ? results[index] : .failure(GroupCommitError.noResult)
+                let continuation = pending.continuation
+                guard let loop = pending.loop, !loop.inEventLoop else {
+                    continuation.resume(with: result)
+                    continue
                 }
+                elsewhere[ObjectIdentifier(loop), default: (loop, [])].resumes.append { continuation.resume(with: result) }
             }
+            for (loop, resumes) in elsewhere.values { loop.execute { for resume in resumes { resume() } } }
         }
     }
 }

@@ -51,7 +51,7 @@ public final class ProjectionRunner: Service, Sendable {
                     // after a quiet spell is applied at once; under load, each waits at most `gather` more. 50 ms
                     // (10 before) took about 30 µs of PostgreSQL's CPU off each call at 1,000 calls/s, and under load
                     // delays a held call's release or a reviewer's webhook by no more than that.
-                    if try await self.catchUp() > 0 { try await Task.sleep(for: self.gather) }
+                    if try await self.catchUp() > 0 { try await LoopTimer.sleep(for: self.gather) }
                 } catch is CancellationError {
                     return
                 } catch {
