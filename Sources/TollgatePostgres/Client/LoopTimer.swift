@@ -15,10 +15,16 @@ import NIOPosix
 /// timer.cancel()
 /// ```
 public enum LoopTimer {
-    /// The event loop the caller runs on, or one of the shared group's when it runs elsewhere.
-    public static var loop: any EventLoop {
-        MultiThreadedEventLoopGroup.currentEventLoop ?? MultiThreadedEventLoopGroup.singleton.any()
+    /// The event loop the caller runs on, when it is one of the process-wide group's
+    /// (`MultiThreadedEventLoopGroup.singleton`, never shut down), so that a timer or a result handed to it cannot be
+    /// lost to a loop that has stopped; `nil` elsewhere (a short-lived group's loop, a thread of Swift's own pool).
+    public static var callerLoop: (any EventLoop)? {
+        guard let current = MultiThreadedEventLoopGroup.currentEventLoop else { return nil }
+        return MultiThreadedEventLoopGroup.singleton.makeIterator().first { $0 === current }
     }
+
+    /// The caller's event loop, or one of the process-wide group's.
+    static var loop: any EventLoop { callerLoop ?? MultiThreadedEventLoopGroup.singleton.any() }
 
     /// Runs `body` on an event loop after `delay`, unless cancelled first.
     @discardableResult

@@ -105,7 +105,7 @@ public final class PostgresClient: Sendable {
     /// timers are there), not on whichever loop the thread would pick, which made a call's next step a hop between
     /// loops half the time.
     private func onPoolThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        guard let loop = MultiThreadedEventLoopGroup.currentEventLoop else { return try await threads.runIfActive(body) }
+        guard let loop = LoopTimer.callerLoop else { return try await threads.runIfActive(body) }
         return try await threads.runIfActive(eventLoop: loop, body).get()
     }
 

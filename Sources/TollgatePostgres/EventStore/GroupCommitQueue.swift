@@ -1,5 +1,4 @@
 import NIOCore
-import NIOPosix
 import Synchronization
 
 /// Requests from concurrent callers committed together, a group per transaction (group commit): each caller submits
@@ -50,7 +49,7 @@ public final class GroupCommitQueue<Request: Sendable, Outcome: Sendable>: Senda
     public func submit(_ request: Request, linger: Duration? = nil) async throws -> Outcome {
         try await withCheckedThrowingContinuation { continuation in
             let armTimer = state.withLock { state -> Bool in
-                state.pending.append(Pending(request: request, continuation: continuation, loop: MultiThreadedEventLoopGroup.currentEventLoop))
+                state.pending.append(Pending(request: request, continuation: continuation, loop: LoopTimer.callerLoop))
                 // A group commit under way takes this request when it is done (it drains the queue): no timer needed.
                 guard linger != nil, state.activeGroups == 0, !state.lingerTimerArmed else { return false }
                 state.lingerTimerArmed = true
