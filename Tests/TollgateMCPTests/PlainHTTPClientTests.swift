@@ -183,6 +183,53 @@ import Testing
         #expect(server.accepted == 2, "the waiting requests went on the same two connections")
     }
 
+    @Test func eachEventLoopGetsItsOwnConnectionAndReusesIt() async throws {
+        let server = try await ScriptedHTTPServer { _, index in [.send(ScriptedHTTPServer.answer("{\"n\":\(index)}"))] }
+        defer { server.stop() }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let loops = Array(group.makeIterator())
+        let client = PlainHTTPClient(group: group)
+        let target = server.target
+        /// A request made by a task running on `loop`, as the gateway's handlers run on their connection's loop.
+        func call(on loop: any EventLoop) async throws -> Int {
+            try await withTaskExecutorPreference(LoopExecutor(loop)) {
+                #expect(loop.inEventLoop)
+                return try await client.execute(.POST, target, headers: [], body: ByteBuffer(string: "{}")).status
+            }
+        }
+        #expect(try await call(on: loops[0]) == 200)
+        #expect(client.openConnections == 1)
+        // Loop 0's connection is idle, but a request from loop 1 opens one on its own loop instead of borrowing it.
+        #expect(try await call(on: loops[1]) == 200)
+        #expect(client.openConnections == 2)
+        for loop in [loops[0], loops[1], loops[1], loops[0]] { #expect(try await call(on: loop) == 200) }
+        #expect(server.accepted == 2, "one connection per loop, each reused")
+        #expect(server.requests.count == 6)
+        // A caller on no loop of the client's takes whichever connection is idle.
+        #expect(try await client.execute(.POST, target, headers: [], body: ByteBuffer(string: "{}")).status == 200)
+        #expect(server.accepted == 2)
+        await client.shutdown()
+        try await group.shutdownGracefully()
+    }
+
+    @Test func aCallerOnAnotherLoopBorrowsAnIdleConnectionAtTheLimit() async throws {
+        let server = try await ScriptedHTTPServer { _, index in [.send(ScriptedHTTPServer.answer("{\"n\":\(index)}"))] }
+        defer { server.stop() }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let loops = Array(group.makeIterator())
+        let client = PlainHTTPClient(group: group, maxConnectionsPerTarget: 1)
+        let target = server.target
+        for loop in [loops[0], loops[1], loops[0]] {
+            let status = try await withTaskExecutorPreference(LoopExecutor(loop)) {
+                try await client.execute(.POST, target, headers: [], body: ByteBuffer(string: "{}")).status
+            }
+            #expect(status == 200)
+        }
+        #expect(server.accepted == 1, "at the limit, loop 1 reuses loop 0's idle connection")
+        await client.shutdown()
+        try await group.shutdownGracefully()
+    }
+
     @Test func aCancelledWaitTakesNoConnectionAndShutdownEndsTheOthers() async throws {
         let held = Gate()
         let server = try await ScriptedHTTPServer { _, index in
@@ -400,6 +447,18 @@ final class Gate: Sendable {
             }
             if now { continuation.resume() }
         }
+    }
+}
+
+/// Runs a task's jobs on one event loop (the way the gateway's handlers run on their connection's loop).
+final class LoopExecutor: TaskExecutor {
+    let loop: any EventLoop
+
+    init(_ loop: any EventLoop) { self.loop = loop }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        loop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
     }
 }
 

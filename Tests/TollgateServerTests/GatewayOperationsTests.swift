@@ -156,6 +156,41 @@ final class GatewayOperationsTests: XCTestCase {
         XCTAssertTrue(metrics.contains("tollgate_upstream_call_seconds"), metrics)
     }
 
+    func testAResponseThatComesFirstIsOneJSONBodyAndProgressOpensAnEventStream() async throws {
+        let gateway = try await GatewayUnderTest.start(servers: ["fixture": try fixture(policy: "version: \"1\"\ndefault: allow\n")])
+        defer { gateway.stop() }
+        let wire = Wire(port: gateway.port, server: "fixture", key: gateway.key)
+        let session = try wire.initialize()
+        // No GET stream and an agent that takes either: the answer could have needed a stream, but the response came
+        // first, so it is one JSON body.
+        let plain = wire.post(#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi"}}}"#, session: session)
+        XCTAssertEqual(plain.status, 200, plain.body)
+        XCTAssertEqual(plain.header("content-type"), "application/json", plain.body)
+        let answer = try JSONValue(parsing: plain.body)
+        XCTAssertEqual(answer["id"]?.doubleValue, 7)
+        XCTAssertEqual(answer["result"]?["content"]?.arrayValue?.first?["text"]?.stringValue, "hi", plain.body)
+        // Progress first: an event stream, each notification as it came, then the response.
+        let progress = wire.post(
+            #"{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"slow","arguments":{"seconds":0.2,"steps":2},"_meta":{"progressToken":"p8"}}}"#,
+            session: session)
+        XCTAssertEqual(progress.status, 200, progress.body)
+        XCTAssertEqual(progress.header("content-type"), "text/event-stream", progress.body)
+        let events = progress.body.components(separatedBy: "\n").filter { $0.hasPrefix("data: ") }.map {
+            try? JSONValue(parsing: String($0.dropFirst(6)))
+        }
+        XCTAssertEqual(events.count, 3, progress.body)
+        XCTAssertEqual(events.prefix(2).map { $0?["method"]?.stringValue }, ["notifications/progress", "notifications/progress"], progress.body)
+        XCTAssertEqual(events.prefix(2).map { $0?["params"]?["progressToken"]?.stringValue }, ["p8", "p8"], progress.body)
+        XCTAssertEqual(events.last??["id"]?.doubleValue, 8, progress.body)
+        XCTAssertNotNil(events.last??["result"], progress.body)
+        // The upstream's JSON-RPC error, when it comes first, is JSON too.
+        let failed = wire.post(
+            #"{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"rpc_error","arguments":{"code":-32042,"message":"no"}}}"#,
+            session: session)
+        XCTAssertEqual(failed.header("content-type"), "application/json", failed.body)
+        XCTAssertEqual(try JSONValue(parsing: failed.body)["error"]?["code"]?.doubleValue, -32042, failed.body)
+    }
+
     func testWithoutTheDatabaseCallsAreRefusedAndNothingIsForwarded() async throws {
         let ledger = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-ledger-\(UUID().uuidString.prefix(8)).jsonl")
         let gateway = try await GatewayUnderTest.start(servers: [

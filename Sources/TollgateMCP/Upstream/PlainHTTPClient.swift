@@ -188,7 +188,10 @@ public final class PlainHTTPClient: Sendable {
 
     private func lease(_ target: Target) async throws -> Connection {
         var stale: [Channel] = []
-        var grant = try pool.withLock { pool throws(Failure) in try self.grant(target, in: &pool, stale: &stale) }
+        let onOwnLoop = group.makeIterator().contains { $0.inEventLoop }
+        var grant = try pool.withLock { pool throws(Failure) in
+            try self.grant(target, in: &pool, stale: &stale, canOpenHere: onOwnLoop)
+        }
         // Closed before any wait: each holds its slot until it has closed.
         for channel in stale { channel.close(promise: nil) }
         if grant == nil {
@@ -200,7 +203,7 @@ public final class PlainHTTPClient: Sendable {
                     let now = Result { () throws(Failure) in
                         try pool.withLock { pool throws(Failure) -> Grant? in
                             // Something may have come free since the first look.
-                            if let grant = try self.grant(target, in: &pool, stale: &late) { return grant }
+                            if let grant = try self.grant(target, in: &pool, stale: &late, canOpenHere: false) { return grant }
                             pool.waiters[target, default: []].append(Waiter(id: id, continuation: continuation))
                             return nil
                         }
@@ -230,18 +233,26 @@ public final class PlainHTTPClient: Sendable {
 
     /// A kept-alive connection that is still fresh, or a free slot (taken), or nil at the limit. Connections kept too
     /// long go to `stale`, to be closed outside the lock (each still holds its slot until it has closed).
-    private func grant(_ target: Target, in pool: inout Pool, stale: inout [Channel]) throws(Failure) -> Grant? {
+    ///
+    /// The most recent idle connection on the caller's event loop comes first: a request written and answered on the
+    /// loop its caller runs on needs no hand-over between threads, where one on another loop costs two (a wake-up to
+    /// write it, another to hand the answer back). So when `canOpenHere` (the caller runs on one of the client's loops)
+    /// and no idle connection is on its loop, a new one is opened there while the limit allows, rather than borrowing
+    /// another loop's; otherwise the most recent idle connection serves. With one loop per core, that is at most one
+    /// idle connection per core more than a pool blind to loops would keep.
+    private func grant(_ target: Target, in pool: inout Pool, stale: inout [Channel], canOpenHere: Bool) throws(Failure) -> Grant? {
         guard !pool.closed else { throw Failure("the HTTP client is shut down") }
         let now = ContinuousClock.now
+        let hasRoom = pool.counts[target, default: 0] < maxConnectionsPerTarget
         while var list = pool.idle[target], !list.isEmpty {
-            // The most recent one on the caller's event loop, else the most recent: a request written and answered on
-            // the loop its caller runs on needs no hand-over between loops either way.
-            let last = list.remove(at: list.lastIndex { $0.connection.channel.eventLoop.inEventLoop } ?? list.count - 1)
+            let here = list.lastIndex { $0.connection.channel.eventLoop.inEventLoop }
+            if here == nil, canOpenHere, hasRoom { break }
+            let last = list.remove(at: here ?? list.count - 1)
             pool.idle[target] = list.isEmpty ? nil : list
             if last.isFresh(at: now, within: idleTimeout) { return .reuse(last.connection) }
             stale.append(last.connection.channel)
         }
-        guard pool.counts[target, default: 0] < maxConnectionsPerTarget else { return nil }
+        guard hasRoom else { return nil }
         pool.counts[target, default: 0] += 1
         return .connect
     }

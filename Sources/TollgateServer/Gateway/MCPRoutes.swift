@@ -95,7 +95,7 @@ struct MCPRoutes: Sendable {
             case .immediate(let reply): return Self.json(.ok, reply)
             case .stream(let replies):
                 guard acceptsStream else { return Self.json(.ok, await Self.last(of: replies) ?? []) }
-                return Self.eventStream(replies, headers: [:]) {}
+                return await Self.answer(replies) {}
             }
         case "initialize" where message.kind == .request:
             guard sessionID == nil else {
@@ -115,7 +115,7 @@ struct MCPRoutes: Sendable {
                 .notFound, id: message.id, code: -32001, "Session not found: it ended or never existed; start a new one with initialize")
         }
         // An SSE answer when something may come before the response (progress was asked for, or server requests
-        // have no GET stream to travel on); otherwise one JSON body, which costs less.
+        // have no GET stream to travel on); otherwise one JSON body, which costs less. Even then, see `answer`.
         let listening = await session.hasListener
         let streaming = acceptsStream && (message.progressToken != nil || !listening)
         switch await session.receive(message, streaming: streaming) {
@@ -125,7 +125,7 @@ struct MCPRoutes: Sendable {
             return Self.json(.ok, reply)
         case .stream(let replies):
             guard streaming else { return Self.json(.ok, await Self.last(of: replies) ?? []) }
-            return Self.eventStream(replies, headers: [:]) {
+            return await Self.answer(replies) {
                 if let id = message.id { await session.abandon(id) }
             }
         }
@@ -259,6 +259,21 @@ struct MCPRoutes: Sendable {
         error(.contentTooLarge, code: -32600, "Content Too Large: a message may have at most \(limit) bytes (limits.max_body_bytes)")
     }
 
+    /// The answer to a request whose messages (notifications and server requests, then its response) arrive on
+    /// `replies`, for an agent that accepts both JSON and SSE. The head waits for the first message: a response that
+    /// comes first (nothing came before it, and nothing follows it) goes as one JSON body, which costs both sides less
+    /// than an event stream (one write instead of three, no chunk and event framing); anything else opens the event
+    /// stream with that message. The official clients set no read time-out, so a call that takes long (one held
+    /// for approval) loses nothing by its head coming with its answer.
+    static func answer(_ replies: AsyncStream<[UInt8]>, onDisconnect: @escaping @Sendable () async -> Void) async -> Response {
+        let reader = ReplyReader(replies)
+        let first = await reader.next()
+        if let first, let message = try? JSONRPCMessage(parsing: first), message.kind == .response || message.kind == .error {
+            return json(.ok, first)
+        }
+        return eventStream(reader, first: first, headers: [:], onDisconnect: onDisconnect)
+    }
+
     static func last(of replies: AsyncStream<[UInt8]>) async -> [UInt8]? {
         var last: [UInt8]?
         for await reply in replies { last = reply }
@@ -269,6 +284,13 @@ struct MCPRoutes: Sendable {
     static func eventStream(
         _ messages: AsyncStream<[UInt8]>, headers: HTTPFields, onDisconnect: @escaping @Sendable () async -> Void
     ) -> Response {
+        eventStream(ReplyReader(messages), first: nil, headers: headers, onDisconnect: onDisconnect)
+    }
+
+    /// An SSE response carrying `first` (already read), then what `reader` reads.
+    private static func eventStream(
+        _ reader: ReplyReader, first: [UInt8]?, headers: HTTPFields, onDisconnect: @escaping @Sendable () async -> Void
+    ) -> Response {
         var fields = headers
         fields[.contentType] = "text/event-stream"
         fields[.cacheControl] = "no-cache, no-transform"
@@ -276,11 +298,14 @@ struct MCPRoutes: Sendable {
             status: .ok, headers: fields,
             body: ResponseBody { writer in
                 do {
-                    for await message in messages {
+                    var next = first
+                    if next == nil { next = await reader.next() }
+                    while let message = next {
                         var event = ByteBuffer(string: "event: message\ndata: ")
                         event.writeBytes(message.lazy.map { $0 == 0x0A || $0 == 0x0D ? 0x20 : $0 })
                         event.writeString("\n\n")
                         try await writer.write(event)
+                        next = await reader.next()
                     }
                     try await writer.finish(nil)
                 } catch {
@@ -289,6 +314,17 @@ struct MCPRoutes: Sendable {
                 }
             })
     }
+}
+
+/// Reads a request's reply stream in turns: the handler reads the first message, the response body the rest. One
+/// iterator throughout, because dropping an `AsyncStream`'s iterator ends the stream; never read from two tasks at once
+/// (the handler's read is over before the body's first).
+private final class ReplyReader: @unchecked Sendable {
+    private var iterator: AsyncStream<[UInt8]>.AsyncIterator
+
+    init(_ replies: AsyncStream<[UInt8]>) { iterator = replies.makeAsyncIterator() }
+
+    func next() async -> [UInt8]? { await iterator.next() }
 }
 
 extension HTTPField.Name {
