@@ -73,7 +73,7 @@ struct ApprovalBenchCommand: AsyncParsableCommand {
             work.appendingPathComponent("data").path,
         ]
         let log = work.appendingPathComponent("tollgate.log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let logHandle = try FileHandle(forWritingTo: log)
         gateway.standardOutput = logHandle
         gateway.standardError = logHandle

@@ -87,7 +87,7 @@ struct AuditBenchCommand: AsyncParsableCommand {
             let calls = min(callsPerChunk, (events - written) / 2 + 1)
             // Fifty calls of one approval-needing shape and 49 allowed: per 50 calls, 50 decisions, 1 request, 1 grant,
             // 1 consumption and 49 completions, about 2 events per call in all.
-            try await client.withTransaction { connection in
+            _ = try await client.withTransaction { connection in
                 try connection.query(
                     """
                     INSERT INTO tollgate.events (stream_id, version, type, data)
