@@ -36,5 +36,6 @@ extension Migration {
         Migration("0008_append_set_based.sql", PackageResources._008_append_set_based_sql),
         Migration("0009_append_singles.sql", PackageResources._009_append_singles_sql),
         Migration("0010_reserve_and_append.sql", PackageResources._010_reserve_and_append_sql),
+        Migration("0011_reserve_counter.sql", PackageResources._011_reserve_counter_sql),
     ]
 }

@@ -155,30 +155,22 @@ struct ToolCallRecorder: Sendable {
     }
 
     /// Adds `reservation` to its window if it fits under the ceiling; whether it did. Locks the window's row.
+    /// The rule is `tollgate.reserve_counter` (migration 0011), which `reserve_and_append` uses too.
     private static func reserveOne(_ reservation: CounterReservation, on connection: PostgresConnection) throws -> Bool {
         let key = reservation.key
         let result = try connection.query(
-            """
-            INSERT INTO tollgate.rate_windows AS w (server, counter, scope, window_start, window_seconds, count)
-            SELECT $1, $2, $3, $4, $5, $6::numeric WHERE $6::numeric <= $7::numeric
-            ON CONFLICT (server, counter, scope, window_start, window_seconds)
-            DO UPDATE SET count = w.count + EXCLUDED.count WHERE w.count + EXCLUDED.count <= $7::numeric
-            RETURNING count
-            """,
+            "SELECT tollgate.reserve_counter($1, $2, $3, $4, $5, $6::numeric, $7::numeric)",
             [
                 key.server, key.counter, key.scope, key.windowStart, key.windowSeconds, number(reservation.amount),
                 number(reservation.ceiling),
             ])
-        return result.rowCount == 1
+        return try result[0].decode(Bool.self, 0)
     }
 
-    /// Takes `amount` back from a window.
+    /// Takes `amount` back from a window (`tollgate.release_counter`, migration 0011).
     private static func release(_ key: CounterKey, amount: Double, on connection: PostgresConnection) throws {
         try connection.query(
-            """
-            UPDATE tollgate.rate_windows SET count = count - $6::numeric
-            WHERE server = $1 AND counter = $2 AND scope = $3 AND window_start = $4 AND window_seconds = $5
-            """,
+            "SELECT tollgate.release_counter($1, $2, $3, $4, $5, $6::numeric)",
             [key.server, key.counter, key.scope, key.windowStart, key.windowSeconds, number(amount)])
     }
 
