@@ -215,10 +215,7 @@ struct MCPRoutes: Sendable {
                 Self.error(.forbidden, code: -32600, "Forbidden: the Origin \(origin) is not allowed (allowed_origins in the configuration)"))
         }
         let authorization = request.headers[.authorization] ?? ""
-        let prefix = "bearer "
-        guard authorization.count > prefix.count, authorization.prefix(prefix.count).lowercased() == prefix,
-            let agent = agents.agent(forKey: String(authorization.dropFirst(prefix.count)).trimmingCharacters(in: .whitespaces))
-        else {
+        guard let key = Self.bearerKey(authorization), let agent = agents.agent(forKey: key) else {
             let error = authorization.isEmpty ? "" : #", error="invalid_token""#
             return .refused(
                 Self.error(
@@ -228,6 +225,26 @@ struct MCPRoutes: Sendable {
                     headers: [.wwwAuthenticate: #"Bearer realm="tollgate""# + error]))
         }
         return .admitted(server, agent)
+    }
+
+    /// The key of an `Authorization` header `Bearer <key>`: the scheme in any case, spaces and tabs around the key left
+    /// out; nil for another scheme or no key. Read as bytes: Foundation's trimming and `String`'s character counting
+    /// were a fifth of the admission's cost, on every request.
+    static func bearerKey(_ authorization: String) -> String? {
+        let bytes = Array(authorization.utf8)
+        let scheme = Array("bearer ".utf8)
+        guard bytes.count > scheme.count else { return nil }
+        for (byte, expected) in zip(bytes, scheme) {
+            let lowered = (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) ? byte + 32 : byte
+            guard lowered == expected else { return nil }
+        }
+        func isBlank(_ byte: UInt8) -> Bool { byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
+        var start = scheme.count
+        var end = bytes.count
+        while start < end, isBlank(bytes[start]) { start += 1 }
+        while end > start, isBlank(bytes[end - 1]) { end -= 1 }
+        guard start < end else { return nil }
+        return String(decoding: bytes[start..<end], as: UTF8.self)
     }
 
     /// The session, if it exists and belongs to this agent and server (anything else looks like no session at all).
