@@ -166,6 +166,7 @@ let package = Package(
                 "tollgate",
                 "TollgateTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
     ],

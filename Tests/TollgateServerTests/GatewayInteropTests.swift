@@ -142,10 +142,24 @@ final class GatewayInteropTests: XCTestCase {
             ]))
         XCTAssertEqual(run.status, 0, run.description)
         XCTAssertEqual(run.step(0)?["progress"]?.arrayValue?.count, 3, "three progress notifications passed through: \(run)")
-        let outcomes = (try? String(contentsOf: ledger, encoding: .utf8)) ?? ""
-        XCTAssertTrue(
-            outcomes.contains(#""outcome": "cancelled""#) || outcomes.contains(#""outcome":"cancelled""#),
-            "the upstream saw the cancellation: \(outcomes)")
+        func cancelled() -> Int {
+            let outcomes = (try? String(contentsOf: ledger, encoding: .utf8)) ?? ""
+            return outcomes.split(separator: "\n").filter { $0.contains(#""outcome": "cancelled""#) || $0.contains(#""outcome":"cancelled""#) }.count
+        }
+        XCTAssertEqual(cancelled(), 1, "the upstream saw the cancellation (notifications/cancelled)")
+
+        // At 2026-07-28 the client sends no notifications/cancelled: it closes the request's connection, which the
+        // gateway takes as the cancellation (the call would otherwise run to the gateway's 60 s time-out).
+        let stateless = try Peers.runClient(
+            python: try Peers.python2(), url: gateway.url("fixture"), key: gateway.key, mode: "2026-07-28",
+            steps: .array([
+                .object(["op": "call_tool", "name": "slow", "arguments": .object(["seconds": 30]), "cancel_after": 1]),
+                .object(["op": "sleep", "seconds": 1.5]),
+            ]))
+        XCTAssertEqual(stateless.status, 0, stateless.description)
+        XCTAssertEqual(stateless.connected?["protocolVersion"]?.stringValue, "2026-07-28", "\(stateless)")
+        for _ in 0..<60 where cancelled() < 2 { try await Task.sleep(for: .milliseconds(50)) }
+        XCTAssertEqual(cancelled(), 2, "the upstream saw the stateless call cancelled when its connection closed")
     }
 
     func testAStreamableHTTPUpstreamThroughTheGate() async throws {

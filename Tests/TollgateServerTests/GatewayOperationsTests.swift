@@ -191,6 +191,51 @@ final class GatewayOperationsTests: XCTestCase {
         XCTAssertEqual(try JSONValue(parsing: failed.body)["error"]?["code"]?.doubleValue, -32042, failed.body)
     }
 
+    func testAnAgentThatHangsUpCancelsItsCallUpstreamAtOnce() async throws {
+        let outcomes = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-hangup-\(UUID().uuidString.prefix(8)).jsonl")
+        defer { try? FileManager.default.removeItem(at: outcomes) }
+        let gateway = try await GatewayUnderTest.start(servers: [
+            "fixture": .stdio(
+                command: try Peers.python2(), arguments: [Peers.fixtureServer, "--transport", "stdio", "--outcomes", outcomes.path],
+                policy: "version: \"1\"\ndefault: allow\n")
+        ])
+        defer { gateway.stop() }
+        let wire = Wire(port: gateway.port, server: "fixture", key: gateway.key)
+        let session = try wire.initialize()
+        func cancelledCalls() -> Int {
+            let text = (try? String(contentsOf: outcomes, encoding: .utf8)) ?? ""
+            return text.split(separator: "\n").filter { $0.contains(#""outcome": "cancelled""#) || $0.contains(#""outcome":"cancelled""#) }.count
+        }
+        // Each agent gives up after 1 s of a 30 s call and closes its connection: once waiting for an answer that could
+        // have been a stream, once for a JSON answer only. The gateway's own time-out is far away (60 s).
+        for (id, accept) in [(11, "application/json, text/event-stream"), (12, "application/json")] {
+            let started = ContinuousClock.now
+            let gaveUp = wire.post(
+                #"{"jsonrpc":"2.0","id":\#(id),"method":"tools/call","params":{"name":"slow","arguments":{"seconds":30}}}"#, session: session,
+                accept: accept, timeout: .seconds(1))
+            XCTAssertEqual(gaveUp.status, 0, "no answer within the agent's second: \(gaveUp.body)")
+            let cancelled = id - 10
+            for _ in 0..<100 where cancelledCalls() < cancelled { try await Task.sleep(for: .milliseconds(50)) }
+            XCTAssertEqual(cancelledCalls(), cancelled, "the upstream saw call \(id) cancelled (Accept: \(accept))")
+            XCTAssertLessThan(started.duration(to: .now), .seconds(8), "cancelled when the agent hung up, not at a time-out")
+        }
+        // The session and the gateway go on.
+        let answer = wire.call("echo", #"{"text":"still here"}"#, id: 13, session: session)
+        XCTAssertEqual(answer?["result"]?["content"]?.arrayValue?.first?["text"]?.stringValue, "still here", "\(String(describing: answer))")
+        // Both outcomes are in the log as cancelled (an outcome lingers a moment to share a commit).
+        let client = PostgresClient(configuration: gateway.database)
+        defer { Task { await client.shutdown() } }
+        var logged: [String] = []
+        for _ in 0..<100 {
+            logged = try await client.query(
+                "SELECT data->>'outcome' FROM tollgate.events WHERE type = 'ToolCallCompleted' ORDER BY position"
+            ).rows.map { try $0.decode(String.self, 0) }
+            if logged.count == 3 { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        XCTAssertEqual(logged, ["cancelled", "cancelled", "success"])
+    }
+
     func testWithoutTheDatabaseCallsAreRefusedAndNothingIsForwarded() async throws {
         let ledger = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-ledger-\(UUID().uuidString.prefix(8)).jsonl")
         let gateway = try await GatewayUnderTest.start(servers: [

@@ -50,8 +50,28 @@ public actor StatelessRelay {
         self.logger = logger
     }
 
-    /// Handles one stateless message from an agent.
-    public func receive(_ message: JSONRPCMessage, identity: SessionIdentity) async -> RelaySession.Reply {
+    /// Handles one stateless message from an agent: the reply, and for a request sent upstream, the id it went under
+    /// (for `abandon`).
+    public func receive(_ message: JSONRPCMessage, identity: SessionIdentity) async -> (reply: RelaySession.Reply, upstreamID: JSONRPCID?) {
+        var upstreamID: JSONRPCID?
+        let reply = await receive(message, identity: identity, sentAs: &upstreamID)
+        return (reply, upstreamID)
+    }
+
+    /// The agent went away while its request was in flight (a 2026-07-28 client cancels a request by closing its
+    /// connection): the upstream is sent `notifications/cancelled`, the call's outcome is `cancelled`, and the request's
+    /// stream ends. Nothing happens when the request has been answered already.
+    public func abandon(_ upstreamID: JSONRPCID) async {
+        guard let entry = pending.removeValue(forKey: upstreamID) else { return }
+        finish(entry)
+        if let ticket = entry.ticket { await gate.complete(ticket, outcome: .cancelled) }
+        let params = #"{"requestId":\#(String(decoding: upstreamID.raw, as: UTF8.self)),"reason":"the client disconnected"}"#
+        if let upstream, let cancel = try? JSONRPCMessage(parsing: JSONText.notification(method: "notifications/cancelled", params: params)) {
+            try? await upstream.send(cancel)
+        }
+    }
+
+    private func receive(_ message: JSONRPCMessage, identity: SessionIdentity, sentAs: inout JSONRPCID?) async -> RelaySession.Reply {
         guard message.kind == .request, let id = message.id, let method = message.method else {
             // Notifications and responses have no place without a session: accepted and dropped.
             return .accepted
@@ -102,6 +122,7 @@ public actor StatelessRelay {
             }
             return .immediate(JSONText.error(id: id, code: -32603, message: "The upstream server is unavailable: \(error.description)"))
         }
+        sentAs = upstreamID
         return .stream(stream)
     }
 

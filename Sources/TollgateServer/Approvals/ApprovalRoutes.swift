@@ -19,7 +19,7 @@ struct ApprovalRoutes: Sendable {
     /// Characters in a comment or a reason.
     static let maxTextLength = 2000
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register<Context: RequestContext>(on router: Router<Context>) {
         router.get("v1/openapi.json") { _, _ in Self.json(.ok, Array(ApprovalAPIDocument.text.utf8)) }
         router.get("v1/approvals") { request, _ in await authorized(request, decides: false) { reviewer in try await list(request) } }
         router.get("v1/approvals/:id") { request, context in

@@ -93,7 +93,7 @@ public struct GatewayServer: Sendable {
     }
 
     func makeApplication(client: PostgresClient, readiness: Readiness, gateway: Gateway, logger: Logger) -> some ApplicationProtocol {
-        let router = Router()
+        let router = Router(context: GatewayRequestContext.self)
         HealthRoutes(client: client, readiness: readiness).register(on: router)
         gateway.routes.register(on: router)
         ApprovalRoutes(book: gateway.approvals.book, reviewers: ReviewerDirectory(gateway.config.reviewers), logger: logger).register(on: router)
@@ -103,8 +103,10 @@ public struct GatewayServer: Sendable {
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: metrics.render())))
         }
+        let hangUps = gateway.routes.hangUps
         return Application(
             router: router,
+            server: .http1(configuration: .init(additionalChannelHandlers: [hangUps.watcher()])),
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "tollgate"),
             logger: logger)
     }

@@ -26,13 +26,15 @@ struct MCPRoutes: Sendable {
     let upstreams: UpstreamFactory
     let sessionOptions: RelaySession.Options
     let logger: Logger
+    /// Agents that hang up while their call is under way (each connection's pipeline has a watcher).
+    let hangUps = HangUps()
 
     /// Protocol versions a handshake-era client may name in `MCP-Protocol-Version`.
     static let protocolVersions: Set<String> = ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25", statelessVersion]
     /// The protocol version of stateless requests (no session; version and client information on every request).
     static let statelessVersion = "2026-07-28"
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: Router<GatewayRequestContext>) {
         router.post("mcp/:server") { request, context in try await post(request, context: context) }
         router.get("mcp/:server") { request, context in try await get(request, context: context) }
         router.delete("mcp/:server") { request, context in try await delete(request, context: context) }
@@ -45,7 +47,7 @@ struct MCPRoutes: Sendable {
 
     // MARK: - POST
 
-    private func post(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    private func post(_ request: Request, context: GatewayRequestContext) async throws -> Response {
         let server: ServerConfig
         let agent: AgentConfig
         switch admit(request, context: context) {
@@ -90,12 +92,15 @@ struct MCPRoutes: Sendable {
             // it speaks that version (or refuses, and 2.x clients fall back to the initialize handshake).
             guard let relay = stateless[server.name] else { return Self.json(.ok, RelaySession.discoverRefusal(id: message.id)) }
             let identity = SessionIdentity(agent: agent.id, grant: agent.grant, session: "stateless", server: server.name)
-            switch await relay.receive(message, identity: identity) {
+            let received = await relay.receive(message, identity: identity)
+            switch received.reply {
             case .accepted: return Response(status: .accepted)
             case .immediate(let reply): return Self.json(.ok, reply)
             case .stream(let replies):
-                guard acceptsStream else { return Self.json(.ok, await Self.last(of: replies) ?? []) }
-                return await Self.answer(replies) {}
+                // A 2026-07-28 client cancels a request by closing its connection.
+                return await answer(replies, streaming: acceptsStream, on: context.channel) {
+                    if let id = received.upstreamID { await relay.abandon(id) }
+                }
             }
         case "initialize" where message.kind == .request:
             guard sessionID == nil else {
@@ -124,8 +129,7 @@ struct MCPRoutes: Sendable {
         case .immediate(let reply):
             return Self.json(.ok, reply)
         case .stream(let replies):
-            guard streaming else { return Self.json(.ok, await Self.last(of: replies) ?? []) }
-            return await Self.answer(replies) {
+            return await answer(replies, streaming: streaming, on: context.channel) {
                 if let id = message.id { await session.abandon(id) }
             }
         }
@@ -161,7 +165,7 @@ struct MCPRoutes: Sendable {
 
     // MARK: - GET and DELETE
 
-    private func get(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    private func get(_ request: Request, context: GatewayRequestContext) async throws -> Response {
         let server: ServerConfig
         let agent: AgentConfig
         switch admit(request, context: context) {
@@ -180,7 +184,7 @@ struct MCPRoutes: Sendable {
         return Self.eventStream(await session.listen(), headers: [:]) {}
     }
 
-    private func delete(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    private func delete(_ request: Request, context: GatewayRequestContext) async throws -> Response {
         let server: ServerConfig
         let agent: AgentConfig
         switch admit(request, context: context) {
@@ -205,7 +209,7 @@ struct MCPRoutes: Sendable {
         case refused(Response)
     }
 
-    private func admit(_ request: Request, context: BasicRequestContext) -> Admission {
+    private func admit(_ request: Request, context: GatewayRequestContext) -> Admission {
         guard let name = context.parameters.get("server"), let server = servers[name] else {
             return .refused(Self.error(.notFound, code: -32600, "Not Found: no MCP server of that name is configured on this gateway"))
         }
@@ -277,18 +281,30 @@ struct MCPRoutes: Sendable {
     }
 
     /// The answer to a request whose messages (notifications and server requests, then its response) arrive on
-    /// `replies`, for an agent that accepts both JSON and SSE. The head waits for the first message: a response that
-    /// comes first (nothing came before it, and nothing follows it) goes as one JSON body, which costs both sides less
-    /// than an event stream (one write instead of three, no chunk and event framing); anything else opens the event
-    /// stream with that message. The official clients set no read time-out, so a call that takes long (one held
-    /// for approval) loses nothing by its head coming with its answer.
-    static func answer(_ replies: AsyncStream<[UInt8]>, onDisconnect: @escaping @Sendable () async -> Void) async -> Response {
+    /// `replies`. Without `streaming`, the response alone, as JSON. With it (the agent takes SSE, and something may come
+    /// before the response), the head waits for the first message: a response that comes first (nothing came before
+    /// it, and nothing follows it) goes as one JSON body, which costs both sides less than an event stream (one write
+    /// instead of three, no chunk and event framing); anything else opens the event stream with that message. The
+    /// official clients set no read time-out, so a call that takes long (one held for approval) loses nothing by its
+    /// head coming with its answer.
+    ///
+    /// An agent that hangs up (`channel`'s input ends) before the answer is written has given the call up:
+    /// `onHangUp` runs (the relay cancels the call upstream), at once, not at the gateway's next write.
+    func answer(
+        _ replies: AsyncStream<[UInt8]>, streaming: Bool, on channel: any Channel, onHangUp: @escaping @Sendable () async -> Void
+    ) async -> Response {
+        let watch = hangUps.arm(channel) { Task { await onHangUp() } }
+        guard streaming else {
+            defer { watch.disarm() }
+            return Self.json(.ok, await Self.last(of: replies) ?? [])
+        }
         let reader = ReplyReader(replies)
         let first = await reader.next()
         if let first, let message = try? JSONRPCMessage(parsing: first), message.kind == .response || message.kind == .error {
-            return json(.ok, first)
+            watch.disarm()
+            return Self.json(.ok, first)
         }
-        return eventStream(reader, first: first, headers: [:], onDisconnect: onDisconnect)
+        return Self.eventStream(reader, first: first, headers: [:], watch: watch, onDisconnect: onHangUp)
     }
 
     static func last(of replies: AsyncStream<[UInt8]>) async -> [UInt8]? {
@@ -301,12 +317,12 @@ struct MCPRoutes: Sendable {
     static func eventStream(
         _ messages: AsyncStream<[UInt8]>, headers: HTTPFields, onDisconnect: @escaping @Sendable () async -> Void
     ) -> Response {
-        eventStream(ReplyReader(messages), first: nil, headers: headers, onDisconnect: onDisconnect)
+        eventStream(ReplyReader(messages), first: nil, headers: headers, watch: nil, onDisconnect: onDisconnect)
     }
 
-    /// An SSE response carrying `first` (already read), then what `reader` reads.
+    /// An SSE response carrying `first` (already read), then what `reader` reads; `watch` is disarmed when it ends.
     private static func eventStream(
-        _ reader: ReplyReader, first: [UInt8]?, headers: HTTPFields, onDisconnect: @escaping @Sendable () async -> Void
+        _ reader: ReplyReader, first: [UInt8]?, headers: HTTPFields, watch: HangUps.Watch?, onDisconnect: @escaping @Sendable () async -> Void
     ) -> Response {
         var fields = headers
         fields[.contentType] = "text/event-stream"
@@ -314,6 +330,7 @@ struct MCPRoutes: Sendable {
         return Response(
             status: .ok, headers: fields,
             body: ResponseBody { writer in
+                defer { watch?.disarm() }
                 do {
                     var next = first
                     if next == nil { next = await reader.next() }

@@ -8,7 +8,7 @@ struct HealthRoutes: Sendable {
     let client: PostgresClient
     let readiness: Readiness
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register<Context: RequestContext>(on router: Router<Context>) {
         router.get("healthz") { _, _ in
             Self.json(.ok, ["status": "ok"])
         }
