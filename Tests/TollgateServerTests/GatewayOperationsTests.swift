@@ -236,6 +236,27 @@ final class GatewayOperationsTests: XCTestCase {
         XCTAssertEqual(logged, ["cancelled", "cancelled", "success"])
     }
 
+    func testWhatComesWhileAnAgentsGETStreamIsHungUpWaitsForItsNextOne() async throws {
+        let gateway = try await GatewayUnderTest.start(servers: ["fixture": try fixture(policy: "version: \"1\"\ndefault: allow\n")])
+        defer { gateway.stop() }
+        let wire = Wire(port: gateway.port, server: "fixture", key: gateway.key)
+        let session = try wire.initialize()
+        let headers = [("Accept", "text/event-stream"), ("Authorization", "Bearer \(gateway.key)"), ("Mcp-Session-Id", session)]
+        // The agent's GET stream, given up after a second (nothing came on it).
+        let first = HTTPProbe.request(port: gateway.port, method: "GET", path: "/mcp/fixture", headers: headers, timeout: .seconds(1))
+        XCTAssertFalse(first?.body.contains("list_changed") ?? false)
+        try await Task.sleep(for: .milliseconds(300))
+        // A reload's notification comes while no GET stream is open (it would have been written to the closed
+        // connection and lost): the next one gets it.
+        try gateway.writePolicy("fixture", "version: \"1\"\ndefault: allow\nhide: [echo]\n")
+        gateway.process.signal(SIGHUP)
+        for _ in 0..<100 where !gateway.log.contains("policy reloaded") { try await Task.sleep(for: .milliseconds(50)) }
+        XCTAssertTrue(gateway.log.contains("policy reloaded"), gateway.log)
+        try await Task.sleep(for: .milliseconds(200))
+        let next = HTTPProbe.request(port: gateway.port, method: "GET", path: "/mcp/fixture", headers: headers, timeout: .seconds(2))?.body ?? ""
+        XCTAssertTrue(next.contains(#""method":"notifications/tools/list_changed""#), "the next GET stream carried it: \(next)")
+    }
+
     func testWithoutTheDatabaseCallsAreRefusedAndNothingIsForwarded() async throws {
         let ledger = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-ledger-\(UUID().uuidString.prefix(8)).jsonl")
         let gateway = try await GatewayUnderTest.start(servers: [

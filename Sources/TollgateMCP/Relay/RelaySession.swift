@@ -275,7 +275,10 @@ public actor RelaySession {
 
     /// Opens the agent's listening stream (HTTP GET): server-initiated messages go there. A second one replaces
     /// the first. Messages kept while none was open are sent first.
-    public func listen() -> AsyncStream<[UInt8]> {
+    public func listen() -> AsyncStream<[UInt8]> { openListener().messages }
+
+    /// `listen()`, with the listener's generation, for `closeListener`.
+    public func openListener() -> (messages: AsyncStream<[UInt8]>, generation: Int) {
         listenerGeneration += 1
         listener?.finish()
         let generation = listenerGeneration
@@ -286,7 +289,15 @@ public actor RelaySession {
         sink.onTermination = { [weak self] _ in
             Task { await self?.listenerEnded(generation) }
         }
-        return stream
+        return (stream, generation)
+    }
+
+    /// The agent hung up its listening stream `generation`: it is ended, and messages for the agent are kept in the
+    /// backlog for its next GET instead of being written to a connection that is gone. A newer stream is left alone.
+    public func closeListener(_ generation: Int) {
+        guard generation == listenerGeneration, let listener else { return }
+        self.listener = nil
+        listener.finish()
     }
 
     /// Forgets the listener when its stream ends, unless a newer one has replaced it.

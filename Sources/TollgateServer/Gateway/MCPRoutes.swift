@@ -181,7 +181,10 @@ struct MCPRoutes: Sendable {
         guard let session = await session(sessionID, server: server, agent: agent) else {
             return Self.error(.notFound, code: -32001, "Session not found: it ended or never existed; start a new one with initialize")
         }
-        return Self.eventStream(await session.listen(), headers: [:]) {}
+        // An agent that hangs up its GET stream gets what came meanwhile on its next one, from the backlog.
+        let (messages, generation) = await session.openListener()
+        let watch = hangUps.arm(context.channel) { Task { await session.closeListener(generation) } }
+        return Self.eventStream(ReplyReader(messages), first: nil, headers: [:], watch: watch) {}
     }
 
     private func delete(_ request: Request, context: GatewayRequestContext) async throws -> Response {
