@@ -267,10 +267,7 @@ public actor RelaySession {
         if let task = deciding.removeValue(forKey: id) { task.cancel() }
         guard pending[id] != nil else { return }
         cancelledByAgent(id)
-        let params = #"{"requestId":\#(String(decoding: id.raw, as: UTF8.self)),"reason":"the client disconnected"}"#
-        if let upstream, let cancel = try? JSONRPCMessage(parsing: JSONText.notification(method: "notifications/cancelled", params: params)) {
-            try? await upstream.send(cancel)
-        }
+        await upstream?.sendCancellation(of: id, reason: "the client disconnected")
     }
 
     /// Opens the agent's listening stream (HTTP GET): server-initiated messages go there. A second one replaces
@@ -556,10 +553,7 @@ public actor RelaySession {
                 JSONText.error(id: id, code: -32001, message: "Request timed out: the upstream server did not answer within \(seconds) s"))
         }
         finish(entry, id: id)
-        let params = #"{"requestId":\#(String(decoding: id.raw, as: UTF8.self)),"reason":"timed out in the gateway"}"#
-        if let upstream, let cancel = try? JSONRPCMessage(parsing: JSONText.notification(method: "notifications/cancelled", params: params)) {
-            try? await upstream.send(cancel)
-        }
+        await upstream?.sendCancellation(of: id, reason: "timed out in the gateway")
     }
 
     // MARK: - The gateway's own requests

@@ -65,10 +65,7 @@ public actor StatelessRelay {
         guard let entry = pending.removeValue(forKey: upstreamID) else { return }
         finish(entry)
         if let ticket = entry.ticket { await gate.complete(ticket, outcome: .cancelled) }
-        let params = #"{"requestId":\#(String(decoding: upstreamID.raw, as: UTF8.self)),"reason":"the client disconnected"}"#
-        if let upstream, let cancel = try? JSONRPCMessage(parsing: JSONText.notification(method: "notifications/cancelled", params: params)) {
-            try? await upstream.send(cancel)
-        }
+        await upstream?.sendCancellation(of: upstreamID, reason: "the client disconnected")
     }
 
     private func receive(_ message: JSONRPCMessage, identity: SessionIdentity, sentAs: inout JSONRPCID?) async -> RelaySession.Reply {
@@ -237,14 +234,7 @@ public actor StatelessRelay {
             entry.sink?.yield(text)
         }
         finish(entry)
-        if let upstream,
-            let cancel = try? JSONRPCMessage(
-                parsing: JSONText.notification(
-                    method: "notifications/cancelled",
-                    params: #"{"requestId":\#(String(decoding: id.raw, as: UTF8.self)),"reason":"timed out in the gateway"}"#))
-        {
-            try? await upstream.send(cancel)
-        }
+        await upstream?.sendCancellation(of: id, reason: "timed out in the gateway")
     }
 
     /// Lists the upstream's tools (every page), sending the agent's own `_meta` (version and client information).
