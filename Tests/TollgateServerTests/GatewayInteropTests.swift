@@ -142,10 +142,7 @@ final class GatewayInteropTests: XCTestCase {
             ]))
         XCTAssertEqual(run.status, 0, run.description)
         XCTAssertEqual(run.step(0)?["progress"]?.arrayValue?.count, 3, "three progress notifications passed through: \(run)")
-        func cancelled() -> Int {
-            let outcomes = (try? String(contentsOf: ledger, encoding: .utf8)) ?? ""
-            return outcomes.split(separator: "\n").filter { $0.contains(#""outcome": "cancelled""#) || $0.contains(#""outcome":"cancelled""#) }.count
-        }
+        func cancelled() -> Int { Peers.fixtureOutcomes("cancelled", in: ledger) }
         XCTAssertEqual(cancelled(), 1, "the upstream saw the cancellation (notifications/cancelled)")
 
         // At 2026-07-28 the client sends no notifications/cancelled: it closes the request's connection, which the

@@ -10,8 +10,9 @@ final class GatewayOperationsTests: XCTestCase {
     typealias Wire = GatewayBadInputTests.Wire
     let tollgate = RunningProgram.tollgateBinary
 
-    func fixture(policy: String) throws -> GatewayUnderTest.Server {
-        .stdio(command: try Peers.python2(), arguments: [Peers.fixtureServer, "--transport", "stdio"], policy: policy)
+    /// The fixture MCP server over stdio; `options` are its own (`--ledger FILE`, `--outcomes FILE`).
+    func fixture(policy: String, options: [String] = []) throws -> GatewayUnderTest.Server {
+        .stdio(command: try Peers.python2(), arguments: [Peers.fixtureServer, "--transport", "stdio"] + options, policy: policy)
     }
 
     func testKeysNewPrintsAKeyOnceAndTheHashThatMatchesIt() throws {
@@ -195,17 +196,12 @@ final class GatewayOperationsTests: XCTestCase {
         let outcomes = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-hangup-\(UUID().uuidString.prefix(8)).jsonl")
         defer { try? FileManager.default.removeItem(at: outcomes) }
         let gateway = try await GatewayUnderTest.start(servers: [
-            "fixture": .stdio(
-                command: try Peers.python2(), arguments: [Peers.fixtureServer, "--transport", "stdio", "--outcomes", outcomes.path],
-                policy: "version: \"1\"\ndefault: allow\n")
+            "fixture": try fixture(policy: "version: \"1\"\ndefault: allow\n", options: ["--outcomes", outcomes.path])
         ])
         defer { gateway.stop() }
         let wire = Wire(port: gateway.port, server: "fixture", key: gateway.key)
         let session = try wire.initialize()
-        func cancelledCalls() -> Int {
-            let text = (try? String(contentsOf: outcomes, encoding: .utf8)) ?? ""
-            return text.split(separator: "\n").filter { $0.contains(#""outcome": "cancelled""#) || $0.contains(#""outcome":"cancelled""#) }.count
-        }
+        func cancelledCalls() -> Int { Peers.fixtureOutcomes("cancelled", in: outcomes) }
         // Each agent gives up after 1 s of a 30 s call and closes its connection: once waiting for an answer that could
         // have been a stream, once for a JSON answer only. The gateway's own time-out is far away (60 s).
         for (id, accept) in [(11, "application/json, text/event-stream"), (12, "application/json")] {
@@ -260,9 +256,7 @@ final class GatewayOperationsTests: XCTestCase {
     func testWithoutTheDatabaseCallsAreRefusedAndNothingIsForwarded() async throws {
         let ledger = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-ledger-\(UUID().uuidString.prefix(8)).jsonl")
         let gateway = try await GatewayUnderTest.start(servers: [
-            "fixture": .stdio(
-                command: try Peers.python2(), arguments: [Peers.fixtureServer, "--transport", "stdio", "--ledger", ledger.path],
-                policy: "version: \"1\"\ndefault: allow\n")
+            "fixture": try fixture(policy: "version: \"1\"\ndefault: allow\n", options: ["--ledger", ledger.path])
         ])
         defer { gateway.stop() }
         let wire = Wire(port: gateway.port, server: "fixture", key: gateway.key)
@@ -359,9 +353,7 @@ final class GatewayOperationsTests: XCTestCase {
     func testShutdownStopsEveryUpstreamChildWithItsProcessGroup() async throws {
         let marker = "/tmp/tollgate-marker-\(UUID().uuidString.prefix(8))"
         let gateway = try await GatewayUnderTest.start(servers: [
-            "fixture": .stdio(
-                command: try Peers.python2(), arguments: [Peers.fixtureServer, "--transport", "stdio", "--ledger", marker],
-                policy: "version: \"1\"\ndefault: allow\n")
+            "fixture": try fixture(policy: "version: \"1\"\ndefault: allow\n", options: ["--ledger", marker])
         ])
         let wire = Wire(port: gateway.port, server: "fixture", key: gateway.key)
         _ = try wire.initialize()

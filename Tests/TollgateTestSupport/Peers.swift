@@ -29,6 +29,13 @@ public enum Peers {
     public static var fixtureServer: String { root.appendingPathComponent("Tests/Peers/fixture_server.py").path }
     public static var client: String { root.appendingPathComponent("Tests/Peers/mcp_client.py").path }
 
+    /// How many of the fixture server's tool calls ended as `outcome` (`ok`, `error`, `cancelled`, `raised`), from the
+    /// lines it wrote to its `--outcomes` file.
+    public static func fixtureOutcomes(_ outcome: String, in file: URL) -> Int {
+        let text = (try? String(contentsOf: file, encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").filter { $0.contains(#""outcome": "\#(outcome)""#) || $0.contains(#""outcome":"\#(outcome)""#) }.count
+    }
+
     /// One run of `mcp_client.py`: its exit code and its JSON lines.
     public struct ClientRun: Sendable, CustomStringConvertible {
         public var status: Int32
