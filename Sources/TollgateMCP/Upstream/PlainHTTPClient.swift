@@ -188,7 +188,7 @@ public final class PlainHTTPClient: Sendable {
 
     private func lease(_ target: Target) async throws -> Connection {
         var stale: [Channel] = []
-        let onOwnLoop = group.makeIterator().contains { $0.inEventLoop }
+        let onOwnLoop = callerLoop != nil
         var grant = try pool.withLock { pool throws(Failure) in
             try self.grant(target, in: &pool, stale: &stale, canOpenHere: onOwnLoop)
         }
@@ -266,11 +266,13 @@ public final class PlainHTTPClient: Sendable {
         return waiter
     }
 
+    /// The event loop the caller runs on, when it is one of the client's.
+    private var callerLoop: (any EventLoop)? { group.makeIterator().first { $0.inEventLoop } }
+
     private func connect(_ target: Target) async throws -> Connection {
         let maxBodyBytes = maxBodyBytes
         // On the caller's event loop when it runs on one of the client's: see `grant`.
-        let here = group.makeIterator().first { $0.inEventLoop }
-        let bootstrap = ClientBootstrap(group: here ?? group)
+        let bootstrap = ClientBootstrap(group: callerLoop ?? group)
             .connectTimeout(.seconds(10))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelOption(.autoRead, value: false)
