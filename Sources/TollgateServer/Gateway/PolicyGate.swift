@@ -18,7 +18,7 @@ struct PolicyGate: ToolCallGate {
     let logger: Logger
     /// The approval workflow: requests, and the held calls' wake-ups. Without it, `require_approval` refuses.
     let approvals: ApprovalDesk?
-    private let classifier = RiskClassifier()
+    private let categories = RiskCategories()
 
     init(
         policies: PolicyBook, recorder: ToolCallRecorder, storage: [String: ArgumentRedaction], metrics: GatewayMetrics, approvals: ApprovalDesk?,
@@ -49,7 +49,7 @@ struct PolicyGate: ToolCallGate {
             await recordRefusal(request, callID: callID, decision: "error", reason: reason, rule: "policy", policyHash: "", started: started)
             return refuse(callID: callID, outcome: "error", rule: "policy", policyHash: "", text: "Tollgate refused this call: \(reason).")
         }
-        let category = request.descriptor.map { classifier.classify($0).category }
+        let category = request.descriptor.map(categories.category(of:))
         let call = PolicyCall(
             agent: identity.agent, grant: identity.grant, session: identity.session, server: identity.server, tool: request.tool,
             arguments: request.arguments, category: category, now: Date())
