@@ -90,6 +90,31 @@ import TollgateCore
         #expect(throws: JSONRPCMessage.ParseError.self) { try JSONRPCMessage(parsing: bytes) }
     }
 
+    /// Strings the parser only skips (nested keys and values) are checked as strictly as those it reads.
+    @Test(
+        arguments: [
+            [0xFF], [0xC0, 0x80], [0xED, 0xA0, 0x80], [0xE2, 0x82], [0xF4, 0x90, 0x80, 0x80], [0x01], Array(#"\x"#.utf8),
+            Array(#"\ud800"#.utf8), Array(#"\u12"#.utf8),
+        ] as [[UInt8]])
+    func refusesABadStringAnywhereInTheMessage(bad: [UInt8]) {
+        let prefix = Array(#"{"jsonrpc":"2.0","id":1,"method":"x","params":{"a":[1,{"#.utf8)
+        let asValue = prefix + Array(#""k":"ok"#.utf8) + bad + Array(#""}]}}"#.utf8)
+        let asKey = prefix + Array(#""k"#.utf8) + bad + Array(#"":1}]}}"#.utf8)
+        #expect(throws: JSONRPCMessage.ParseError.self) { try JSONRPCMessage(parsing: asValue) }
+        #expect(throws: JSONRPCMessage.ParseError.self) { try JSONRPCMessage(parsing: asKey) }
+        let unterminated = prefix + Array(#""k":"ok"#.utf8)
+        #expect(throws: JSONRPCMessage.ParseError.self) { try JSONRPCMessage(parsing: unterminated) }
+    }
+
+    @Test func acceptsAndReadsUnicodeAndEscapesAnywhereInTheMessage() throws {
+        let text = #"{"jsonrpc":"2.0","id":"caf\u00e9 ☕","method":"tools/\u0063all","params":{"név":["😀","\ud83d\ude00\n\"","tab\t"]}}"#
+        let message = try parse(text)
+        #expect(message.method == "tools/call")
+        #expect(message.id == (try parse(#"{"jsonrpc":"2.0","id":"café ☕","method":"x"}"#).id))
+        let params = try JSONValue(parsing: String(decoding: message.bytes, as: UTF8.self))["params"]
+        #expect(params?["név"]?.arrayValue?.map(\.stringValue) == ["😀", "😀\n\"", "tab\t"])
+    }
+
     @Test func singleLineTurnsWhitespaceLineBreaksIntoSpacesOnly() throws {
         let message = try parse("{\n  \"jsonrpc\": \"2.0\",\r\n  \"id\": 1, \"method\": \"x\", \"params\": {\"text\": \"a\\nb\"}\n}")
         let line = String(decoding: message.singleLine, as: UTF8.self)

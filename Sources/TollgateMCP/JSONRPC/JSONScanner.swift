@@ -128,7 +128,7 @@ struct JSONScanner {
                 return
             }
             while true {
-                _ = try readString(&index)
+                try skipString(&index)
                 index = skipWhitespace(index)
                 try expect(UInt8(ascii: ":"), &index)
                 index = skipWhitespace(index)
@@ -162,7 +162,7 @@ struct JSONScanner {
                 }
             }
         case UInt8(ascii: "\""):
-            _ = try readString(&index)
+            try skipString(&index)
         case UInt8(ascii: "t"): try literal("true", &index)
         case UInt8(ascii: "f"): try literal("false", &index)
         case UInt8(ascii: "n"): try literal("null", &index)
@@ -208,23 +208,46 @@ struct JSONScanner {
     }
 
     /// Reads a string starting at its opening quote, decoding escapes; leaves `index` after the closing quote.
+    /// Checks the string at `index` and moves past it without building it, as skipping a value needs: a string of
+    /// plain ASCII without escapes (keys, most values) needs only a scan; any other is read whole, which checks its
+    /// escapes and its UTF-8 and fails as `readString` does.
+    private func skipString(_ index: inout Int) throws(Failure) {
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else {
+            throw Failure(offset: index, reason: "expected a string")
+        }
+        var end = index + 1
+        while end < bytes.count {
+            let byte = bytes[end]
+            if byte == UInt8(ascii: "\"") {
+                index = end + 1
+                return
+            }
+            guard byte >= 0x20, byte < 0x80, byte != UInt8(ascii: "\\") else { break }
+            end += 1
+        }
+        _ = try readString(&index)
+    }
+
     func readString(_ index: inout Int) throws(Failure) -> String {
         guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else {
             throw Failure(offset: index, reason: "expected a string")
         }
         index += 1
         let start = index
-        // Fast path: no escapes.
+        // Fast path: no escapes. ASCII needs no UTF-8 validation (and validating is the slow, generic path).
+        var ascii = true
         while index < bytes.count {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
-                let text = String(validating: bytes[start..<index], as: UTF8.self)
+                let run = bytes[start..<index]
+                let text = ascii ? String(decoding: run, as: UTF8.self) : String(validating: run, as: UTF8.self)
                 guard let text else { throw Failure(offset: start, reason: "invalid UTF-8 in a string") }
                 index += 1
                 return text
             }
             if byte == UInt8(ascii: "\\") { break }
             guard byte >= 0x20 else { throw Failure(offset: index, reason: "control character in a string") }
+            if byte >= 0x80 { ascii = false }
             index += 1
         }
         var scalars = String.UnicodeScalarView()
