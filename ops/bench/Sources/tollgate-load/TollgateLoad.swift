@@ -78,6 +78,9 @@ struct TollgateLoad: ParsableCommand {
     @Option(help: "text (one readable block) or json (one object, for scripts).")
     var format = OutputFormat.text
 
+    @Option(help: "Also write the JSON report to this file (replaced if it exists), whatever --format says.")
+    var reportFile: String?
+
     func validate() throws {
         if saturate && rate != nil { throw ValidationError("--rate and --saturate exclude each other") }
         if let rate, !(rate > 0 && rate <= 10_000_000) { throw ValidationError("--rate must be above 0 and at most 10000000") }
@@ -130,6 +133,14 @@ struct TollgateLoad: ParsableCommand {
         }.wait()
 
         print(format == .json ? report.json : report.text)
+        if let reportFile {
+            do {
+                try ReportFile.write(report.json + "\n", to: reportFile)
+            } catch {
+                StandardError.print("tollgate-load: \(error)")
+                throw ExitCode(1)
+            }
+        }
         if report.statistics.ok == 0 {
             StandardError.print("tollgate-load: no call succeeded")
             throw ExitCode(2)
