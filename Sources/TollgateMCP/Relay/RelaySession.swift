@@ -27,7 +27,7 @@ public actor RelaySession {
         /// A single message, answered without the upstream.
         case immediate([UInt8])
         /// The messages for this request, ending with its response.
-        case stream(AsyncStream<[UInt8]>)
+        case stream(ReplyStream)
     }
 
     public struct Options: Sendable {
@@ -68,7 +68,7 @@ public actor RelaySession {
 
     private struct Pending {
         var method: String
-        var sink: AsyncStream<[UInt8]>.Continuation?
+        var sink: ReplySink?
         var internalWaiter: CheckedContinuation<JSONRPCMessage?, Never>?
         var progressToken: JSONRPCID?
         var ticket: ToolCallTicket?
@@ -137,7 +137,7 @@ public actor RelaySession {
         if method == "initialize", let params = message.paramsBytes {
             initializeParams = String(decoding: params, as: UTF8.self)
         }
-        let (stream, sink) = AsyncStream.makeStream(of: [UInt8].self, bufferingPolicy: .unbounded)
+        let (stream, sink) = ReplyStream.make()
         guard method == "tools/call" else {
             if let refusal = await forward(message, id: id, method: method, ticket: nil, sink: sink, streaming: streaming) {
                 return .immediate(refusal)
@@ -165,32 +165,29 @@ public actor RelaySession {
     }
 
     private func decideThenForward(
-        _ message: JSONRPCMessage, id: JSONRPCID, sink: AsyncStream<[UInt8]>.Continuation, progress: (@Sendable (HeldCall.Progress) -> Void)?
+        _ message: JSONRPCMessage, id: JSONRPCID, sink: ReplySink, progress: (@Sendable (HeldCall.Progress) -> Void)?
     ) async {
         defer { deciding.removeValue(forKey: id) }
         let decision = await decide(message, id: id, progress: progress)
         if Task.isCancelled || closed {
             // The agent cancelled the call (or the session ended) while it was decided: nothing is forwarded.
             if case .forward(let ticket) = decision { await gate.complete(ticket, outcome: .cancelled) }
-            if closed { sink.yield(JSONText.error(id: id, code: -32600, message: "Session terminated")) }
-            sink.finish()
+            if closed { sink.answer(JSONText.error(id: id, code: -32600, message: "Session terminated")) } else { sink.finish() }
             return
         }
         switch decision {
         case .reply(let bytes):
-            sink.yield(bytes)
-            sink.finish()
+            sink.answer(bytes)
         case .forward(let ticket):
             if let refusal = await forward(message, id: id, method: "tools/call", ticket: ticket, sink: sink, streaming: true) {
-                sink.yield(refusal)
-                sink.finish()
+                sink.answer(refusal)
             }
         }
     }
 
     /// Sends a request upstream, its answers to go to `sink`; returns the agent's answer instead when it cannot be sent.
     private func forward(
-        _ message: JSONRPCMessage, id: JSONRPCID, method: String, ticket: ToolCallTicket?, sink: AsyncStream<[UInt8]>.Continuation,
+        _ message: JSONRPCMessage, id: JSONRPCID, method: String, ticket: ToolCallTicket?, sink: ReplySink,
         streaming: Bool
     ) async -> [UInt8]? {
         let upstream: any UpstreamConnection
@@ -241,13 +238,13 @@ public actor RelaySession {
     }
 
     /// Reports a held call's progress to the agent as `notifications/progress` with its own token.
-    static func progressReporter(token: JSONRPCID, sink: AsyncStream<[UInt8]>.Continuation) -> @Sendable (HeldCall.Progress) -> Void {
+    static func progressReporter(token: JSONRPCID, sink: ReplySink) -> @Sendable (HeldCall.Progress) -> Void {
         let raw = String(decoding: token.raw, as: UTF8.self)
         return { progress in
             let params =
                 #"{"progressToken":\#(raw),"progress":\#(JSONValue.number(progress.progress).canonicalJSON),"#
                 + #""total":\#(JSONValue.number(progress.total).canonicalJSON),"message":\#(JSONValue.string(progress.message).canonicalJSON)}"#
-            sink.yield(JSONText.notification(method: "notifications/progress", params: params))
+            sink.send(JSONText.notification(method: "notifications/progress", params: params))
         }
     }
 
@@ -314,7 +311,7 @@ public actor RelaySession {
         for task in deciding.values { task.cancel() }
         for (id, entry) in pending {
             entry.internalWaiter?.resume(returning: nil)
-            entry.sink?.yield(JSONText.error(id: id, code: -32600, message: "Session terminated"))
+            entry.sink?.answer(JSONText.error(id: id, code: -32600, message: "Session terminated"))
             finish(entry, id: id)
             if let ticket = entry.ticket { await gate.complete(ticket, outcome: .cancelled) }
         }
@@ -408,7 +405,7 @@ public actor RelaySession {
             if let waiter = entry.internalWaiter {
                 waiter.resume(returning: nil)
             } else {
-                entry.sink?.yield(JSONText.error(id: id, code: -32603, message: "The upstream server stopped: \(reason)"))
+                entry.sink?.answer(JSONText.error(id: id, code: -32603, message: "The upstream server stopped: \(reason)"))
             }
             finish(entry, id: id)
         }
@@ -442,7 +439,7 @@ public actor RelaySession {
             if message.method == "notifications/progress", let token = message.paramsID("progressToken"),
                 let requestID = progressRoutes[token], let sink = pending[requestID]?.sink
             {
-                sink.yield(message.bytes)
+                sink.send(message.bytes)
                 return
             }
             if message.method == "notifications/tools/list_changed" { catalog = nil }
@@ -457,7 +454,7 @@ public actor RelaySession {
             if case .terminated = listener.yield(bytes) { self.listener = nil } else { return }
         }
         if let sink = pending.values.first(where: { $0.sink != nil && $0.streams })?.sink {
-            sink.yield(bytes)
+            sink.send(bytes)
             return
         }
         if backlog.count >= options.backlogLimit { backlog.removeFirst() }
@@ -478,24 +475,21 @@ public actor RelaySession {
     /// beside the relay, not in its way (the next message from the upstream need not wait for a commit); a failed call
     /// gives its quota back before the agent hears of the failure, so a retry finds it.
     static func answer(
-        _ bytes: [UInt8], response message: JSONRPCMessage, sink: AsyncStream<[UInt8]>.Continuation?, ticket: ToolCallTicket?,
+        _ bytes: [UInt8], response message: JSONRPCMessage, sink: ReplySink?, ticket: ToolCallTicket?,
         gate: any ToolCallGate
     ) {
         guard let ticket else {
-            sink?.yield(bytes)
-            sink?.finish()
+            sink?.answer(bytes)
             return
         }
         let outcome = outcome(of: message)
         if outcome.releasesReservations {
             Task {
                 await gate.complete(ticket, outcome: outcome)
-                sink?.yield(bytes)
-                sink?.finish()
+                sink?.answer(bytes)
             }
         } else {
-            sink?.yield(bytes)
-            sink?.finish()
+            sink?.answer(bytes)
             Task { await gate.complete(ticket, outcome: outcome) }
         }
     }
@@ -549,7 +543,7 @@ public actor RelaySession {
         if let waiter = entry.internalWaiter {
             waiter.resume(returning: nil)
         } else {
-            entry.sink?.yield(
+            entry.sink?.answer(
                 JSONText.error(id: id, code: -32001, message: "Request timed out: the upstream server did not answer within \(seconds) s"))
         }
         finish(entry, id: id)

@@ -27,7 +27,7 @@ public actor StatelessRelay {
 
     private struct Pending {
         var originalID: [UInt8]
-        var sink: AsyncStream<[UInt8]>.Continuation?
+        var sink: ReplySink?
         var internalWaiter: CheckedContinuation<JSONRPCMessage?, Never>?
         var ticket: ToolCallTicket?
         var token: JSONRPCID?
@@ -105,7 +105,7 @@ public actor StatelessRelay {
         guard let rewritten = try? JSONRPCMessage(parsing: message.replacing(replacements)) else {
             return .immediate(JSONText.error(id: id, code: -32603, message: "Internal error: the request could not be relayed"))
         }
-        let (stream, sink) = AsyncStream.makeStream(of: [UInt8].self, bufferingPolicy: .unbounded)
+        let (stream, sink) = ReplyStream.make()
         // Discovery must be answered quickly: a client waits 10 s before falling back.
         let limit = method == "server/discover" ? min(options.requestTimeout, .seconds(5)) : options.requestTimeout
         pending[upstreamID] = Pending(
@@ -157,7 +157,7 @@ public actor StatelessRelay {
             if let waiter = entry.internalWaiter {
                 waiter.resume(returning: nil)
             } else if let id = JSONRPCID(raw: entry.originalID) {
-                entry.sink?.yield(JSONText.error(id: id, code: -32603, message: "The upstream server stopped: \(reason)"))
+                entry.sink?.answer(JSONText.error(id: id, code: -32603, message: "The upstream server stopped: \(reason)"))
             }
             finish(entry)
         }
@@ -191,7 +191,7 @@ public actor StatelessRelay {
                 if message.method == "notifications/tools/list_changed" { catalog = nil }
                 return
             }
-            sink.yield(message.replacing([(range, route.original)]))
+            sink.send(message.replacing([(range, route.original)]))
         case .request:
             logger.debug("a server request with no session to carry it; dropped", metadata: ["method": "\(message.method ?? "")"])
         }
@@ -231,7 +231,7 @@ public actor StatelessRelay {
                 ? RelaySession.discoverRefusal(id: original)
                 : JSONText.error(
                     id: original, code: -32001, message: "Request timed out: the upstream server did not answer within \(limit.components.seconds) s")
-            entry.sink?.yield(text)
+            entry.sink?.answer(text)
         }
         finish(entry)
         await upstream?.sendCancellation(of: id, reason: "timed out in the gateway")

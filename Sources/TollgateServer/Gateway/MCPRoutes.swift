@@ -294,7 +294,7 @@ struct MCPRoutes: Sendable {
     /// An agent that hangs up (`channel`'s input ends) before the answer is written has given the call up:
     /// `onHangUp` runs (the relay cancels the call upstream), at once, not at the gateway's next write.
     func answer(
-        _ replies: AsyncStream<[UInt8]>, streaming: Bool, on channel: any Channel, onHangUp: @escaping @Sendable () async -> Void
+        _ replies: ReplyStream, streaming: Bool, on channel: any Channel, onHangUp: @escaping @Sendable () async -> Void
     ) async -> Response {
         let watch = hangUps.arm(channel) { Task { await onHangUp() } }
         guard streaming else {
@@ -302,15 +302,15 @@ struct MCPRoutes: Sendable {
             return Self.json(.ok, await Self.last(of: replies) ?? [])
         }
         let reader = ReplyReader(replies)
-        let first = await reader.next()
-        if let first, let message = try? JSONRPCMessage(parsing: first), message.kind == .response || message.kind == .error {
+        let first = await reader.nextMessage()
+        if let first, first.isAnswer {
             watch.disarm()
-            return Self.json(.ok, first)
+            return Self.json(.ok, first.bytes)
         }
-        return Self.eventStream(reader, first: first, headers: [:], watch: watch, onDisconnect: onHangUp)
+        return Self.eventStream(reader, first: first?.bytes, headers: [:], watch: watch, onDisconnect: onHangUp)
     }
 
-    static func last(of replies: AsyncStream<[UInt8]>) async -> [UInt8]? {
+    static func last(of replies: ReplyStream) async -> [UInt8]? {
         var last: [UInt8]?
         for await reply in replies { last = reply }
         return last
@@ -353,15 +353,36 @@ struct MCPRoutes: Sendable {
     }
 }
 
-/// Reads a request's reply stream in turns: the handler reads the first message, the response body the rest. One
-/// iterator throughout, because dropping an `AsyncStream`'s iterator ends the stream; never read from two tasks at once
-/// (the handler's read is over before the body's first).
+/// Reads a request's reply stream (or a GET stream) in turns: the handler reads the first message, the response body
+/// the rest. One iterator throughout, because dropping an `AsyncStream`'s iterator ends the stream; never read from two
+/// tasks at once (the handler's read is over before the body's first).
 private final class ReplyReader: @unchecked Sendable {
-    private var iterator: AsyncStream<[UInt8]>.AsyncIterator
+    private enum Source {
+        case replies(ReplyStream.AsyncIterator)
+        case listener(AsyncStream<[UInt8]>.AsyncIterator)
+    }
 
-    init(_ replies: AsyncStream<[UInt8]>) { iterator = replies.makeAsyncIterator() }
+    private var source: Source
 
-    func next() async -> [UInt8]? { await iterator.next() }
+    init(_ replies: ReplyStream) { source = .replies(replies.makeAsyncIterator()) }
+
+    init(_ messages: AsyncStream<[UInt8]>) { source = .listener(messages.makeAsyncIterator()) }
+
+    /// The next message, and whether it is a request's answer (a GET stream carries none).
+    func nextMessage() async -> (bytes: [UInt8], isAnswer: Bool)? {
+        switch source {
+        case .replies(var iterator):
+            let message = await iterator.nextMessage()
+            source = .replies(iterator)
+            return message
+        case .listener(var iterator):
+            let message = await iterator.next()
+            source = .listener(iterator)
+            return message.map { ($0, false) }
+        }
+    }
+
+    func next() async -> [UInt8]? { await nextMessage()?.bytes }
 }
 
 extension HTTPField.Name {
