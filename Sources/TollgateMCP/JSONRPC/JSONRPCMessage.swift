@@ -39,27 +39,19 @@ public struct JSONRPCMessage: Sendable {
     /// Reads the envelope of one message. Batches (JSON arrays) are refused: MCP removed them in 2025-06-18.
     public init(parsing bytes: [UInt8], maxDepth: Int = 64) throws(ParseError) {
         let scanner = JSONScanner(bytes, maxDepth: maxDepth)
-        let root: Range<Int>
+        let document: (root: Range<Int>, members: [JSONScanner.Member]?)
         do {
-            root = try scanner.document()
+            document = try scanner.documentMembers()
         } catch {
             throw ParseError(code: -32700, message: "Parse error: the body is not valid JSON (\(error))")
         }
-        let members: [JSONScanner.Member]
-        do {
-            guard let object = try scanner.members(of: root) else {
-                let isArray = bytes[root.lowerBound] == UInt8(ascii: "[")
-                throw ParseError(
-                    code: -32600,
-                    message: isArray
-                        ? "Invalid Request: JSON-RPC batches are not supported; send one message per request"
-                        : "Invalid Request: a JSON-RPC message must be a JSON object")
-            }
-            members = object
-        } catch let error as ParseError {
-            throw error
-        } catch {
-            throw ParseError(code: -32700, message: "Parse error: \(error)")
+        guard let members = document.members else {
+            let isArray = bytes[document.root.lowerBound] == UInt8(ascii: "[")
+            throw ParseError(
+                code: -32600,
+                message: isArray
+                    ? "Invalid Request: JSON-RPC batches are not supported; send one message per request"
+                    : "Invalid Request: a JSON-RPC message must be a JSON object")
         }
         var seen = Set<String>()
         for member in members
