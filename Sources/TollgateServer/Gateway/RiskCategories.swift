@@ -6,11 +6,12 @@ import TollgateCore
 /// Classifying reads the tool's name, description and schema word by word (about 15 µs, most of a decision's own
 /// CPU); a tool's descriptor changes only when its server lists it anew. The memo is keyed by the whole descriptor,
 /// so a changed description or schema is classified afresh. It is emptied when it grows past a bound, so a server
-/// that renames its tools at will cannot make it grow without end.
+/// that renames its tools at will cannot make it grow without end; the bound is low (a deployment's distinct tools,
+/// not its calls) because each entry keeps its descriptor, schema included, after the sessions that listed it end.
 final class RiskCategories: Sendable {
     private let classifier = RiskClassifier()
     private let known = Mutex<[ToolDescriptor: RiskCategory]>([:])
-    static let maxTools = 4096
+    static let maxTools = 1024
 
     /// The category of `tool`, from the memo when it holds this very descriptor.
     func category(of tool: ToolDescriptor) -> RiskCategory {
