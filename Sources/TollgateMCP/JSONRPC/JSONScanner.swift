@@ -47,30 +47,7 @@ struct JSONScanner {
         var index = skipWhitespace(0)
         let start = index
         guard maxDepth > 0, index < bytes.count, bytes[index] == UInt8(ascii: "{") else { return (try document(), nil) }
-        index = skipWhitespace(index + 1)
-        var members: [Member] = []
-        guard index < bytes.count else { throw Failure(offset: index, reason: "unexpected end of input") }
-        if bytes[index] == UInt8(ascii: "}") {
-            index += 1
-        } else {
-            while true {
-                let key = try readString(&index)
-                index = skipWhitespace(index)
-                try expect(UInt8(ascii: ":"), &index)
-                index = skipWhitespace(index)
-                let valueStart = index
-                try skipValue(&index, depth: 1)
-                members.append(Member(key: key, value: valueStart..<index))
-                index = skipWhitespace(index)
-                guard index < bytes.count else { throw Failure(offset: index, reason: "unexpected end of input") }
-                if bytes[index] == UInt8(ascii: ",") {
-                    index = skipWhitespace(index + 1)
-                    continue
-                }
-                try expect(UInt8(ascii: "}"), &index)
-                break
-            }
-        }
+        let members = try readMembers(&index)
         let end = index
         index = skipWhitespace(index)
         guard index == bytes.count else { throw Failure(offset: index, reason: "unexpected data after the JSON value") }
@@ -80,23 +57,35 @@ struct JSONScanner {
     /// The members of the object at `range`, in the order written; `nil` when the value is not an object.
     func members(of range: Range<Int>) throws(Failure) -> [Member]? {
         guard range.lowerBound < bytes.count, bytes[range.lowerBound] == UInt8(ascii: "{") else { return nil }
-        var index = skipWhitespace(range.lowerBound + 1)
-        var result: [Member] = []
-        if bytes[index] == UInt8(ascii: "}") { return result }
+        var index = range.lowerBound
+        return try readMembers(&index)
+    }
+
+    /// Reads the object at `index` (its `{`), checking every member's key and value, and moves past its `}`.
+    private func readMembers(_ index: inout Int) throws(Failure) -> [Member] {
+        index = skipWhitespace(index + 1)
+        var members: [Member] = []
+        guard index < bytes.count else { throw Failure(offset: index, reason: "unexpected end of input") }
+        if bytes[index] == UInt8(ascii: "}") {
+            index += 1
+            return members
+        }
         while true {
             let key = try readString(&index)
             index = skipWhitespace(index)
             try expect(UInt8(ascii: ":"), &index)
             index = skipWhitespace(index)
-            let start = index
+            let valueStart = index
             try skipValue(&index, depth: 1)
-            result.append(Member(key: key, value: start..<index))
+            members.append(Member(key: key, value: valueStart..<index))
             index = skipWhitespace(index)
+            guard index < bytes.count else { throw Failure(offset: index, reason: "unexpected end of input") }
             if bytes[index] == UInt8(ascii: ",") {
                 index = skipWhitespace(index + 1)
                 continue
             }
-            return result
+            try expect(UInt8(ascii: "}"), &index)
+            return members
         }
     }
 
