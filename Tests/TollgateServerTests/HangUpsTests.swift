@@ -1,9 +1,14 @@
 import NIOCore
 import NIOEmbedded
+import NIOPosix
 import Synchronization
 import Testing
 
 @testable import TollgateServer
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The hang-up watch on one connection, on an embedded channel: what runs when, and that nothing outlives the
 /// connection. (The gateway end to end: `GatewayOperationsTests` and `GatewayInteropTests`.)
@@ -85,5 +90,30 @@ import Testing
         _ = try channel.finish()
         #expect(ran.count == 1)
         #expect(hangUps.watchedConnections == 0)
+    }
+
+    /// On a real socket: every accepted connection asks the kernel to probe it when idle, so an agent's host that
+    /// vanishes without a FIN or RST ends its connection (a hang-up) within about two minutes.
+    @Test func anAgentsConnectionIsProbedWhenIdle() async throws {
+        let hangUps = HangUps()
+        let accepted = MultiThreadedEventLoopGroup.singleton.next().makePromise(of: (any Channel).self)
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelInitializer { child in
+                child.eventLoop.makeCompletedFuture {
+                    try child.pipeline.syncOperations.addHandler(hangUps.watcher())
+                    accepted.succeed(child)
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        defer { server.close(promise: nil) }
+        let client = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(to: server.localAddress!).get()
+        defer { client.close(promise: nil) }
+        let child = try await accepted.futureResult.get()
+        #expect(try await child.getOption(.socketOption(.so_keepalive)).get() != 0)
+        #expect(try await child.getOption(.tcpOption(.init(rawValue: TCP_KEEPIDLE))).get() == HangUps.Watcher.keepAliveIdle)
+        #expect(try await child.getOption(.tcpOption(.init(rawValue: TCP_KEEPINTVL))).get() == HangUps.Watcher.keepAliveInterval)
+        #expect(try await child.getOption(.tcpOption(.init(rawValue: TCP_KEEPCNT))).get() == HangUps.Watcher.keepAliveProbes)
+        #expect(try await client.getOption(.socketOption(.so_keepalive)).get() == 0, "a socket without the watcher is not probed")
+        #expect(hangUps.watchedConnections == 1)
     }
 }

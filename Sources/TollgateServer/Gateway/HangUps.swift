@@ -2,6 +2,12 @@ import Hummingbird
 import NIOCore
 import Synchronization
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// Tells a request's handler when the agent hangs up while its answer is under way.
 ///
 /// An agent that closes its connection before the answer came is cancelling the call: a 2026-07-28 client cancels no
@@ -101,7 +107,26 @@ final class HangUps: Sendable {
             let id = ObjectIdentifier(context.channel)
             self.id = id
             hangUps.opened(id)
+            Self.probeWhenIdle(context.channel)
         }
+
+        /// TCP keep-alive on the connection: the first probe after `keepAliveIdle` seconds of silence, then one every
+        /// `keepAliveInterval`, and the connection closed (a hang-up) after `keepAliveProbes` unanswered ones, about two
+        /// minutes in all. An agent's host that vanishes sends neither FIN nor RST; without probes its connection was
+        /// noticed only at the gateway's next write, which for a call held for approval may come hours later, and the
+        /// call was then released upstream for nobody. Channels that are not sockets (tests' embedded ones) are left
+        /// as they are.
+        static func probeWhenIdle(_ channel: any Channel) {
+            guard let options = channel.syncOptions else { return }
+            try? options.setOption(.socketOption(.so_keepalive), value: 1)
+            try? options.setOption(.tcpOption(.init(rawValue: TCP_KEEPIDLE)), value: keepAliveIdle)
+            try? options.setOption(.tcpOption(.init(rawValue: TCP_KEEPINTVL)), value: keepAliveInterval)
+            try? options.setOption(.tcpOption(.init(rawValue: TCP_KEEPCNT)), value: keepAliveProbes)
+        }
+
+        static let keepAliveIdle = 60
+        static let keepAliveInterval = 15
+        static let keepAliveProbes = 4
 
         func handlerRemoved(context: ChannelHandlerContext) {
             if let id { hangUps.hungUp(id, closed: true) }
