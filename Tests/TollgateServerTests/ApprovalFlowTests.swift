@@ -116,6 +116,56 @@ final class ApprovalFlowTests: XCTestCase {
 
     // MARK: - The hold ends, the identical retry
 
+    func testAnAgentThatHangsUpWhileItsCallIsHeldDoesNotHaveItRunWhenApproved() async throws {
+        let fixture = try await start(policy: Self.policy())
+        defer { fixture.gateway.stop() }
+        let wire = GatewayBadInputTests.Wire(port: fixture.gateway.port, server: "pay", key: fixture.gateway.key)
+        let session = try wire.initialize()
+        // Once for a JSON answer (the decision is made before the answer starts), once for one that could have been a
+        // stream: the agent gives up after two seconds of a 20 s hold and closes its connection.
+        for (amount, accept) in [(21.0, "application/json"), (22.0, "application/json, text/event-stream")] {
+            let call =
+                #"{"jsonrpc":"2.0","id":\#(Int(amount)),"method":"tools/call","params":{"name":"transfer","arguments":{"amount":\#(amount),"to":"bob"}}}"#
+            let gaveUp = Task.detached { wire.post(call, session: session, accept: accept, timeout: .seconds(2)) }
+            let pending = await fixture.gateway.awaitApprovals(as: "alice")
+            let id = try XCTUnwrap(pending.first?["id"]?.stringValue, fixture.gateway.log)
+            let answered = await gaveUp.value
+            XCTAssertEqual(answered.status, 0, "the agent had no answer before it hung up: \(answered.body)")
+            try await Task.sleep(for: .milliseconds(500))
+            XCTAssertEqual(decide(fixture, id, "approve", as: "alice").status, 200)
+            try await Task.sleep(for: .milliseconds(1500))
+            XCTAssertEqual(fixture.runs(amount: amount), 0, "nobody waits for the call (Accept: \(accept)): it does not run")
+            let shown = fixture.gateway.api("GET", "/v1/approvals/\(id)", as: "carol").body
+            XCTAssertEqual(shown?["status"]?.stringValue, "approved")
+            XCTAssertEqual(shown?["consumed"]?.boolValue, false, "the approval is left for the agent's retry")
+        }
+        // The session goes on, and the retry runs on the approval.
+        let retry = wire.call("transfer", #"{"amount":21.0,"to":"bob"}"#, id: 30, session: session)
+        XCTAssertEqual(retry?["result"]?["isError"]?.boolValue, false, "\(String(describing: retry))")
+        XCTAssertEqual(fixture.runs(amount: 21), 1)
+    }
+
+    func testAJSONCallCancelledWhileHeldIsAnsweredSoAndDoesNotRunWhenApproved() async throws {
+        let fixture = try await start(policy: Self.policy())
+        defer { fixture.gateway.stop() }
+        let wire = GatewayBadInputTests.Wire(port: fixture.gateway.port, server: "pay", key: fixture.gateway.key)
+        let session = try wire.initialize()
+        let call = #"{"jsonrpc":"2.0","id":"c1","method":"tools/call","params":{"name":"transfer","arguments":{"amount":23,"to":"bob"}}}"#
+        let held = Task.detached { wire.post(call, session: session, accept: "application/json", timeout: .seconds(15)) }
+        let pending = await fixture.gateway.awaitApprovals(as: "alice")
+        let id = try XCTUnwrap(pending.first?["id"]?.stringValue, fixture.gateway.log)
+        let cancel = #"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"c1","reason":"changed my mind"}}"#
+        XCTAssertEqual(wire.post(cancel, session: session).status, 202)
+        let answer = await held.value
+        XCTAssertEqual(answer.status, 200, answer.body)
+        let result = try JSONValue(parsing: answer.body)["result"]
+        XCTAssertEqual(result?["isError"]?.boolValue, true, answer.body)
+        XCTAssertTrue(answer.body.contains("was cancelled while it waited for approval"), answer.body)
+        XCTAssertEqual(decide(fixture, id, "approve", as: "alice").status, 200)
+        try await Task.sleep(for: .milliseconds(1500))
+        XCTAssertEqual(fixture.runs(amount: 23), 0)
+    }
+
     func testHoldTimeoutGivesPendingAndTheIdenticalRetryRunsOnceAfterApproval() async throws {
         let fixture = try await start(policy: Self.policy(hold: "1s"))
         defer { fixture.gateway.stop() }

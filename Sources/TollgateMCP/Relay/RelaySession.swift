@@ -145,8 +145,23 @@ public actor RelaySession {
             return .stream(stream)
         }
         guard streaming else {
-            // A JSON response: nothing reaches the agent before the answer, so the decision is made here.
-            switch await decide(message, id: id, progress: nil) {
+            // A JSON response: nothing reaches the agent before the answer, so the decision is made here; in a task of
+            // its own, so that the agent's cancellation (`notifications/cancelled`, or its hang-up through `abandon`)
+            // stops a call held for approval before anything is forwarded, as on a stream.
+            var task: Task<Void, Never>?
+            let verdict = await withCheckedContinuation { (continuation: CheckedContinuation<Decision, Never>) in
+                let deciding = Task { continuation.resume(returning: await self.decide(message, id: id, progress: nil)) }
+                self.deciding[id] = deciding
+                task = deciding
+            }
+            if let task, deciding[id] == task { deciding.removeValue(forKey: id) }
+            if task?.isCancelled ?? false || closed {
+                if case .forward(let ticket) = verdict { await gate.complete(ticket, outcome: .cancelled) }
+                if closed { return .immediate(JSONText.error(id: id, code: -32600, message: "Session terminated")) }
+                if case .reply(let bytes) = verdict { return .immediate(bytes) }
+                return .immediate(JSONText.error(id: id, code: -32800, message: "Request cancelled"))
+            }
+            switch verdict {
             case .reply(let bytes): return .immediate(bytes)
             case .forward(let ticket):
                 if let refusal = await forward(message, id: id, method: method, ticket: ticket, sink: sink, streaming: false) {

@@ -123,7 +123,11 @@ struct MCPRoutes: Sendable {
         // have no GET stream to travel on); otherwise one JSON body, which costs less. Even then, see `answer`.
         let listening = await session.hasListener
         let streaming = acceptsStream && (message.progressToken != nil || !listening)
-        switch await session.receive(message, streaming: streaming) {
+        // Watched from here: a JSON answer's decision (a call held for approval) is made before `receive` returns.
+        let deciding = hangUps.arm(context.channel) { Task { if let id = message.id { await session.abandon(id) } } }
+        let received = await session.receive(message, streaming: streaming)
+        deciding.disarm()
+        switch received {
         case .accepted:
             return Response(status: .accepted)
         case .immediate(let reply):
