@@ -166,6 +166,23 @@ final class ApprovalFlowTests: XCTestCase {
         XCTAssertEqual(fixture.runs(amount: 23), 0)
     }
 
+    func testAStatelessCallWhoseClientHangsUpWhileHeldDoesNotRunWhenApproved() async throws {
+        let fixture = try await start(policy: Self.policy())
+        defer { fixture.gateway.stop() }
+        // mcp 2.3 at 2026-07-28 cancels only by closing the request's connection; it gives up after 3 s of the hold.
+        var step = Self.transfer(24)
+        step = .object((step.objectValue ?? [:]).merging(["cancel_after": 3]) { $1 })
+        let run = client(fixture, mode: "2026-07-28", steps: [step, .object(["op": "sleep", "seconds": 0.5])])
+        let pending = await fixture.gateway.awaitApprovals(as: "alice")
+        let id = try XCTUnwrap(pending.first?["id"]?.stringValue, fixture.gateway.log)
+        let result = try await run.value
+        XCTAssertEqual(result.connected?["protocolVersion"]?.stringValue, "2026-07-28", result.description)
+        XCTAssertEqual(decide(fixture, id, "approve", as: "alice").status, 200)
+        try await Task.sleep(for: .milliseconds(1500))
+        XCTAssertEqual(fixture.runs(amount: 24), 0, "nobody waits for the call: it does not run")
+        XCTAssertEqual(fixture.gateway.api("GET", "/v1/approvals/\(id)", as: "carol").body?["consumed"]?.boolValue, false)
+    }
+
     func testHoldTimeoutGivesPendingAndTheIdenticalRetryRunsOnceAfterApproval() async throws {
         let fixture = try await start(policy: Self.policy(hold: "1s"))
         defer { fixture.gateway.stop() }

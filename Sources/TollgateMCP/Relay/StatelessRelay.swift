@@ -51,7 +51,8 @@ public actor StatelessRelay {
     }
 
     /// Handles one stateless message from an agent: the reply, and for a request sent upstream, the id it went under
-    /// (for `abandon`).
+    /// (for `abandon`). Cancelling the calling task before the request is sent (while a call is held for approval)
+    /// sends nothing: the call's outcome is `cancelled`.
     public func receive(_ message: JSONRPCMessage, identity: SessionIdentity) async -> (reply: RelaySession.Reply, upstreamID: JSONRPCID?) {
         var upstreamID: JSONRPCID?
         let reply = await receive(message, identity: identity, sentAs: &upstreamID)
@@ -91,6 +92,11 @@ public actor StatelessRelay {
         } catch {
             if let ticket { await gate.complete(ticket, outcome: .transportError("\(error)")) }
             return .immediate(JSONText.error(id: id, code: -32603, message: "The upstream server is unavailable: \(error)"))
+        }
+        if Task.isCancelled {
+            // The agent hung up while the call was decided (held for approval) or the upstream started: nothing is sent.
+            if let ticket { await gate.complete(ticket, outcome: .cancelled) }
+            return .immediate(JSONText.error(id: id, code: -32800, message: "Request cancelled"))
         }
         counter += 1
         let upstreamID = JSONRPCID(string: "tg-\(counter)")

@@ -92,7 +92,15 @@ struct MCPRoutes: Sendable {
             // it speaks that version (or refuses, and 2.x clients fall back to the initialize handshake).
             guard let relay = stateless[server.name] else { return Self.json(.ok, RelaySession.discoverRefusal(id: message.id)) }
             let identity = SessionIdentity(agent: agent.id, grant: agent.grant, session: "stateless", server: server.name)
-            let received = await relay.receive(message, identity: identity)
+            // Watched from here: the decision (a call held for approval) is made before `receive` returns.
+            let receiving = Task { await relay.receive(message, identity: identity) }
+            let deciding = hangUps.arm(context.channel) { receiving.cancel() }
+            let received = await withTaskCancellationHandler {
+                await receiving.value
+            } onCancel: {
+                receiving.cancel()
+            }
+            deciding.disarm()
             switch received.reply {
             case .accepted: return Response(status: .accepted)
             case .immediate(let reply): return Self.json(.ok, reply)
