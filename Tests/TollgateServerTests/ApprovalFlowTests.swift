@@ -114,13 +114,28 @@ final class ApprovalFlowTests: XCTestCase {
         XCTAssertEqual(fixture.runs(amount: 12), 0)
     }
 
-    // MARK: - The hold ends, the identical retry
+    // MARK: - Given up while held
+
+    /// A session on the raw wire, for agents the Python client does not play (JSON answers only, hang-ups).
+    func wireSession(_ fixture: Fixture) throws -> (wire: GatewayBadInputTests.Wire, session: String) {
+        let wire = GatewayBadInputTests.Wire(port: fixture.gateway.port, server: "pay", key: fixture.gateway.key)
+        return (wire, try wire.initialize())
+    }
+
+    /// Approves `id` after its call was given up: the call never runs, and the approval is left for the agent's retry.
+    func approveGivenUp(_ fixture: Fixture, _ id: String, amount: Double, _ what: String, line: UInt = #line) async throws {
+        XCTAssertEqual(decide(fixture, id, "approve", as: "alice").status, 200, line: line)
+        try await Task.sleep(for: .milliseconds(1500))
+        XCTAssertEqual(fixture.runs(amount: amount), 0, "nobody waits for the call (\(what)): it does not run", line: line)
+        let shown = fixture.gateway.api("GET", "/v1/approvals/\(id)", as: "carol").body
+        XCTAssertEqual(shown?["status"]?.stringValue, "approved", line: line)
+        XCTAssertEqual(shown?["consumed"]?.boolValue, false, "the approval is left for the agent's retry (\(what))", line: line)
+    }
 
     func testAnAgentThatHangsUpWhileItsCallIsHeldDoesNotHaveItRunWhenApproved() async throws {
         let fixture = try await start(policy: Self.policy())
         defer { fixture.gateway.stop() }
-        let wire = GatewayBadInputTests.Wire(port: fixture.gateway.port, server: "pay", key: fixture.gateway.key)
-        let session = try wire.initialize()
+        let (wire, session) = try wireSession(fixture)
         // Once for a JSON answer (the decision is made before the answer starts), once for one that could have been a
         // stream: the agent gives up after two seconds of a 20 s hold and closes its connection.
         for (amount, accept) in [(21.0, "application/json"), (22.0, "application/json, text/event-stream")] {
@@ -132,12 +147,7 @@ final class ApprovalFlowTests: XCTestCase {
             let answered = await gaveUp.value
             XCTAssertEqual(answered.status, 0, "the agent had no answer before it hung up: \(answered.body)")
             try await Task.sleep(for: .milliseconds(500))
-            XCTAssertEqual(decide(fixture, id, "approve", as: "alice").status, 200)
-            try await Task.sleep(for: .milliseconds(1500))
-            XCTAssertEqual(fixture.runs(amount: amount), 0, "nobody waits for the call (Accept: \(accept)): it does not run")
-            let shown = fixture.gateway.api("GET", "/v1/approvals/\(id)", as: "carol").body
-            XCTAssertEqual(shown?["status"]?.stringValue, "approved")
-            XCTAssertEqual(shown?["consumed"]?.boolValue, false, "the approval is left for the agent's retry")
+            try await approveGivenUp(fixture, id, amount: amount, "Accept: \(accept)")
         }
         // The session goes on, and the retry runs on the approval.
         let retry = wire.call("transfer", #"{"amount":21.0,"to":"bob"}"#, id: 30, session: session)
@@ -148,8 +158,7 @@ final class ApprovalFlowTests: XCTestCase {
     func testAJSONCallCancelledWhileHeldIsAnsweredSoAndDoesNotRunWhenApproved() async throws {
         let fixture = try await start(policy: Self.policy())
         defer { fixture.gateway.stop() }
-        let wire = GatewayBadInputTests.Wire(port: fixture.gateway.port, server: "pay", key: fixture.gateway.key)
-        let session = try wire.initialize()
+        let (wire, session) = try wireSession(fixture)
         let call = #"{"jsonrpc":"2.0","id":"c1","method":"tools/call","params":{"name":"transfer","arguments":{"amount":23,"to":"bob"}}}"#
         let held = Task.detached { wire.post(call, session: session, accept: "application/json", timeout: .seconds(15)) }
         let pending = await fixture.gateway.awaitApprovals(as: "alice")
@@ -161,9 +170,7 @@ final class ApprovalFlowTests: XCTestCase {
         let result = try JSONValue(parsing: answer.body)["result"]
         XCTAssertEqual(result?["isError"]?.boolValue, true, answer.body)
         XCTAssertTrue(answer.body.contains("was cancelled while it waited for approval"), answer.body)
-        XCTAssertEqual(decide(fixture, id, "approve", as: "alice").status, 200)
-        try await Task.sleep(for: .milliseconds(1500))
-        XCTAssertEqual(fixture.runs(amount: 23), 0)
+        try await approveGivenUp(fixture, id, amount: 23, "notifications/cancelled")
     }
 
     func testAStatelessCallWhoseClientHangsUpWhileHeldDoesNotRunWhenApproved() async throws {
@@ -177,11 +184,10 @@ final class ApprovalFlowTests: XCTestCase {
         let id = try XCTUnwrap(pending.first?["id"]?.stringValue, fixture.gateway.log)
         let result = try await run.value
         XCTAssertEqual(result.connected?["protocolVersion"]?.stringValue, "2026-07-28", result.description)
-        XCTAssertEqual(decide(fixture, id, "approve", as: "alice").status, 200)
-        try await Task.sleep(for: .milliseconds(1500))
-        XCTAssertEqual(fixture.runs(amount: 24), 0, "nobody waits for the call: it does not run")
-        XCTAssertEqual(fixture.gateway.api("GET", "/v1/approvals/\(id)", as: "carol").body?["consumed"]?.boolValue, false)
+        try await approveGivenUp(fixture, id, amount: 24, "2026-07-28, connection closed")
     }
+
+    // MARK: - The hold ends, the identical retry
 
     func testHoldTimeoutGivesPendingAndTheIdenticalRetryRunsOnceAfterApproval() async throws {
         let fixture = try await start(policy: Self.policy(hold: "1s"))
