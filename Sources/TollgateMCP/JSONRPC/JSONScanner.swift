@@ -232,7 +232,6 @@ struct JSONScanner {
         }
     }
 
-    /// Reads a string starting at its opening quote, decoding escapes; leaves `index` after the closing quote.
     /// Checks the string at `index` and moves past it without building it, as skipping a value needs: a string of
     /// plain ASCII without escapes (keys, most values) needs only a scan; any other is read whole, which checks its
     /// escapes and its UTF-8 and fails as `readString` does.
@@ -253,6 +252,7 @@ struct JSONScanner {
         _ = try readString(&index)
     }
 
+    /// Reads a string starting at its opening quote, decoding escapes; leaves `index` after the closing quote.
     func readString(_ index: inout Int) throws(Failure) -> String {
         guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else {
             throw Failure(offset: index, reason: "expected a string")

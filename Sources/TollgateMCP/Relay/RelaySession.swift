@@ -155,11 +155,12 @@ public actor RelaySession {
                 task = deciding
             }
             if let task, deciding[id] == task { deciding.removeValue(forKey: id) }
-            if task?.isCancelled ?? false || closed {
-                if case .forward(let ticket) = verdict { await gate.complete(ticket, outcome: .cancelled) }
-                if closed { return .immediate(JSONText.error(id: id, code: -32600, message: "Session terminated")) }
+            if (task?.isCancelled ?? false) || closed {
+                // A JSON request has an answer even then: the session's end, or the decision's own (a held call's
+                // `cancelled` refusal).
+                if let answer = await overtaken(verdict, id: id) { return .immediate(answer) }
                 if case .reply(let bytes) = verdict { return .immediate(bytes) }
-                return .immediate(JSONText.error(id: id, code: -32800, message: "Request cancelled"))
+                return .immediate(Self.requestCancelled(id: id))
             }
             switch verdict {
             case .reply(let bytes): return .immediate(bytes)
@@ -185,9 +186,7 @@ public actor RelaySession {
         defer { deciding.removeValue(forKey: id) }
         let decision = await decide(message, id: id, progress: progress)
         if Task.isCancelled || closed {
-            // The agent cancelled the call (or the session ended) while it was decided: nothing is forwarded.
-            if case .forward(let ticket) = decision { await gate.complete(ticket, outcome: .cancelled) }
-            if closed { sink.answer(JSONText.error(id: id, code: -32600, message: "Session terminated")) } else { sink.finish() }
+            if let answer = await overtaken(decision, id: id) { sink.answer(answer) } else { sink.finish() }
             return
         }
         switch decision {
@@ -198,6 +197,18 @@ public actor RelaySession {
                 sink.answer(refusal)
             }
         }
+    }
+
+    /// After a decision that the agent's cancellation (or the session's end) overtook: nothing is forwarded, and a call
+    /// it would have forwarded is recorded as cancelled. The session's end is the agent's answer when it was that.
+    private func overtaken(_ decision: Decision, id: JSONRPCID) async -> [UInt8]? {
+        if case .forward(let ticket) = decision { await gate.complete(ticket, outcome: .cancelled) }
+        return closed ? JSONText.error(id: id, code: -32600, message: "Session terminated") : nil
+    }
+
+    /// The answer to a request the agent cancelled before it was sent, when the transport must give one.
+    static func requestCancelled(id: JSONRPCID) -> [UInt8] {
+        JSONText.error(id: id, code: -32800, message: "Request cancelled")
     }
 
     /// Sends a request upstream, its answers to go to `sink`; returns the agent's answer instead when it cannot be sent.

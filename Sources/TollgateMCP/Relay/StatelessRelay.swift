@@ -96,7 +96,7 @@ public actor StatelessRelay {
         if Task.isCancelled {
             // The agent hung up while the call was decided (held for approval) or the upstream started: nothing is sent.
             if let ticket { await gate.complete(ticket, outcome: .cancelled) }
-            return .immediate(JSONText.error(id: id, code: -32800, message: "Request cancelled"))
+            return .immediate(RelaySession.requestCancelled(id: id))
         }
         counter += 1
         let upstreamID = JSONRPCID(string: "tg-\(counter)")
