@@ -131,10 +131,11 @@ struct MCPRoutes: Sendable {
         // have no GET stream to travel on); otherwise one JSON body, which costs less. Even then, see `answer`.
         let listening = await session.hasListener
         let streaming = acceptsStream && (message.progressToken != nil || !listening)
-        // Watched from here: a JSON answer's decision (a call held for approval) is made before `receive` returns.
-        let deciding = hangUps.arm(context.channel) { Task { if let id = message.id { await session.abandon(id) } } }
+        // A JSON answer's decision (a call held for approval) is made before `receive` returns, so it is watched from
+        // here; a stream's runs beside the session, and `answer` watches it (a hang-up meanwhile is kept for its arm).
+        let deciding = streaming ? nil : hangUps.arm(context.channel) { Task { if let id = message.id { await session.abandon(id) } } }
         let received = await session.receive(message, streaming: streaming)
-        deciding.disarm()
+        deciding?.disarm()
         switch received {
         case .accepted:
             return Response(status: .accepted)
