@@ -8,9 +8,10 @@ It runs with either generation of the SDK:
     a "legacy-only" upstream.
 
 Usage:
-  python fixture_server.py --transport stdio [--ledger FILE] [--outcomes FILE]
+  python fixture_server.py --transport stdio [--ledger FILE] [--outcomes FILE] [--tools-list error|hang]
   python fixture_server.py --transport streamable-http|sse [--port N] [--json-response] [--stateless]
                            [--ledger FILE] [--outcomes FILE] [--http-log FILE] [--http-status TOOL=CODE]...
+                           [--http-status-after TOOL=CODE]...
 
 Over HTTP it listens on 127.0.0.1 only (port 0, the default, picks a free port) and prints exactly one
 line `READY <url>` to stdout once it accepts connections: `http://127.0.0.1:PORT/mcp` for streamable-http,
@@ -46,6 +47,13 @@ Tools:
   garbage(text)              -> writes `text` plus a newline straight to the process's original stdout (in
                                 stdio mode: a line that is not JSON-RPC on the protocol stream), then returns "ok"
   die(code=3)                -> the process exits at once with `code` (no answer is sent, no outcome line)
+  environment()              -> the process's environment, a JSON object of names to values (as text)
+  run(argv, stdin="")        -> runs the program argv[0] with arguments argv[1:] (no shell, 30 s limit) and
+                                returns {"status": N, "stdout": TEXT, "stderr": TEXT} as JSON text (status -1
+                                and the reason in stderr when it cannot be started or times out)
+
+With --tools-list error, the server answers `tools/list` with a JSON-RPC error (-32603); with --tools-list hang it
+never answers it. Calls still reach the tools.
 
 Ledger: with --ledger FILE, every tools/call that reaches a tool appends one JSON line
 `{"tool": NAME, "arguments": {...}, "time": UNIX_SECONDS}` *before* the tool runs (so a test can assert that
@@ -62,7 +70,9 @@ With --http-log FILE (HTTP only), every HTTP request appends one line
 when its response starts (an SSE GET: when the stream opens; "body" is the parsed JSON of a POST, or null).
 With --http-status TOOL=CODE (HTTP only, repeatable), a tools/call of TOOL gets that bare HTTP status, no body
 (over sse that is the answer to the POST to /messages/, which kills the SDK clients' session: see
-mcp_client.py).
+mcp_client.py). With --http-status-after TOOL=CODE (streamable-http only, repeatable), a tools/call of TOOL
+runs first (it reaches the ledger and acts) and its answer is then thrown away and replaced by that bare
+status: an upstream that fails after doing the work.
 """
 
 from __future__ import annotations
@@ -73,6 +83,7 @@ import inspect
 import json
 import os
 import socket
+import subprocess
 import sys
 import time
 from typing import Any
@@ -228,6 +239,32 @@ def build_server(args: argparse.Namespace) -> Any:
         sys.stderr.flush()
         os._exit(code)
 
+    @server.tool(description="Returns the process's environment as a JSON object.")
+    @recorded
+    def environment() -> str:
+        return json.dumps(dict(os.environ), sort_keys=True)
+
+    @server.tool(description="Runs a program (argv, no shell) and returns its status, stdout and stderr as JSON.")
+    @recorded
+    def run(argv: list[str], stdin: str = "") -> str:
+        try:
+            done = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=30)
+            result = {"status": done.returncode, "stdout": done.stdout, "stderr": done.stderr}
+        except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
+            result = {"status": -1, "stdout": "", "stderr": str(exc)}
+        return json.dumps(result, sort_keys=True)
+
+    if args.tools_list != "normal":
+        # --tools-list error|hang: the server's own tools/list fails (a JSON-RPC error) or never answers.
+        async def broken_list_tools() -> Any:
+            if args.tools_list == "hang":
+                await anyio.sleep(3600)
+            raise _rpc_error(-32603, "tools/list is broken on purpose")
+
+        server.list_tools = broken_list_tools
+        if SDK_GENERATION == 1:
+            server._mcp_server.list_tools()(broken_list_tools)
+
     return server
 
 
@@ -240,12 +277,18 @@ class HttpFixtures:
     --http-status TOOL=CODE: a POSTed `tools/call` of TOOL is answered with that bare HTTP status and an empty
       body, before the MCP server sees it (so it never reaches the ledger): an upstream failing at the HTTP
       layer.
+    --http-status-after TOOL=CODE: a POSTed `tools/call` of TOOL goes to the MCP server, which runs it (ledger
+      line and all); its answer is discarded and replaced by that bare HTTP status: an upstream that acts and
+      then fails at the HTTP layer.
     """
 
-    def __init__(self, app: Any, log_path: str | None, statuses: dict[str, int]) -> None:
+    def __init__(
+        self, app: Any, log_path: str | None, statuses: dict[str, int], statuses_after: dict[str, int] | None = None
+    ) -> None:
         self.app = app
         self.log_path = log_path
         self.statuses = statuses
+        self.statuses_after = statuses_after or {}
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -308,6 +351,22 @@ class HttpFixtures:
             await logged_send({"type": "http.response.start", "status": status, "headers": [(b"content-length", b"0")]})
             await logged_send({"type": "http.response.body", "body": b""})
             return
+        if (
+            isinstance(body, dict)
+            and body.get("method") == "tools/call"
+            and isinstance(body.get("params"), dict)
+            and body["params"].get("name") in self.statuses_after
+        ):
+            status = self.statuses_after[body["params"]["name"]]
+
+            async def discard(message: Any) -> None:
+                pass
+
+            # The server handles the call to its end (the tool runs); what it answers never leaves.
+            await self.app(scope, replay, discard)
+            await logged_send({"type": "http.response.start", "status": status, "headers": [(b"content-length", b"0")]})
+            await logged_send({"type": "http.response.body", "body": b""})
+            return
         await self.app(scope, replay, logged_send)
 
 
@@ -323,12 +382,16 @@ async def serve_http(server: Any, args: argparse.Namespace) -> None:
             app = server.sse_app(host="127.0.0.1")
     else:
         app = server.streamable_http_app() if args.transport == "streamable-http" else server.sse_app()
-    if args.http_log or args.http_status:
-        statuses = {}
-        for item in args.http_status:
-            tool, _, code = item.partition("=")
-            statuses[tool] = int(code)
-        app = HttpFixtures(app, args.http_log, statuses)
+    if args.http_log or args.http_status or args.http_status_after:
+
+        def parse(items: list[str]) -> dict[str, int]:
+            statuses = {}
+            for item in items:
+                tool, _, code = item.partition("=")
+                statuses[tool] = int(code)
+            return statuses
+
+        app = HttpFixtures(app, args.http_log, parse(args.http_status), parse(args.http_status_after))
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -366,6 +429,14 @@ def main() -> None:
     parser.add_argument(
         "--http-status", action="append", default=[], metavar="TOOL=CODE",
         help="HTTP: answer a tools/call of TOOL with this bare HTTP status (repeatable)",
+    )
+    parser.add_argument(
+        "--http-status-after", action="append", default=[], metavar="TOOL=CODE",
+        help="streamable-http: run a tools/call of TOOL, then answer it with this bare HTTP status instead (repeatable)",
+    )
+    parser.add_argument(
+        "--tools-list", choices=["normal", "error", "hang"], default="normal",
+        help="error: answer tools/list with a JSON-RPC error; hang: never answer it",
     )
     parser.add_argument("--json-response", action="store_true", help="streamable-http: answer POSTs with JSON, not SSE")
     parser.add_argument("--stateless", action="store_true", help="streamable-http: no sessions")

@@ -2,6 +2,9 @@ import TollgateCore
 
 /// One JSON-RPC 2.0 message as received: its exact bytes, and the few envelope fields the relay reads.
 ///
+/// A message that repeats a key in any of its objects is refused (`-32600`): peers disagree on which of the two
+/// values counts, so the gateway could decide on one while the upstream acts on the other.
+///
 /// The relay forwards ``bytes`` unchanged; it reads ``kind``, ``id`` and ``method`` to route the message, and
 /// ``params`` only for the requests it decides on (`tools/call`).
 ///
@@ -43,6 +46,12 @@ public struct JSONRPCMessage: Sendable {
         do {
             document = try scanner.documentMembers()
         } catch {
+            if error.repeatedKey != nil {
+                // Valid JSON to RFC 8259, but read two ways: this gateway by one value, the peer perhaps by the other.
+                throw ParseError(
+                    code: -32600,
+                    message: "Invalid Request: \(error.reason) (byte \(error.offset)); a message may not repeat a key in any object")
+            }
             throw ParseError(code: -32700, message: "Parse error: the body is not valid JSON (\(error))")
         }
         guard let members = document.members else {
@@ -52,11 +61,6 @@ public struct JSONRPCMessage: Sendable {
                 message: isArray
                     ? "Invalid Request: JSON-RPC batches are not supported; send one message per request"
                     : "Invalid Request: a JSON-RPC message must be a JSON object")
-        }
-        var seen = Set<String>()
-        for member in members
-        where !seen.insert(member.key).inserted && ["jsonrpc", "id", "method", "params", "result", "error"].contains(member.key) {
-            throw ParseError(code: -32600, message: "Invalid Request: the member `\(member.key)` appears twice")
         }
         func value(_ key: String) -> Range<Int>? { members.first { $0.key == key }?.value }
 

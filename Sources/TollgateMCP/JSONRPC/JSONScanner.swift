@@ -13,6 +13,9 @@ struct JSONScanner {
     struct Failure: Error, Equatable, CustomStringConvertible {
         var offset: Int
         var reason: String
+        /// The key an object repeats, when that is what is wrong: the bytes are JSON, but JSON that peers read two ways
+        /// (some keep the first of a repeated key, Python, Node and Go keep the last).
+        var repeatedKey: String?
         var description: String { "\(reason) at byte \(offset)" }
     }
 
@@ -70,8 +73,11 @@ struct JSONScanner {
             index += 1
             return members
         }
+        var keys = KeySet()
         while true {
+            let keyStart = index
             let key = try readString(&index)
+            try keys.insert(key, at: keyStart)
             index = skipWhitespace(index)
             try expect(UInt8(ascii: ":"), &index)
             index = skipWhitespace(index)
@@ -120,6 +126,33 @@ struct JSONScanner {
         try members(of: range)?.first { $0.key == key }?.value
     }
 
+    /// The keys of one object read so far. Every object of every message is checked: a repeated key is refused at any
+    /// depth, so that the gateway and the peer it forwards to can never read different values from the same bytes.
+    /// Keys compare as Swift strings (canonical equivalence), which refuses a little more than byte equality would
+    /// (`"é"` and `"e\u0301"`), never less.
+    private struct KeySet {
+        private var few: [String] = []
+        private var many: Set<String>?
+
+        mutating func insert(_ key: String, at offset: Int) throws(Failure) {
+            let isNew: Bool
+            if many != nil {
+                isNew = many!.insert(key).inserted
+            } else if few.count < 16 {
+                isNew = !few.contains(key)
+                if isNew { few.append(key) }
+            } else {
+                many = Set(few)
+                few = []
+                isNew = many!.insert(key).inserted
+            }
+            guard isNew else {
+                throw Failure(
+                    offset: offset, reason: "the key \(JSONText.string(String(key.prefix(64)))) appears twice in one object", repeatedKey: key)
+            }
+        }
+    }
+
     // MARK: - Scanning
 
     func skipWhitespace(_ start: Int) -> Int {
@@ -152,8 +185,10 @@ struct JSONScanner {
                 index += 1
                 return
             }
+            var keys = KeySet()
             while true {
-                try skipString(&index)
+                let keyStart = index
+                try keys.insert(try readString(&index), at: keyStart)
                 index = skipWhitespace(index)
                 try expect(UInt8(ascii: ":"), &index)
                 index = skipWhitespace(index)

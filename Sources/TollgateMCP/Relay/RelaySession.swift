@@ -55,8 +55,9 @@ public actor RelaySession {
     private var listenerGeneration = 0
     private var backlog: [[UInt8]] = []
     private var catalog: [String: ToolDescriptor]?
+    /// The gateway's own listing of the upstream's tools under way, which calls that need it wait for together.
+    private var catalogLoad: Task<ToolCatalog, Never>?
     private var initializeParams: String?
-    private var initialized = false
     private var closed = false
     private var restarts = 0
     private var lastStart: ContinuousClock.Instant = .now
@@ -109,12 +110,15 @@ public actor RelaySession {
             return message.kind == .request
                 ? .immediate(JSONText.error(id: message.id, code: -32600, message: "Session terminated")) : .accepted
         }
+        if let refusal = AgentMethods.refusal(of: message) {
+            logger.notice("a message no rule lets through was refused", metadata: ["method": "\(Self.quoted(message.method ?? ""))"])
+            return .immediate(refusal)
+        }
         switch message.kind {
         case .notification:
             if message.method == "notifications/cancelled", let target = message.paramsID("requestId") {
                 cancelledByAgent(target)
             }
-            if message.method == "notifications/initialized" { initialized = true }
             if let upstream { try? await upstream.send(message) }
             return .accepted
         case .response, .error:
@@ -137,6 +141,7 @@ public actor RelaySession {
         if method == "initialize", let params = message.paramsBytes {
             initializeParams = String(decoding: params, as: UTF8.self)
         }
+        if AgentMethods.reads.contains(method) { logRead(message, method: method) }
         let (stream, sink) = ReplyStream.make()
         guard method == "tools/call" else {
             if let refusal = await forward(message, id: id, method: method, ticket: nil, sink: sink, streaming: streaming) {
@@ -220,11 +225,11 @@ public actor RelaySession {
         do {
             upstream = try await liveUpstream()
         } catch {
-            if let ticket { await gate.complete(ticket, outcome: .transportError(error.description)) }
+            if let ticket { await gate.complete(ticket, outcome: .notSent(error.description)) }
             return JSONText.error(id: id, code: -32603, message: "The upstream server is unavailable: \(error.description)")
         }
         guard pending[id] == nil, !closed else {
-            if let ticket { await gate.complete(ticket, outcome: .transportError("duplicate request id")) }
+            if let ticket { await gate.complete(ticket, outcome: .notSent("duplicate request id")) }
             return JSONText.error(id: id, code: -32600, message: "Invalid Request: the id \(id) is already in use by a request in flight")
         }
         let token = message.progressToken
@@ -237,7 +242,7 @@ public actor RelaySession {
         } catch {
             if let entry = pending.removeValue(forKey: id) {
                 finish(entry, id: id)
-                if let ticket = entry.ticket { await gate.complete(ticket, outcome: .transportError(error.description)) }
+                if let ticket = entry.ticket { await gate.complete(ticket, outcome: .sendFailed(error)) }
             }
             return JSONText.error(id: id, code: -32603, message: "The upstream server is unavailable: \(error.description)")
         }
@@ -250,14 +255,8 @@ public actor RelaySession {
     }
 
     private func decide(_ message: JSONRPCMessage, id: JSONRPCID, progress: (@Sendable (HeldCall.Progress) -> Void)?) async -> Decision {
-        guard let params = message.decodedParams(), let name = params["name"]?.stringValue else {
-            return .reply(JSONText.error(id: id, code: -32602, message: "Invalid params: tools/call needs `params.name`, a string"))
-        }
-        if catalog == nil, initialized { await loadCatalog() }
-        let arguments = params["arguments"] ?? .object([:])
-        switch await gate.screen(
-            name: name, arguments: arguments, id: id, identity: identity, catalog: catalog, resultType: false, progress: progress)
-        {
+        let catalog = await currentCatalog()
+        switch await gate.screen(message, id: id, identity: identity, catalog: catalog, resultType: false, progress: progress) {
         case .answer(let bytes): return .reply(bytes)
         case .forward(let ticket): return .forward(ticket)
         }
@@ -426,7 +425,7 @@ public actor RelaySession {
         catalog = nil
         if lastStart.duration(to: .now) > .seconds(60) { restarts = 1 }
         for (id, entry) in pending {
-            // The quota goes back before the agent hears of the failure.
+            // In the log before the agent hears of the failure. The quota is kept: the call may have run.
             if let ticket = entry.ticket { await gate.complete(ticket, outcome: .transportError(reason)) }
             if let waiter = entry.internalWaiter {
                 waiter.resume(returning: nil)
@@ -498,8 +497,9 @@ public actor RelaySession {
     private static let initializedNotification = try! JSONRPCMessage(parsing: JSONText.notification(method: "notifications/initialized"))
 
     /// Sends a request's answer to the agent and closes its stream. For a forwarded `tools/call`, the outcome is recorded
-    /// beside the relay, not in its way (the next message from the upstream need not wait for a commit); a failed call
-    /// gives its quota back before the agent hears of the failure, so a retry finds it.
+    /// beside the relay, not in its way (the next message from the upstream need not wait for a commit); a call the
+    /// upstream refused without running it (``ToolCallOutcome/releasesReservations``) gives its quota back before the
+    /// agent hears of the refusal, so a retry finds it.
     static func answer(
         _ bytes: [UInt8], response message: JSONRPCMessage, sink: ReplySink?, ticket: ToolCallTicket?,
         gate: any ToolCallGate
@@ -578,21 +578,57 @@ public actor RelaySession {
 
     // MARK: - The gateway's own requests
 
-    /// Asks the upstream for its whole tool list (every page), for deciding calls of a client that never listed them.
-    private func loadCatalog() async {
-        guard let upstream = try? await liveUpstream() else { return }
+    /// The upstream's tool list, for deciding a call: the one the session knows, or one read now (calls that come
+    /// meanwhile wait for the same reading). Never skipped: a call without it is refused.
+    private func currentCatalog() async -> ToolCatalog {
+        if let catalog { return .listed(catalog) }
+        if let catalogLoad { return await catalogLoad.value }
+        let load = Task { await self.loadCatalog() }
+        catalogLoad = load
+        let result = await load.value
+        catalogLoad = nil
+        return result
+    }
+
+    /// Asks the upstream for its whole tool list (every page), for deciding calls of a client that never listed them
+    /// (or that listed them before a `tools/list_changed`), within ``ToolCatalog/loadLimit`` per page.
+    private func loadCatalog() async -> ToolCatalog {
+        let upstream: any UpstreamConnection
+        do {
+            upstream = try await liveUpstream()
+        } catch {
+            return .unavailable("the server is unavailable: \(error.description)")
+        }
         var tools: [String: ToolDescriptor] = [:]
         var cursor: String?
-        for _ in 0..<50 {
+        for _ in 0..<ToolCatalog.maxPages {
             let params = cursor.map { #"{"cursor":\#(JSONText.string($0))}"# }
-            guard let reply = await internalRequest(method: "tools/list", params: params, on: upstream),
-                let list = ToolListResponse(reply)
-            else { return }
+            let reply = await internalRequest(
+                method: "tools/list", params: params, on: upstream, limit: min(options.requestTimeout, ToolCatalog.loadLimit))
+            let list: ToolListResponse
+            switch ToolCatalog.page(reply) {
+            case .success(let page): list = page
+            case .failure(let why): return .unavailable(why.description)
+            }
             for tool in list.tools { tools[tool.name] = tool }
-            guard let next = list.nextCursor else { break }
+            guard let next = list.nextCursor else {
+                catalog = tools
+                return .listed(tools)
+            }
             cursor = next
         }
-        catalog = tools
+        return .unavailable("the list has more than \(ToolCatalog.maxPages) pages")
+    }
+
+    /// Logs a request that reads data (`resources/read`, `prompts/get`): who read what.
+    private func logRead(_ message: JSONRPCMessage, method: String) {
+        let target = message.paramsString("uri") ?? message.paramsString("name") ?? ""
+        logger.info("read through the gateway", metadata: ["method": "\(method)", "target": "\(Self.quoted(target))"])
+    }
+
+    /// `text` as a JSON string of at most 200 characters, for a log line that an agent's bytes cannot break.
+    static func quoted(_ text: String) -> String {
+        JSONText.string(text.unicodeScalars.count > 200 ? String(String.UnicodeScalarView(text.unicodeScalars.prefix(200))) + "…" : text)
     }
 
     private func internalRequest(

@@ -22,6 +22,7 @@ public actor StatelessRelay {
     private var pending: [JSONRPCID: Pending] = [:]
     private var progress: [JSONRPCID: (request: JSONRPCID, original: [UInt8])] = [:]
     private var catalog: [String: ToolDescriptor]?
+    private var catalogLoad: Task<ToolCatalog, Never>?
     private var counter = 0
     private var timer = DeadlineTimer()
 
@@ -70,18 +71,24 @@ public actor StatelessRelay {
     }
 
     private func receive(_ message: JSONRPCMessage, identity: SessionIdentity, sentAs: inout JSONRPCID?) async -> RelaySession.Reply {
+        if let refusal = AgentMethods.refusal(of: message) {
+            logger.notice("a message no rule lets through was refused", metadata: ["method": "\(RelaySession.quoted(message.method ?? ""))"])
+            return .immediate(refusal)
+        }
         guard message.kind == .request, let id = message.id, let method = message.method else {
             // Notifications and responses have no place without a session: accepted and dropped.
             return .accepted
         }
+        if AgentMethods.reads.contains(method) {
+            let target = message.paramsString("uri") ?? message.paramsString("name") ?? ""
+            logger.info(
+                "read through the gateway",
+                metadata: ["method": "\(method)", "target": "\(RelaySession.quoted(target))", "agent": "\(identity.agent)"])
+        }
         var ticket: ToolCallTicket?
         if method == "tools/call" {
-            guard let params = message.decodedParams(), let name = params["name"]?.stringValue else {
-                return .immediate(JSONText.error(id: id, code: -32602, message: "Invalid params: tools/call needs `params.name`, a string"))
-            }
-            if catalog == nil { await loadCatalog(meta: message.paramsRange(of: "_meta").map { Array(message.bytes[$0]) }) }
-            let arguments = params["arguments"] ?? .object([:])
-            switch await gate.screen(name: name, arguments: arguments, id: id, identity: identity, catalog: catalog, resultType: true) {
+            let catalog = await currentCatalog(meta: message.paramsRange(of: "_meta").map { Array(message.bytes[$0]) })
+            switch await gate.screen(message, id: id, identity: identity, catalog: catalog, resultType: true) {
             case .answer(let bytes): return .immediate(bytes)
             case .forward(let granted): ticket = granted
             }
@@ -90,7 +97,7 @@ public actor StatelessRelay {
         do {
             connection = try await liveUpstream()
         } catch {
-            if let ticket { await gate.complete(ticket, outcome: .transportError("\(error)")) }
+            if let ticket { await gate.complete(ticket, outcome: .notSent("\(error)")) }
             return .immediate(JSONText.error(id: id, code: -32603, message: "The upstream server is unavailable: \(error)"))
         }
         if Task.isCancelled {
@@ -121,7 +128,7 @@ public actor StatelessRelay {
         } catch {
             if let entry = pending.removeValue(forKey: upstreamID) {
                 finish(entry)
-                if let ticket { await gate.complete(ticket, outcome: .transportError(error.description)) }
+                if let ticket { await gate.complete(ticket, outcome: .sendFailed(error)) }
             }
             return .immediate(JSONText.error(id: id, code: -32603, message: "The upstream server is unavailable: \(error.description)"))
         }
@@ -158,7 +165,7 @@ public actor StatelessRelay {
         upstream = nil
         catalog = nil
         for (_, entry) in pending {
-            // The quota goes back before the agent hears of the failure.
+            // In the log before the agent hears of the failure. The quota is kept: the call may have run.
             if let ticket = entry.ticket { await gate.complete(ticket, outcome: .transportError(reason)) }
             if let waiter = entry.internalWaiter {
                 waiter.resume(returning: nil)
@@ -243,12 +250,29 @@ public actor StatelessRelay {
         await upstream?.sendCancellation(of: id, reason: "timed out in the gateway")
     }
 
+    /// The upstream's tool list, for deciding a call: the one known, or one read now (calls that come meanwhile wait
+    /// for the same reading). Never skipped: a call without it is refused.
+    private func currentCatalog(meta: [UInt8]?) async -> ToolCatalog {
+        if let catalog { return .listed(catalog) }
+        if let catalogLoad { return await catalogLoad.value }
+        let load = Task { await self.loadCatalog(meta: meta) }
+        catalogLoad = load
+        let result = await load.value
+        catalogLoad = nil
+        return result
+    }
+
     /// Lists the upstream's tools (every page), sending the agent's own `_meta` (version and client information).
-    private func loadCatalog(meta: [UInt8]?) async {
-        guard let connection = try? await liveUpstream() else { return }
+    private func loadCatalog(meta: [UInt8]?) async -> ToolCatalog {
+        let connection: any UpstreamConnection
+        do {
+            connection = try await liveUpstream()
+        } catch {
+            return .unavailable("the server is unavailable: \(error)")
+        }
         var tools: [String: ToolDescriptor] = [:]
         var cursor: String?
-        for _ in 0..<50 {
+        for _ in 0..<ToolCatalog.maxPages {
             var members: [String] = []
             if let meta { members.append(#""_meta":"# + String(decoding: meta, as: UTF8.self)) }
             if let cursor { members.append(#""cursor":"# + JSONText.string(cursor)) }
@@ -257,10 +281,10 @@ public actor StatelessRelay {
             guard
                 let request = try? JSONRPCMessage(
                     parsing: JSONText.request(id: id, method: "tools/list", params: "{" + members.joined(separator: ",") + "}"))
-            else { return }
+            else { return .unavailable("the request could not be made") }
+            let limit = min(options.requestTimeout, ToolCatalog.loadLimit)
             let reply = await withCheckedContinuation { (waiter: CheckedContinuation<JSONRPCMessage?, Never>) in
-                pending[id] = Pending(
-                    originalID: id.raw, internalWaiter: waiter, deadline: deadline(.seconds(10)), limit: .seconds(10), method: "tools/list")
+                pending[id] = Pending(originalID: id.raw, internalWaiter: waiter, deadline: deadline(limit), limit: limit, method: "tools/list")
                 Task {
                     do {
                         try await connection.send(request)
@@ -269,12 +293,19 @@ public actor StatelessRelay {
                     }
                 }
             }
-            guard let reply, let list = ToolListResponse(reply) else { return }
+            let list: ToolListResponse
+            switch ToolCatalog.page(reply) {
+            case .success(let page): list = page
+            case .failure(let why): return .unavailable(why.description)
+            }
             for tool in list.tools { tools[tool.name] = tool }
-            guard let next = list.nextCursor else { break }
+            guard let next = list.nextCursor else {
+                catalog = tools
+                return .listed(tools)
+            }
             cursor = next
         }
-        catalog = tools
+        return .unavailable("the list has more than \(ToolCatalog.maxPages) pages")
     }
 
     private func internalFailed(_ id: JSONRPCID) {

@@ -103,7 +103,7 @@ struct MCPRoutes: Sendable {
             deciding.disarm()
             switch received.reply {
             case .accepted: return Response(status: .accepted)
-            case .immediate(let reply): return Self.json(.ok, reply)
+            case .immediate(let reply): return Self.json(message.kind == .request ? .ok : .badRequest, reply)
             case .stream(let replies):
                 // A 2026-07-28 client cancels a request by closing its connection.
                 return await answer(replies, streaming: acceptsStream, on: context.channel) {
@@ -140,7 +140,8 @@ struct MCPRoutes: Sendable {
         case .accepted:
             return Response(status: .accepted)
         case .immediate(let reply):
-            return Self.json(.ok, reply)
+            // A request's answer is a 200; anything else answered is a refused notification.
+            return Self.json(message.kind == .request ? .ok : .badRequest, reply)
         case .stream(let replies):
             return await answer(replies, streaming: streaming, on: context.channel) {
                 if let id = message.id { await session.abandon(id) }

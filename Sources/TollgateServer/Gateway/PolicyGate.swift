@@ -36,14 +36,21 @@ struct PolicyGate: ToolCallGate {
     static let metaKey = "io.tollgate/decision"
 
     func isHidden(tool: String, server: String) -> Bool {
-        // Without a loaded policy nothing is hidden (the list stays truthful); every call is refused in `decide` instead.
-        policies.policy(for: server)?.isHidden(tool) ?? false
+        // Without a loaded policy every tool is hidden (fail closed): `tools/list` is empty, so a tool the policy
+        // would hide is not revealed, and every call is refused (and recorded) in `decide`.
+        policies.policy(for: server)?.isHidden(tool) ?? true
     }
 
     func decide(_ request: ToolCallRequest) async -> ToolCallVerdict {
         let started = ContinuousClock.now
         let identity = request.identity
         let callID = UUID.random()
+        if let reason = request.catalogRefusal {
+            await recordRefusal(
+                request, callID: callID, decision: "error", reason: reason, rule: "catalog",
+                policyHash: policies.policy(for: identity.server)?.contentHash ?? "", started: started)
+            return refuse(callID: callID, outcome: "error", rule: "catalog", policyHash: "", text: "Tollgate refused this call to `\(request.tool)`: \(reason).")
+        }
         guard let policy = policies.policy(for: identity.server) else {
             let reason = "no valid policy is loaded for the server `\(identity.server)`, so every call to it is refused"
             await recordRefusal(request, callID: callID, decision: "error", reason: reason, rule: "policy", policyHash: "", started: started)
@@ -154,7 +161,7 @@ struct PolicyGate: ToolCallGate {
         var errorText: String?
         switch outcome {
         case .rpcError(let code): errorCode = code
-        case .transportError(let text): errorText = text
+        case .transportError(let text), .notSent(let text): errorText = text
         default: break
         }
         let event = ToolCallCompleted(

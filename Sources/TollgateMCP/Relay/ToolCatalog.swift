@@ -1,0 +1,39 @@
+import TollgateCore
+
+/// The upstream's tool list as a relay knows it when a call comes: listed, or why it could not be had.
+///
+/// Every `tools/call` is decided against this list (the tool's descriptor feeds the risk-category rules, and a name the
+/// upstream does not list is unknown), so a relay that has none reads it first, and refuses the call when it cannot.
+enum ToolCatalog {
+    case listed([String: ToolDescriptor])
+    case unavailable(String)
+
+    /// How long the gateway waits for one page of the upstream's `tools/list` (at most the request time-out).
+    static let loadLimit: Duration = .seconds(10)
+    /// The most pages the gateway reads of one list.
+    static let maxPages = 50
+
+    /// One page of the gateway's own `tools/list`, or why it is not one: no answer in time, an error, or no list.
+    static func page(_ reply: JSONRPCMessage?) -> Result<ToolListResponse, Unavailable> {
+        guard let reply else { return .failure(Unavailable("no answer to tools/list within \(loadLimit.components.seconds) s")) }
+        if reply.kind == .error {
+            return .failure(Unavailable("the server answered tools/list with an error: \(errorText(of: reply))"))
+        }
+        guard let list = ToolListResponse(reply) else { return .failure(Unavailable("the server's answer to tools/list has no tool list")) }
+        return .success(list)
+    }
+
+    /// A JSON-RPC error's code and message, short, for a refusal's text.
+    private static func errorText(of reply: JSONRPCMessage) -> String {
+        let scanner = JSONScanner(reply.bytes)
+        guard let root = try? scanner.document(), let error = try? scanner.member("error", of: root) else { return "unreadable" }
+        let code = (try? scanner.member("code", of: error)).flatMap { $0 }.map { String(decoding: reply.bytes[$0], as: UTF8.self) } ?? "?"
+        let message = (try? scanner.member("message", of: error)).flatMap { $0 }.flatMap { scanner.string(at: $0) } ?? ""
+        return "\(code) \(message.unicodeScalars.count > 120 ? String(String.UnicodeScalarView(message.unicodeScalars.prefix(120))) + "…" : message)"
+    }
+
+    struct Unavailable: Error, CustomStringConvertible {
+        var description: String
+        init(_ description: String) { self.description = description }
+    }
+}
