@@ -53,8 +53,8 @@ import TollgateCore
 
         func decide(_ request: ToolCallRequest) async -> ToolCallVerdict {
             decided.withLock { $0.append(request.tool) }
-            if hidden.contains(request.tool) { return .unknownTool }
             if refused.contains(request.tool) { return .refuse(text: "no \(request.tool)", meta: [:]) }
+            if hidden.contains(request.tool) { return .unknownTool }
             return .forward(ToolCallTicket(callID: UUID(), identity: request.identity, tool: request.tool, reservations: []))
         }
 
@@ -143,6 +143,18 @@ import TollgateCore
         let unknown = await replies(await session.receive(message(#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"nope"}}"#)))
         #expect(unknown.first?.contains("-32602") == true)
         #expect(gate.decided.withLock { $0 } == ["secret"], "the hidden call was decided (and so recorded); the unlisted one was not")
+    }
+
+    @Test func aHiddenToolAnswersLikeAnUnknownOneEvenWhenTheGateCannotDecide() async throws {
+        // A gate that refuses the hidden tool (as the real one does when the database is down, or when its arguments
+        // cannot be stored): the agent still gets exactly the unknown tool's answer.
+        let gate = RecordingGate(hidden: ["secret"], refused: ["secret"])
+        let session = makeSession(gate: gate, connections: Connections())
+        await start(session)
+        let hidden = await replies(await session.receive(message(#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"secret"}}"#)))
+        let unknown = await replies(await session.receive(message(#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"nope"}}"#)))
+        #expect(hidden == unknown.map { $0.replacingOccurrences(of: "nope", with: "secret") }, "\(hidden) \(unknown)")
+        #expect(gate.decided.withLock { $0 } == ["secret"])
     }
 
     @Test func aCallWithoutAnEarlierListIsDecidedOnTheUpstreamsOwnCatalog() async throws {
