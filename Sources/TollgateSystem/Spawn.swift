@@ -35,7 +35,8 @@ public enum Spawn {
     /// Starts `program` (looked up on `PATH` when it has no `/`) with `arguments`.
     ///
     /// - Parameters:
-    ///   - environment: the child's whole environment; `nil` passes ours.
+    ///   - environment: the child's whole environment; `nil` passes ours (see ``ChildEnvironment`` for what a child
+    ///     of the gateway should get instead).
     ///   - directory: the child's working directory; `nil` keeps ours.
     ///   - newProcessGroup: put the child in a process group of its own (its pid), for `signalGroup`.
     public static func start(
@@ -117,11 +118,14 @@ public enum Spawn {
 
     /// Runs a program to completion with its output (stdout and stderr together) in a temporary file, and
     /// returns its exit status and that output. The output goes to a file, not a pipe, because a program such
-    /// as `pg_ctl start` leaves a server running that would inherit the pipe and hold it open.
-    public static func run(_ program: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+    /// as `pg_ctl start` leaves a server running that would inherit the pipe and hold it open. `environment` is the
+    /// child's whole environment, as for `start` (`nil` passes ours).
+    public static func run(
+        _ program: String, _ arguments: [String], environment: [String: String]? = nil
+    ) throws -> (status: Int32, output: String) {
         let outputPath = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-\(UUID().uuidString).log").path
         defer { unlink(outputPath) }
-        let child = try start(program, arguments, stdin: .null, stdout: .file(outputPath), stderr: .file(outputPath))
+        let child = try start(program, arguments, environment: environment, stdin: .null, stdout: .file(outputPath), stderr: .file(outputPath))
         let status = child.waitForExit()
         return (status, (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "")
     }

@@ -123,7 +123,7 @@ import json
 import os
 import sys
 
-FIXTURE_TOOLS = ["echo", "add", "transfer", "delete_file", "slow", "fail", "crash", "rpc_error", "garbage", "die"]
+FIXTURE_TOOLS = ["echo", "add", "transfer", "delete_file", "slow", "fail", "crash", "rpc_error", "garbage", "die", "environment", "run"]
 CLIENTS = {"c2auto": (2, "auto"), "c2legacy": (2, "legacy"), "c2new": (2, "2026-07-28"), "c1": (1, "auto")}
 
 QUICK = [

@@ -246,7 +246,7 @@ import Testing
         let cancelled = Task { try await client.execute(.POST, target, headers: [], body: ByteBuffer(string: "{}")) }
         try await Task.sleep(for: .milliseconds(50))
         cancelled.cancel()
-        await #expect(throws: CancellationError.self) { try await cancelled.value }
+        await #expect { try await cancelled.value } throws: { ($0 as? PlainHTTPClient.NotSent)?.cause is CancellationError }
         held.open()
         #expect(try await first.value.status == 200)
         #expect(try await client.execute(.POST, target, headers: [], body: ByteBuffer(string: "{}")).status == 200)

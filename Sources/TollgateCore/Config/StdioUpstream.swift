@@ -3,7 +3,8 @@ public struct StdioUpstream: Sendable, Equatable {
     /// The program, as written: a name looked up in `PATH`, or a path.
     public var command: String
     public var arguments: [String]
-    /// Variables added to the child's environment.
+    /// The variables the child gets besides the few the gateway passes on (`PATH`, `HOME`, the locale, `TZ`, ...); the
+    /// gateway's other variables never reach it.
     public var environment: [String: String]
     /// The child's working directory, absolute when the configuration's directory is; `nil` for the gateway's own.
     public var directory: String?

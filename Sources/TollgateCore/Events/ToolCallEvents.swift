@@ -103,21 +103,23 @@ public struct ToolCallDecided: Codable, Sendable, Hashable {
 }
 
 /// The event appended when a forwarded call ends: how, after how long, and which reservations were given back
-/// (a call the upstream never ran does not use quota). Stream `call-<call id>`, version 2.
+/// (only a call that provably did not run upstream gives its quota back: `not_sent`, or `rpc_error` -32601 or
+/// -32602). Stream `call-<call id>`, version 2.
 public struct ToolCallCompleted: Codable, Sendable, Hashable {
     public static let type = "ToolCallCompleted"
 
     public var callID: UUID
     public var server: String
     public var tool: String
-    /// `success`, `tool_error`, `rpc_error`, `transport_error`, `cancelled` or `timed_out`.
+    /// `success`, `tool_error`, `rpc_error`, `not_sent` (never written to the upstream), `transport_error` (failed
+    /// after it was, or perhaps while), `cancelled` or `timed_out`.
     public var outcome: String
     /// The JSON-RPC error code for `rpc_error`.
     public var errorCode: Int?
-    /// What went wrong, for `transport_error`.
+    /// What went wrong, for `not_sent` and `transport_error`.
     public var error: String?
     public var durationMillis: Double
-    /// The reservations given back (empty unless the call failed before the tool could run).
+    /// The reservations given back (empty unless the call provably did not run).
     public var released: [ToolCallDecided.Reservation]
     public var completedAt: Date
 

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import Synchronization
 
 /// Where and how to reach a remote MCP server.
@@ -114,7 +115,7 @@ public final class HTTPUpstreamConnection: UpstreamConnection, Sendable {
             if message.method == "initialize" { state.initializeID = message.id }
             return (state.closed, state.postURL)
         }
-        guard !closed else { throw UpstreamError("the connection to \(endpoint.url) is closed") }
+        guard !closed else { throw .notSent("the connection to \(endpoint.url) is closed") }
         let answer = try await post(message.bytes, to: endpoint.transport == .sse ? (postURL ?? endpoint.url) : endpoint.url)
         if message.method == "initialize", let session = answer.headers.first(name: "Mcp-Session-Id") {
             state.withLock { $0.sessionID = session }
@@ -169,7 +170,7 @@ public final class HTTPUpstreamConnection: UpstreamConnection, Sendable {
             do {
                 response = try await http.plain.execute(.POST, target, headers: headers, body: body)
             } catch {
-                throw UpstreamError("cannot reach \(endpoint.url): \(error)")
+                throw UpstreamError("cannot reach \(endpoint.url): \(error)", notSent: error is PlainHTTPClient.NotSent)
             }
             switch response.body {
             case .complete(let whole):
@@ -185,7 +186,7 @@ public final class HTTPUpstreamConnection: UpstreamConnection, Sendable {
         do {
             response = try await http.general.execute(request, timeout: .hours(24), logger: logger)
         } catch {
-            throw UpstreamError("cannot reach \(endpoint.url): \(error)")
+            throw UpstreamError("cannot reach \(endpoint.url): \(error)", notSent: Self.failedBeforeSending(error))
         }
         let status = Int(response.status.code)
         if PlainHTTPClient.isEventStream(status: status, headers: response.headers) {
@@ -194,6 +195,16 @@ public final class HTTPUpstreamConnection: UpstreamConnection, Sendable {
         // A failure's body only explains it: one that cannot be read leaves the status to speak.
         let whole = (200..<300).contains(status) ? try await collect(response.body) : (try? await collect(response.body)) ?? []
         return Answer(status: status, headers: response.headers, body: .complete(whole))
+    }
+
+    /// Whether an error of AsyncHTTPClient's came before the request could be written: no connection was ever had
+    /// (none could be opened, or its TLS handshake did not finish). Any other error may have come after the request
+    /// left, so it is not counted as unsent.
+    static func failedBeforeSending(_ error: any Error) -> Bool {
+        if let error = error as? HTTPClientError {
+            return [.connectTimeout, .getConnectionFromPoolTimeout, .tlsHandshakeTimeout, .alreadyShutdown].contains(error)
+        }
+        return error is NIOConnectionError
     }
 
     public func close() async {

@@ -137,10 +137,14 @@ public final class PlainHTTPClient: Sendable {
     }
 
     /// Sends one request and waits for its answer's head (and, unless it is an event stream, its whole body).
+    ///
+    /// Throws ``NotSent`` when the request was certainly not written (no connection could be had: refused, timed out,
+    /// the client shut down, the wait for a free one cancelled; or the connections found had closed). Any other error
+    /// came after the request started out, which the upstream may have received.
     public func execute(
         _ method: HTTPMethod, _ target: Target, headers: [(name: String, value: String)], body: ByteBuffer?
     ) async throws -> Response {
-        let connection = try await lease(target)
+        let connection = try await leaseOrNotSent(target)
         var head = HTTPRequestHead(version: .http1_1, method: method, uri: target.pathAndQuery)
         head.headers.reserveCapacity(headers.count + 2)
         head.headers.add(name: "Host", value: target.authority)
@@ -151,7 +155,16 @@ public final class PlainHTTPClient: Sendable {
             return try await exchange(request, on: connection)
         } catch is NotSent {
             // The pooled connection closed before anything was written: the request can safely go on another one.
-            return try await exchange(request, on: try await lease(target))
+            return try await exchange(request, on: try await leaseOrNotSent(target))
+        }
+    }
+
+    /// `lease`, whose failures all come before the request is written.
+    private func leaseOrNotSent(_ target: Target) async throws(NotSent) -> Connection {
+        do {
+            return try await lease(target)
+        } catch {
+            throw NotSent(cause: error)
         }
     }
 
@@ -372,8 +385,14 @@ public final class PlainHTTPClient: Sendable {
 }
 
 extension PlainHTTPClient {
-    /// A request that was not written because its connection had closed.
-    struct NotSent: Error {}
+    /// A request that was not written: no connection could be had, or the one leased had closed before it.
+    public struct NotSent: Error, CustomStringConvertible {
+        /// What kept the request from being written (`CancellationError` for a wait cancelled, ...); nil when the
+        /// connection leased had closed.
+        public var cause: (any Error)?
+
+        public var description: String { cause.map { "\($0)" } ?? "the connection closed before the request was written" }
+    }
 
     struct Request: Sendable {
         var head: HTTPRequestHead

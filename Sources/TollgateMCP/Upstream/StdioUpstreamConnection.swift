@@ -10,6 +10,9 @@ import TollgateSystem
 
 /// An MCP server running as a child process, speaking newline-delimited JSON-RPC on its stdin and stdout.
 ///
+/// The child's environment is ``ChildEnvironment/mcpServer(adding:from:)``: a few of the gateway's variables by name
+/// (`PATH`, `HOME`, the locale, ...) and the server's configured `env`, never the gateway's secrets.
+///
 /// The child runs in a process group of its own, so ``close()`` ends it and anything it started. Its stderr goes
 /// to the log, line by line. Lines on its stdout that are not JSON-RPC are reported as ``UpstreamEvent/garbage(_:)``
 /// and skipped; a line longer than the message limit is skipped whole.
@@ -43,15 +46,15 @@ public final class StdioUpstreamConnection: UpstreamConnection, Sendable {
         _ command: StdioUpstream, maxMessageBytes: Int = 16 << 20, logger: Logger
     ) throws(UpstreamError) -> StdioUpstreamConnection {
         _ = ignoreSIGPIPE
-        var environment = ProcessInfo.processInfo.environment
-        environment.merge(command.environment) { $1 }
+        // Never the gateway's whole environment (its database URL, secrets and keys): an allowlist, and the server's `env`.
+        let environment = ChildEnvironment.mcpServer(adding: command.environment)
         let process: SpawnedProcess
         do {
             process = try Spawn.start(
                 command.command, command.arguments, environment: environment, directory: command.directory,
                 stdin: .pipe, stdout: .pipe, stderr: .pipe, newProcessGroup: true)
         } catch {
-            throw UpstreamError("cannot start the upstream server `\(command.command)`: \(error)")
+            throw .notSent("cannot start the upstream server `\(command.command)`: \(error)")
         }
         var logger = logger
         logger[metadataKey: "upstream.pid"] = "\(process.pid)"
@@ -70,29 +73,36 @@ public final class StdioUpstreamConnection: UpstreamConnection, Sendable {
 
     public func send(_ message: JSONRPCMessage) async throws(UpstreamError) {
         guard let fd = process.stdin, state.withLock({ !$0.closing && !$0.exited && $0.stdinOpen }) else {
-            throw UpstreamError("the upstream server `\(description)` is not running")
+            throw .notSent("the upstream server `\(description)` is not running")
         }
         var line = message.singleLine
         line.append(0x0A)
         let bytes = line
-        let failure: String? = await withCheckedContinuation { (done: CheckedContinuation<String?, Never>) in
+        let failure: WriteFailure? = await withCheckedContinuation { (done: CheckedContinuation<WriteFailure?, Never>) in
             writer.async {
                 done.resume(returning: Self.writeAll(fd, bytes))
             }
         }
         if let failure {
             state.withLock { $0.stdinOpen = false }
-            throw UpstreamError("cannot write to the upstream server `\(description)`: \(failure)")
+            // Only a write that failed before its first byte left nothing for the child to read.
+            throw UpstreamError(
+                "cannot write to the upstream server `\(description)`: \(failure.reason)", notSent: failure.bytesWritten == 0)
         }
     }
 
-    private static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> String? {
+    private struct WriteFailure {
+        var reason: String
+        var bytesWritten: Int
+    }
+
+    private static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> WriteFailure? {
         var offset = 0
         while offset < bytes.count {
             let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
             if written < 0 {
                 if errno == EINTR { continue }
-                return String(cString: strerror(errno))
+                return WriteFailure(reason: String(cString: strerror(errno)), bytesWritten: offset)
             }
             offset += written
         }

@@ -31,16 +31,25 @@ public enum UpstreamEvent: Sendable {
     case closed(reason: String)
 }
 
-/// Why a message could not be sent upstream.
+/// Why a message could not be sent upstream, or its sending failed.
 public struct UpstreamError: Error, Sendable, CustomStringConvertible {
     public var message: String
     /// A JSON-RPC error response the upstream sent instead (an HTTP upstream answering 4xx with a JSON-RPC body).
     public var response: JSONRPCMessage?
+    /// Whether the message certainly never reached the upstream: not one byte of it was written (the child was not
+    /// running, its pipe had no reader, the connection could not be opened, the client was closed). When false, the
+    /// upstream may have received it, and a tool call may have run: a failure after the request went out (an HTTP
+    /// status, a connection dropped while waiting for the answer) is never counted as unsent.
+    public var notSent: Bool
 
-    public init(_ message: String, response: JSONRPCMessage? = nil) {
+    public init(_ message: String, response: JSONRPCMessage? = nil, notSent: Bool = false) {
         self.message = message
         self.response = response
+        self.notSent = notSent
     }
+
+    /// A failure before any of the message was written.
+    public static func notSent(_ message: String) -> UpstreamError { UpstreamError(message, notSent: true) }
 
     public var description: String { message }
 }

@@ -201,11 +201,13 @@ public final class EmbeddedPostgres: @unchecked Sendable {
         }
     }
 
-    /// Runs a PostgreSQL program, as `postgres` through `runuser` when we are root.
+    /// Runs a PostgreSQL program, as `postgres` through `runuser` when we are root, with only the environment it needs
+    /// (`ChildEnvironment.postgres`): the server it starts never holds the gateway's secrets.
     private func execute(_ program: String, _ arguments: [String]) throws -> (Int32, String) {
+        let environment = ChildEnvironment.postgres()
         do {
-            if isRoot { return try Spawn.run("/usr/sbin/runuser", ["-u", "postgres", "--", program] + arguments) }
-            return try Spawn.run(program, arguments)
+            if isRoot { return try Spawn.run("/usr/sbin/runuser", ["-u", "postgres", "--", program] + arguments, environment: environment) }
+            return try Spawn.run(program, arguments, environment: environment)
         } catch let failure as Spawn.Failure {
             throw Failure.commandFailed(command: ([program] + arguments).joined(separator: " "), status: -1, output: failure.description)
         }
