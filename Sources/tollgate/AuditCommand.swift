@@ -116,7 +116,9 @@ struct AuditVerifyCommand: AsyncParsableCommand {
         commandName: "verify",
         abstract: "Recompute the seal chain over the log; name the first event changed, removed or inserted.",
         discussion: """
-            Exits 0 when every sealed event matches its seal, 1 at the first break (and lists up to 20). The seals are \
+            Exits 0 when every sealed event matches its seal and every approved (or used) approval has its quorum of \
+            ApprovalGranted events in the log; 1 at the first break (and lists up to 20 of the seal's, and each \
+            approval the log does not justify, by id). The seals are \
             written by the projector of `tollgate serve` as events land; events after the last seal are counted as \
             not sealed yet. Record the printed head somewhere the database's owner cannot change (a ticket, a \
             webhook receiver) and pass it to --expect later: that catches a rewrite of the whole chain.
@@ -160,8 +162,11 @@ struct AuditVerifyCommand: AsyncParsableCommand {
             print("BROKEN: \(report.breaks.count) break(s); the first: \(first)")
             for item in report.breaks.dropFirst().prefix(19) { print("  then: \(item)") }
         }
-        if !report.breaks.isEmpty || report.expectationMet == false { throw ExitCode(1) }
-        print("OK: the log matches its seals")
+        print("checked \(report.approvalsChecked) approved or used approvals against the log")
+        for item in report.approvalBreaks.prefix(50) { print("BROKEN: \(item)") }
+        if report.approvalBreaks.count > 50 { print("  and \(report.approvalBreaks.count - 50) more approvals") }
+        if !report.breaks.isEmpty || report.expectationMet == false || !report.approvalBreaks.isEmpty { throw ExitCode(1) }
+        print("OK: the log matches its seals, and every approval its decisions")
     }
 }
 

@@ -23,12 +23,29 @@ struct DatabaseOptions: ParsableArguments {
     @Flag(name: .long, help: "Use the PG* environment variables (PGHOST, PGDATABASE, ...) instead of the embedded cluster.")
     var pgEnvironment = false
 
+    @Option(
+        name: .customLong("migration-database"),
+        help: ArgumentHelp(
+            "The owner role's connection, which migrates and grants the --database role its privileges (default: $TOLLGATE_MIGRATION_DATABASE_URL).",
+            valueName: "url"))
+    var migrationDatabase: String?
+
+    @Flag(
+        name: .long,
+        help:
+            "serve and stdio: run even when the database role is a superuser or owns tollgate's tables, with a warning (or $TOLLGATE_ALLOW_PRIVILEGED_ROLE=1)."
+    )
+    var allowPrivilegedRole = false
+
     func validate() throws {
         if pgEnvironment && database != nil {
             throw ValidationError("--pg-environment and --database both say which database to use; give one of them")
         }
         if let database, database.utf8.contains(0) || database.count > 4096 {
             throw ValidationError("--database must be a connection string or URL of at most 4096 characters")
+        }
+        if let migrationDatabase, migrationDatabase.utf8.contains(0) || migrationDatabase.count > 4096 {
+            throw ValidationError("--migration-database must be a connection string or URL of at most 4096 characters")
         }
     }
 
@@ -39,7 +56,20 @@ struct DatabaseOptions: ParsableArguments {
         // as "embedded", so pass a harmless explicit keyword instead.
         if pgEnvironment { connectionString = "application_name=tollgate" }
         let dataDirectory = self.dataDirectory.map { URL(fileURLWithPath: $0).appendingPathComponent("postgres") }
-        return DatabaseConnector(connectionString: connectionString, dataDirectory: dataDirectory)
+        var connector = DatabaseConnector(connectionString: connectionString, dataDirectory: dataDirectory)
+        connector.migrationConnectionString = migrationDatabase ?? environment["TOLLGATE_MIGRATION_DATABASE_URL"]
+        return connector
+    }
+
+    /// The connector of a gateway (`serve`, `stdio`): it refuses a database role that could rewrite the log, unless
+    /// told to allow it.
+    var gatewayConnector: DatabaseConnector {
+        var connector = self.connector
+        let allowed =
+            allowPrivilegedRole
+            || ["1", "true", "yes"].contains(ProcessInfo.processInfo.environment["TOLLGATE_ALLOW_PRIVILEGED_ROLE"]?.lowercased() ?? "")
+        connector.privilegedRole = allowed ? .warn : .refuse
+        return connector
     }
 }
 

@@ -48,7 +48,7 @@ struct ServeCommand: AsyncParsableCommand {
         if logging.logLevel == nil, ProcessInfo.processInfo.environment["TOLLGATE_LOG_LEVEL"] == nil, let level = config?.logging.level {
             logger.logLevel = Logger.Level(rawValue: level) ?? logger.logLevel
         }
-        var connector = database.connector
+        var connector = database.gatewayConnector
         if connector.connectionString == nil, let configured = config?.database { connector.connectionString = configured }
         if database.dataDirectory == nil, let directory = config?.dataDirectory {
             connector.dataDirectory = URL(fileURLWithPath: directory).appendingPathComponent("postgres")

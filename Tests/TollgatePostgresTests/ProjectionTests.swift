@@ -106,23 +106,33 @@ final class ProjectionTests: XCTestCase {
         XCTAssertEqual(rows.map(\.version), Array(repeating: 30, count: 10))
     }
 
-    /// Records in a table of its own each event it is given: which projection saw which position.
+    /// Records in a table of its own (`seen`, made by the owner with `makeSeenTable`) each event it is given: which
+    /// projection saw which position.
     struct RecordingProjection: Projection {
         let name: String
         var eventTypes: Set<String>?
         func reset(on connection: PostgresConnection) throws {}
         func apply(_ events: [RecordedEvent], on connection: PostgresConnection) throws {
-            try connection.execute("CREATE TABLE IF NOT EXISTS seen (projection text NOT NULL, position bigint NOT NULL, type text NOT NULL)")
             try connection.query(
                 "INSERT INTO seen SELECT $1, unnest($2::bigint[]), unnest($3::text[])",
                 [name, PostgresArray(events.map(\.position)), PostgresArray(events.map(\.type))])
         }
     }
 
+    /// The recording projections' table, made by the owner for the runtime role the stores run as.
+    func makeSeenTable(_ configuration: PostgresConfiguration) throws {
+        let owner = try PostgresConnection.connect(try TestCluster.owner(of: configuration))
+        defer { owner.close() }
+        try owner.execute(
+            "CREATE TABLE public.seen (projection text NOT NULL, position bigint NOT NULL, type text NOT NULL); "
+                + "GRANT SELECT, INSERT ON public.seen TO \(TestCluster.runtimeRole)")
+    }
+
     /// Several projections move together (one transaction per batch): each gets every event of its types exactly once,
     /// in order, across batches, and every checkpoint ends at the head.
     func testProjectionsMovingTogetherEachSeeTheirShareOnce() async throws {
         let configuration = try await TestCluster.freshDatabase()
+        try makeSeenTable(configuration)
         let store = EventStore(client: PostgresClient(configuration: configuration))
         defer { store.stop() }
         for index in 0..<20 {
@@ -161,6 +171,7 @@ final class ProjectionTests: XCTestCase {
     /// When one projection fails, the others are updated alone: a failing projection holds back only itself.
     func testAFailingProjectionDoesNotHoldBackTheOthers() async throws {
         let configuration = try await TestCluster.freshDatabase()
+        try makeSeenTable(configuration)
         let store = EventStore(client: PostgresClient(configuration: configuration))
         defer { store.stop() }
         try await store.append(stream: "a", expectedVersion: .noStream, events: [NewEvent(type: "A", data: Array("{}".utf8))])
@@ -183,6 +194,7 @@ final class ProjectionTests: XCTestCase {
     /// when it applies nothing: the first time, then not again at the next wake-up.
     func testALazyProjectionDoesNotWriteItsCheckpointAtEveryWakeUp() async throws {
         let configuration = try await TestCluster.freshDatabase()
+        try makeSeenTable(configuration)
         let store = EventStore(client: PostgresClient(configuration: configuration))
         defer { store.stop() }
         let runner = ProjectionRunner(store: store, projections: [RecordingProjection(name: "only-b", eventTypes: ["B"])])

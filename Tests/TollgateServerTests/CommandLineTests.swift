@@ -109,16 +109,18 @@ final class CommandLineTests: XCTestCase {
     }
 
     func testServeAnswersReadyzAndStopsCleanlyOnSIGTERM() async throws {
-        let database = try await TestCluster.freshDatabase(migrated: false).connectionString
+        let owner = try await TestCluster.freshDatabase(migrated: false)
+        let database = try TestCluster.runtime(of: owner).connectionString
         let port = HTTPProbe.freePort()
-        let serve = try RunningProgram(tollgate, ["serve", "--listen", "127.0.0.1:\(port)", "--database", database])
+        let serve = try RunningProgram(
+            tollgate, ["serve", "--listen", "127.0.0.1:\(port)", "--database", database, "--migration-database", owner.connectionString])
         defer { serve.kill() }
         let ready = await HTTPProbe.waitFor(port: port, path: "/readyz", timeout: .seconds(30))
         XCTAssertEqual(ready?.status, 200, serve.standardError)
         XCTAssertEqual(ready?.body, #"{"status":"ready"}"#)
         XCTAssertEqual(HTTPProbe.get(port: port, path: "/healthz")?.status, 200)
         XCTAssertEqual(HTTPProbe.get(port: port, path: "/no-such-thing")?.status, 404)
-        // serve applied the migrations itself.
+        // serve applied the migrations itself, as the owner, and runs as the runtime role.
         let client = PostgresClient(configuration: PostgresConfiguration(database))
         let applied = try await client.query("SELECT count(*) FROM tollgate.schema_migrations")[0].decode(Int.self, 0)
         await client.shutdown()

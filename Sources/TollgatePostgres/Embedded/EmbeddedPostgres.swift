@@ -15,6 +15,13 @@ import TollgateSystem
 /// PostgreSQL refuses to run as root. When Tollgate runs as root, the cluster runs as the unprivileged
 /// `postgres` user (created by Debian's package) through `runuser`, and its default data directory is
 /// `/var/lib/tollgate/postgres` (a home directory such as `/root` is closed to other users).
+///
+/// Two roles, each with a password (scram-sha-256 over the socket, nothing is trusted): the owner (`tollgate`, the
+/// bootstrap superuser, which migrates and owns every object) and the runtime role (`tollgate_runtime`, which the
+/// gateway runs as). Their passwords are made at the first start and kept in `owner.pgpass` and `runtime.pgpass` (libpq
+/// password files, mode 0600, owned by the user tollgate runs as) in the data directory, which is also the socket's
+/// directory and is mode 0700: other local users reach neither. A cluster made by an earlier version (`trust` on the
+/// socket) is moved to this on its next start.
 public final class EmbeddedPostgres: @unchecked Sendable {
     // Mutable state is touched only by start/stop, which the owner calls from one task.
 
@@ -23,6 +30,8 @@ public final class EmbeddedPostgres: @unchecked Sendable {
         case noUnprivilegedUser
         case commandFailed(command: String, status: Int32, output: String)
         case dataDirectoryUnusable(path: String, reason: String)
+        /// The cluster asks for passwords, and the files that hold them are gone.
+        case passwordFilesMissing(directory: String)
 
         public var description: String {
             switch self {
@@ -38,6 +47,10 @@ public final class EmbeddedPostgres: @unchecked Sendable {
                 return "`\(command)` failed with status \(status): \(output.suffix(2000))"
             case .dataDirectoryUnusable(let path, let reason):
                 return "the embedded database directory \(path) cannot be used: \(reason)"
+            case .passwordFilesMissing(let directory):
+                return "the embedded cluster in \(directory) asks for passwords, and owner.pgpass or runtime.pgpass is missing "
+                    + "there: restore them, or put `local all all trust` first in its pg_hba.conf, reload or restart the cluster, "
+                    + "and start tollgate again (it makes new passwords and asks for them again)"
             }
         }
     }
@@ -46,7 +59,10 @@ public final class EmbeddedPostgres: @unchecked Sendable {
         /// `fsync`, `synchronous_commit` and `full_page_writes` off: for throw-away test clusters only.
         public var unsafeFastMode = false
         public var database = "tollgate"
+        /// The owner: the bootstrap superuser, which migrates and owns every object.
         public var user = "tollgate"
+        /// The role the gateway runs as.
+        public var runtimeUser = "tollgate_runtime"
         public init() {}
     }
 
@@ -75,9 +91,27 @@ public final class EmbeddedPostgres: @unchecked Sendable {
         return URL(fileURLWithPath: home).appendingPathComponent(".local/share/tollgate/postgres")
     }
 
-    /// The connection settings for the cluster's socket.
-    public var configuration: PostgresConfiguration {
-        PostgresConfiguration("host=\(dataDirectory.path) user=\(settings.user) dbname=\(settings.database)")
+    /// The owner's connection settings for the cluster's socket (its password from `owner.pgpass`).
+    public var configuration: PostgresConfiguration { configuration(user: settings.user, passwordFile: ownerPasswordFile) }
+
+    /// The runtime role's connection settings (its password from `runtime.pgpass`): what the gateway runs as.
+    public var runtimeConfiguration: PostgresConfiguration { configuration(user: settings.runtimeUser, passwordFile: runtimePasswordFile) }
+
+    /// The libpq password files (`*:*:*:user:password`, mode 0600) of the owner and of the runtime role.
+    public var ownerPasswordFile: URL { dataDirectory.appendingPathComponent("owner.pgpass") }
+    public var runtimePasswordFile: URL { dataDirectory.appendingPathComponent("runtime.pgpass") }
+
+    func configuration(user: String, passwordFile: URL?, database: String? = nil) -> PostgresConfiguration {
+        var text = "host=\(Self.quoted(dataDirectory.path)) user=\(Self.quoted(user))"
+        if let passwordFile { text += " passfile=\(Self.quoted(passwordFile.path))" }
+        // dbname last: callers may append another to pick a database of the cluster.
+        return PostgresConfiguration(text + " dbname=\(database ?? settings.database)")
+    }
+
+    /// A libpq connection-string value, quoted when it needs it.
+    static func quoted(_ value: String) -> String {
+        if !value.isEmpty, !value.contains(where: { $0 == " " || $0 == "'" || $0 == "\\" || $0 == "=" }) { return value }
+        return "'" + value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'") + "'"
     }
 
     var isRoot: Bool { geteuid() == 0 }
@@ -106,6 +140,7 @@ public final class EmbeddedPostgres: @unchecked Sendable {
             startedByUs = true
             logger.info("started the embedded PostgreSQL cluster", metadata: ["data_directory": "\(path)"])
         }
+        try requirePasswords()
         try createDatabaseIfMissing()
         return configuration
     }
@@ -128,8 +163,102 @@ public final class EmbeddedPostgres: @unchecked Sendable {
         return status == 0
     }
 
+    /// The first line of a pg_hba.conf that this code wrote.
+    static let hbaMarker = "# tollgate: every role needs its password"
+
+    /// Makes the owner and runtime roles need their passwords, if the cluster does not already: makes the passwords
+    /// (once; kept in the password files), sets them over the socket while it still trusts (a fresh cluster, or one
+    /// an earlier version made), creates the runtime role, then rewrites pg_hba.conf and reloads. Each step can be
+    /// repeated, so a start interrupted half-way finishes on the next.
+    private func requirePasswords() throws {
+        let hba = dataDirectory.appendingPathComponent("pg_hba.conf")
+        let files = [ownerPasswordFile, runtimePasswordFile]
+        if ((try? String(contentsOf: hba, encoding: .utf8)) ?? "").hasPrefix(Self.hbaMarker) {
+            guard files.allSatisfy({ FileManager.default.fileExists(atPath: $0.path) }) else {
+                throw Failure.passwordFilesMissing(directory: dataDirectory.path)
+            }
+            for file in files { chmod(file.path, 0o600) }
+            return
+        }
+        logger.info("setting the embedded cluster's passwords", metadata: ["data_directory": "\(dataDirectory.path)"])
+        let ownerPassword = try passwordFile(ownerPasswordFile, user: settings.user)
+        let runtimePassword = try passwordFile(runtimePasswordFile, user: settings.runtimeUser)
+        // Still `trust` here: the socket is in the data directory, which only this user (or postgres, as root) can enter.
+        let admin = try PostgresConnection.connect(configuration(user: settings.user, passwordFile: nil, database: "postgres"))
+        defer { admin.close() }
+        let owner = settings.user.filter { $0 != "\"" && $0 != "'" }
+        let runtime = settings.runtimeUser.filter { $0 != "\"" && $0 != "'" }
+        try admin.execute(
+            """
+            SET password_encryption = 'scram-sha-256';
+            ALTER ROLE "\(owner)" PASSWORD '\(ownerPassword)';
+            DO $$ BEGIN
+                IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '\(runtime)') THEN CREATE ROLE "\(runtime)" LOGIN; END IF;
+            END $$;
+            ALTER ROLE "\(runtime)" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD '\(runtimePassword)'
+            """)
+        let text = """
+            \(Self.hbaMarker) (scram-sha-256 over the Unix socket; no TCP).
+            # The passwords are in owner.pgpass and runtime.pgpass beside this file.
+            local all all scram-sha-256
+            host  all all all reject
+
+            """
+        let temporary = dataDirectory.appendingPathComponent("pg_hba.conf.tollgate")
+        do {
+            try text.write(to: temporary, atomically: false, encoding: .utf8)
+        } catch {
+            throw Failure.dataDirectoryUnusable(path: dataDirectory.path, reason: "cannot write pg_hba.conf: \(error)")
+        }
+        chmod(temporary.path, 0o600)
+        if isRoot, let user = getpwnam("postgres") { chown(temporary.path, user.pointee.pw_uid, user.pointee.pw_gid) }
+        guard rename(temporary.path, hba.path) == 0 else {
+            throw Failure.dataDirectoryUnusable(path: dataDirectory.path, reason: "cannot replace pg_hba.conf: \(String(cString: strerror(errno)))")
+        }
+        try admin.query("SELECT pg_reload_conf()")
+        logger.info("the embedded cluster now asks every role for its password", metadata: ["data_directory": "\(dataDirectory.path)"])
+    }
+
+    /// The password in `file` (a libpq password file for `user`), made and written first if the file does not exist.
+    /// Two processes starting at once agree on one: the file is created with `link`, which fails when it exists.
+    private func passwordFile(_ file: URL, user: String) throws -> String {
+        func read() -> String? {
+            guard let text = try? String(contentsOf: file, encoding: .utf8) else { return nil }
+            let password = text.split(separator: "\n").first.map { String($0.split(separator: ":").last ?? "") } ?? ""
+            return password.isEmpty ? nil : password
+        }
+        if let existing = read() {
+            chmod(file.path, 0o600)
+            return existing
+        }
+        var bytes = [UInt8](repeating: 0, count: 24)
+        guard getentropy(&bytes, bytes.count) == 0 else {
+            throw Failure.dataDirectoryUnusable(path: dataDirectory.path, reason: "no randomness for a password")
+        }
+        let password = bytes.map { String(format: "%02x", $0) }.joined()
+        let temporary = file.appendingPathExtension("\(getpid()).tmp")
+        let descriptor = open(temporary.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            throw Failure.dataDirectoryUnusable(
+                path: dataDirectory.path, reason: "cannot write \(file.lastPathComponent): \(String(cString: strerror(errno)))")
+        }
+        defer { unlink(temporary.path) }
+        let line = Array("*:*:*:\(user):\(password)\n".utf8)
+        let written = line.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+        fsync(descriptor)
+        close(descriptor)
+        guard written == line.count else {
+            throw Failure.dataDirectoryUnusable(path: dataDirectory.path, reason: "cannot write \(file.lastPathComponent)")
+        }
+        _ = link(temporary.path, file.path)  // fails when another process got there first: then its password is the one
+        guard let stored = read() else {
+            throw Failure.dataDirectoryUnusable(path: dataDirectory.path, reason: "cannot read \(file.lastPathComponent) back")
+        }
+        return stored
+    }
+
     private func createDatabaseIfMissing() throws {
-        let admin = try PostgresConnection.connect(PostgresConfiguration("host=\(dataDirectory.path) user=\(settings.user) dbname=postgres"))
+        let admin = try PostgresConnection.connect(configuration(user: settings.user, passwordFile: ownerPasswordFile, database: "postgres"))
         defer { admin.close() }
         let exists = try admin.query("SELECT 1 FROM pg_database WHERE datname = $1", [settings.database]).rowCount == 1
         if !exists {

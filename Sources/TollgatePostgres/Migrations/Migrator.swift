@@ -13,6 +13,9 @@ public struct Migrator: Sendable {
         case unknownMigrations(versions: [Int])
         /// A migration's SQL failed; nothing of it was applied.
         case failed(name: String, error: PostgresError)
+        /// The role connected may not apply what is missing (or may not read tollgate's schema at all): it is a runtime
+        /// role, and the owner has to migrate and grant it.
+        case notPermitted(role: String, missing: [String], error: PostgresError)
 
         public var description: String {
             switch self {
@@ -24,6 +27,14 @@ public struct Migrator: Sendable {
                     + "binary does not know: it is older than the database schema; run a newer tollgate"
             case .failed(let name, let error):
                 return "migration \(name) failed and was rolled back: \(error)"
+            case .notPermitted(let role, let missing, let error):
+                let what =
+                    missing.isEmpty
+                    ? "role \(role) may not read tollgate's schema (\(error))"
+                    : "the database needs migration(s) \(missing.joined(separator: ", ")), which role \(role) may not apply (\(error))"
+                return what + ". Migrate as the owner role and grant this one its privileges: "
+                    + "`tollgate migrate --migration-database OWNER_URL --grant-runtime \(role)` "
+                    + "(or give `serve` both --database and --migration-database); see docs/configuration.md"
             }
         }
     }
@@ -47,20 +58,36 @@ public struct Migrator: Sendable {
         return try await client.withConnection { connection in
             try connection.query("SELECT pg_advisory_lock($1)", [Self.lockKey])
             defer { _ = try? connection.query("SELECT pg_advisory_unlock($1)", [Self.lockKey]) }
-            try connection.execute(
-                """
-                CREATE SCHEMA IF NOT EXISTS tollgate;
-                CREATE TABLE IF NOT EXISTS tollgate.schema_migrations (
-                    version    int PRIMARY KEY,
-                    name       text NOT NULL,
-                    checksum   text NOT NULL,
-                    applied_at timestamptz NOT NULL DEFAULT now()
-                )
-                """)
-            var applied: [Int: (name: String, checksum: String)] = [:]
-            for row in try connection.query("SELECT version, name, checksum FROM tollgate.schema_migrations").rows {
-                applied[try row.decode(Int.self, 0)] = (try row.decode(String.self, 1), try row.decode(String.self, 2))
+            let role = (try? connection.query("SELECT current_user::text")[0].decode(String.self, 0)) ?? "?"
+            func permitted<T>(missing: @autoclosure () -> [String], _ body: () throws -> T) throws -> T {
+                do {
+                    return try body()
+                } catch let error as PostgresError where error.sqlState == "42501" {
+                    throw Failure.notPermitted(role: role, missing: missing(), error: error)
+                }
             }
+            var applied: [Int: (name: String, checksum: String)] = [:]
+            try permitted(missing: []) {
+                // Only when it is missing: CREATE SCHEMA needs the CREATE privilege even when the schema exists, and a
+                // runtime role has none.
+                let exists = try connection.query("SELECT to_regclass('tollgate.schema_migrations') IS NOT NULL")[0].decode(Bool.self, 0)
+                if !exists {
+                    try connection.execute(
+                        """
+                        CREATE SCHEMA IF NOT EXISTS tollgate;
+                        CREATE TABLE IF NOT EXISTS tollgate.schema_migrations (
+                            version    int PRIMARY KEY,
+                            name       text NOT NULL,
+                            checksum   text NOT NULL,
+                            applied_at timestamptz NOT NULL DEFAULT now()
+                        )
+                        """)
+                }
+                for row in try connection.query("SELECT version, name, checksum FROM tollgate.schema_migrations").rows {
+                    applied[try row.decode(Int.self, 0)] = (try row.decode(String.self, 1), try row.decode(String.self, 2))
+                }
+            }
+            let missing = migrations.filter { applied[$0.version] == nil }.map(\.name)
             let known = Set(migrations.map(\.version))
             let unknown = applied.keys.filter { !known.contains($0) }.sorted()
             if !unknown.isEmpty { throw Failure.unknownMigrations(versions: unknown) }
@@ -80,13 +107,34 @@ public struct Migrator: Sendable {
                             "INSERT INTO tollgate.schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
                             [migration.version, migration.name, migration.checksum])
                     }
+                } catch let error as PostgresError where error.sqlState == "42501" {
+                    throw Failure.notPermitted(role: role, missing: missing, error: error)
                 } catch let error as PostgresError {
                     throw Failure.failed(name: migration.name, error: error)
                 }
                 logger.info("applied migration", metadata: ["migration": "\(migration.name)"])
                 newlyApplied.append(migration.name)
             }
+            if !newlyApplied.isEmpty {
+                // What the new migrations added is granted to the runtime roles granted before.
+                try connection.execute(
+                    """
+                    DO $$ BEGIN
+                        IF to_regprocedure('tollgate.grant_runtime(name)') IS NOT NULL THEN
+                            PERFORM tollgate.grant_runtime(role_name) FROM tollgate.runtime_roles r
+                            WHERE EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r.role_name);
+                        END IF;
+                    END $$
+                    """)
+            }
             return newlyApplied
         }
+    }
+
+    /// Gives `role` exactly the privileges the gateway needs (`tollgate.grant_runtime`, migration 0012) and records it, so
+    /// later migrations grant it what they add. Run as the owner, after `migrate`.
+    public func grantRuntime(_ role: String, on client: PostgresClient) async throws {
+        try await client.query("SELECT tollgate.grant_runtime($1)", [role])
+        logger.info("granted the runtime privileges", metadata: ["role": "\(role)"])
     }
 }

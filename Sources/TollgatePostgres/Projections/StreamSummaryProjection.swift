@@ -10,9 +10,10 @@ public struct StreamSummaryProjection: Projection {
     public init() {}
 
     /// Empties the table for a rebuild. `TRUNCATE`, not `DELETE`: a tenth of the time, and the rows inserted next go
-    /// into a fresh index, not one full of dead entries. Readers of the table wait until the rebuild commits.
+    /// into a fresh index, not one full of dead entries. Readers of the table wait until the rebuild commits. Through
+    /// `tollgate.reset_projection`, which the runtime role may run though it holds no TRUNCATE privilege.
     public func reset(on connection: PostgresConnection) throws {
-        try connection.query("TRUNCATE tollgate.stream_summaries")
+        try connection.query("SELECT tollgate.reset_projection('streams')")
     }
 
     /// The same rows as replaying every event through `apply`, in one statement: per stream, the highest version, the

@@ -12,10 +12,11 @@ struct ApprovalsProjection: Projection {
     let name = "approvals"
     var eventTypes: Set<String>? { ApprovalEvent.types }
 
-    /// Empties the table for a rebuild (`TRUNCATE`: the rows inserted next go into fresh indexes). Readers wait
-    /// until the rebuild commits.
+    /// Empties the table for a rebuild (`TRUNCATE`, through `tollgate.reset_projection`, which the runtime role may run
+    /// though it holds no TRUNCATE privilege: the rows inserted next go into fresh indexes). Readers wait until the
+    /// rebuild commits.
     func reset(on connection: PostgresConnection) throws {
-        try connection.query("TRUNCATE tollgate.approvals")
+        try connection.query("SELECT tollgate.reset_projection('approvals')")
     }
 
     func apply(_ events: [RecordedEvent], on connection: PostgresConnection) throws {

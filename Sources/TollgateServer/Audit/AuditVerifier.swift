@@ -3,7 +3,8 @@ import Foundation
 import TollgateCore
 import TollgatePostgres
 
-/// `tollgate audit verify`: recomputes the seal chain over the whole log and compares it with the stored seals.
+/// `tollgate audit verify`: recomputes the seal chain over the whole log and compares it with the stored seals, and
+/// checks every approved (or used) row of `tollgate.approvals` against the log.
 ///
 /// Reads the events and the seals in global order, a page at a time, side by side. An event whose recomputed seal
 /// differs was changed; a seal without its event means the event was removed; an event without a seal, before the last
@@ -53,6 +54,39 @@ public struct AuditVerifier: Sendable {
         public var head: String?
         /// Whether the seal at the expected position had the expected chain (nil when nothing was expected).
         public var expectationMet: Bool?
+        /// Approved or used rows of `tollgate.approvals` checked against their streams.
+        public var approvalsChecked = 0
+        /// Rows the log does not justify, by approval id.
+        public var approvalBreaks: [ApprovalBreak] = []
+    }
+
+    /// A row of `tollgate.approvals` that says more than the log: approved without its quorum of `ApprovalGranted`, or
+    /// unused though the log holds its `ApprovalConsumed`. Held calls and identical retries trust the row, so such a
+    /// row is an approval nobody gave.
+    public struct ApprovalBreak: Sendable, CustomStringConvertible {
+        public enum Kind: String, Sendable { case approvedWithoutQuorum, usedInTheLog }
+        public var kind: Kind
+        public var approvalID: UUID
+        /// The row's status, and the log's (the fold of the stream at the row's version; nil: the stream is missing).
+        public var rowStatus: String
+        public var logStatus: String?
+        /// Distinct reviewers' `ApprovalGranted` in the log, and the quorum the request asked for.
+        public var grants: Int
+        public var quorum: Int?
+
+        public var description: String {
+            let id = approvalID.uuidString.lowercased()
+            switch kind {
+            case .approvedWithoutQuorum:
+                guard let logStatus else {
+                    return "approval \(id) is \(rowStatus) in tollgate.approvals, but the log has no request for it"
+                }
+                return "approval \(id) is \(rowStatus) in tollgate.approvals, but the log holds \(grants) of the \(quorum ?? 0) "
+                    + "ApprovalGranted it needs (the log makes it \(logStatus))"
+            case .usedInTheLog:
+                return "approval \(id) is unused in tollgate.approvals, but the log holds its ApprovalConsumed: it could run a second call"
+            }
+        }
     }
 
     /// - Parameter expect: a head recorded earlier (`position:chain`): the seal at that position must still be that
@@ -107,7 +141,60 @@ public struct AuditVerifier: Sendable {
             if page.upper == nil { break }
         }
         if expect != nil, report.expectationMet == nil { report.expectationMet = false }
+        (report.approvalsChecked, report.approvalBreaks) = try await checkApprovals()
         return report
+    }
+
+    /// Every approved or used row of `tollgate.approvals`, folded again from its stream (`Approval.fold`, as the
+    /// projection folds) up to the row's version: the row must be approved there, and used if the stream says so.
+    public func checkApprovals() async throws -> (checked: Int, breaks: [ApprovalBreak]) {
+        try await client.withConnection { connection in
+            var checked = 0
+            var breaks: [ApprovalBreak] = []
+            var after = UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
+            while true {
+                let rows = try connection.query(
+                    """
+                    SELECT approval_id::text, status, consumed, version FROM tollgate.approvals
+                    WHERE (status = 'approved' OR consumed) AND approval_id > $1::uuid ORDER BY approval_id LIMIT 1000
+                    """, [after.uuidString.lowercased()])
+                guard rows.rowCount > 0 else { break }
+                var items: [(id: UUID, status: String, consumed: Bool, version: Int64)] = []
+                for row in rows.rows {
+                    guard let id = UUID(uuidString: try row.decode(String.self, 0)) else { continue }
+                    items.append((id, try row.decode(String.self, 1), try row.decode(Bool.self, 2), try row.decode(Int64.self, 3)))
+                }
+                after = items.last?.id ?? after
+                let events = try connection.query(
+                    "SELECT stream_id, version, type, data::text FROM tollgate.events WHERE stream_id = ANY($1::text[]) ORDER BY stream_id, version",
+                    [PostgresArray(items.map { ApprovalEvent.stream($0.id) })])
+                var streams: [String: [(version: Int64, event: ApprovalEvent)]] = [:]
+                for row in events.rows {
+                    let type = try row.decode(String.self, 2)
+                    guard let event = try? ApprovalEvent.decode(type: type, data: Array(try row.decode(String.self, 3).utf8)) else { continue }
+                    streams[try row.decode(String.self, 0), default: []].append((try row.decode(Int64.self, 1), event))
+                }
+                for item in items {
+                    checked += 1
+                    let stream = streams[ApprovalEvent.stream(item.id)] ?? []
+                    let atRow = Approval.fold(stream.filter { $0.version <= item.version }.map(\.event))
+                    let whole = Approval.fold(stream.map(\.event))
+                    if atRow?.status != .approved {
+                        breaks.append(
+                            ApprovalBreak(
+                                kind: .approvedWithoutQuorum, approvalID: item.id, rowStatus: item.consumed ? "\(item.status) and used" : item.status,
+                                logStatus: atRow?.status.rawValue, grants: atRow?.grants.count ?? 0, quorum: atRow?.request.quorum))
+                    } else if item.status == "approved", !item.consumed, whole?.consumption != nil {
+                        breaks.append(
+                            ApprovalBreak(
+                                kind: .usedInTheLog, approvalID: item.id, rowStatus: item.status, logStatus: whole?.status.rawValue,
+                                grants: whole?.grants.count ?? 0, quorum: whole?.request.quorum))
+                    }
+                }
+                if rows.rowCount < 1000 { break }
+            }
+            return (checked, breaks)
+        }
     }
 
     /// One page: events after `cursor` (their positions, and the rows as libpq holds them, hashed where they lie),
