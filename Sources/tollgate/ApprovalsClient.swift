@@ -125,11 +125,12 @@ enum ApprovalsText {
         let header = ["ID", "STATUS", "SERVER", "TOOL", "AGENT", "APPROVALS", "REQUESTED", "EXPIRES"]
         var rows = [header]
         for item in items {
-            rows.append([
-                item["id"]?.stringValue ?? "", status(item), item["server"]?.stringValue ?? "", item["tool"]?.stringValue ?? "",
-                item["agent"]?.stringValue ?? "", "\(Int(item["approvals"]?.arrayValue?.count ?? 0))/\(Int(item["quorum"]?.doubleValue ?? 1))",
-                relative(item["requested_at"]?.stringValue, now: now), relative(item["expires_at"]?.stringValue, now: now),
-            ])
+            rows.append(
+                [
+                    item["id"]?.stringValue ?? "", status(item), item["server"]?.stringValue ?? "", item["tool"]?.stringValue ?? "",
+                    item["agent"]?.stringValue ?? "", "\(Int(item["approvals"]?.arrayValue?.count ?? 0))/\(Int(item["quorum"]?.doubleValue ?? 1))",
+                    relative(item["requested_at"]?.stringValue, now: now), relative(item["expires_at"]?.stringValue, now: now),
+                ].map { $0.escapingInvisibles() })
         }
         var widths = [Int](repeating: 0, count: header.count)
         for row in rows { for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) } }
@@ -172,7 +173,9 @@ enum ApprovalsText {
         if item["consumed"]?.boolValue == true { lines.append("used       by call \(text("consumed_by_call")) at \(text("consumed_at"))") }
         lines.append("arguments  (\(text("arguments_storage")), sha256 \(text("arguments_hash")))")
         if let arguments = item["arguments"], arguments != .null { lines.append("  " + arguments.canonicalJSON) }
-        return lines.joined(separator: "\n")
+        // What the agent sent (arguments, tool name) and what people wrote is shown with its invisible characters
+        // escaped, so that a reviewer sees exactly what is asked.
+        return lines.map { $0.escapingInvisibles() }.joined(separator: "\n")
     }
 
     static func relative(_ timestamp: String?, now: Date) -> String {

@@ -244,7 +244,10 @@ struct AuditWhatIfCommand: AsyncParsableCommand {
 
 /// Columns padded to their widest cell, two spaces apart.
 enum TextTable {
+    /// The rows as aligned columns, with invisible characters (bidirectional controls, zero-width and control
+    /// characters) in the cells escaped.
     static func render(_ rows: [[String]]) -> String {
+        let rows = rows.map { $0.map { $0.escapingInvisibles() } }
         var widths: [Int] = []
         for row in rows {
             for (index, cell) in row.enumerated() {

@@ -1,4 +1,5 @@
 import Foundation
+import TollgateCore
 import TollgatePostgres
 
 /// How the command line prints an event: an aligned line for people, or one JSON object for scripts.
@@ -13,7 +14,7 @@ public enum EventRendering {
             return line
         }
         let data = String(decoding: event.data, as: UTF8.self)
-        let shortData = data.count > 100 ? String(data.prefix(99)) + "…" : data
+        let shortData = (data.count > 100 ? String(data.prefix(99)) + "…" : data).escapingInvisibles()
         return "\(String(event.position).padding(toLength: 8, withPad: " ", startingAt: 0)) \(timestamp(event.recordedAt))  "
             + "\(event.streamID) v\(event.version)  \(event.type)  \(shortData)"
     }

@@ -64,7 +64,7 @@ enum WebhookMessage {
                     ],
                 ])
             }
-            return JSONValue.object(["text": .string(headline), "blocks": .array(blocks)]).canonicalJSON
+            return JSONValue.object(["text": .string(headline.escapingInvisibles()), "blocks": .array(blocks)]).canonicalJSON
         }
     }
 
@@ -74,9 +74,11 @@ enum WebhookMessage {
         return text.count > 300 ? String(text.prefix(300)) + "…" : text
     }
 
-    /// Slack's mrkdwn control characters, escaped as its documentation says.
+    /// Slack's mrkdwn control characters, escaped as its documentation says, and the characters a reviewer could not
+    /// see (bidirectional controls, zero-width and control characters) written as `\u202E` escapes.
     static func escape(_ text: String) -> String {
-        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+        text.escapingInvisibles().replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;")
     }
 }
 
