@@ -87,6 +87,42 @@ struct PolicyPropertyTests {
         }
     }
 
+    /// A reason is recorded with the decision, where `store_arguments: hash` or `keys` must keep argument values out:
+    /// whatever the policy and the arguments, no reason quotes an argument's value.
+    @Test func noReasonQuotesAnArgumentValue() async {
+        let canaries: [JSONValue] = [
+            "CANARY-7f3a", 73519.25, -73519.25, "73519.25", "-73519.25", "1e99999", ["CANARY-7f3a"], ["amount": "CANARY-7f3a"], true,
+        ]
+        await propertyCheck(count: 500, input: Self.choices) { choices in
+            var reader = ChoiceReader(choices: choices)
+            let policy: CompiledPolicy
+            do {
+                policy = try CompiledPolicy(Self.policy(from: &reader))
+            } catch {
+                return
+            }
+            var arguments: [String: JSONValue] = [:]
+            for name in ["amount", "x", "currency", "memo", "items"] where reader.next(3) != 0 {
+                arguments[name] = canaries[reader.next(canaries.count)]
+            }
+            let tools = ["read_file", "transfer", "Binance1", "x_delete", "abc", "weird.name", "yes", "123", "other"]
+            let call = PolicyCall(
+                agent: "a", grant: "g", session: "s", server: "s", tool: tools[reader.next(tools.count)], arguments: .object(arguments),
+                category: reader.next(2) == 0 ? nil : RiskCategory.allCases[reader.next(6)], now: testTime())
+            let keys = policy.counterKeys(for: call)
+            let counts = Dictionary(keys.map { ($0, [0, 59.5, 1e18][reader.next(3)]) }, uniquingKeysWith: { a, _ in a })
+            let reason: String?
+            switch policy.evaluate(call, counts: counts).outcome {
+            case .deny(let text), .limited(_, let text): reason = text
+            case .requireApproval(let requirement): reason = requirement.reason
+            case .allow, .hidden: reason = nil
+            }
+            if let reason {
+                #expect(!reason.contains("CANARY") && !reason.contains("73519") && !reason.contains("99999"), "\(reason)")
+            }
+        }
+    }
+
     /// A random but valid policy.
     static func policy(from reader: inout ChoiceReader) -> Policy {
         let names = ["read_file", "transfer", "Binance*", "*_delete", "*", "a?c", "weird.name", "yes", "123"]

@@ -45,6 +45,9 @@ extension CompiledPolicy {
         let now = Self.epochSeconds(call.now)
         var reservations: [CounterReservation] = []
         reservations.reserveCapacity(limits.count)
+        // The argument each reservation's amount was read from, if any: a reason never quotes an argument's value
+        // (it is recorded, and `store_arguments` may keep the arguments out of the log).
+        var amountSources: [ValuePath?] = []
         var exceeded: (path: String, reason: String)?
         var retryAfter = 0
         for compiled in limits {
@@ -53,8 +56,7 @@ extension CompiledPolicy {
             if let path = limit.incrementFrom {
                 let raw = value(at: path, in: call)
                 guard let raw, let number = Self.numeric(raw), number.isFinite, number >= 0 else {
-                    let found = raw.map { $0.compactText(limit: 40) } ?? "nothing"
-                    let reason = "\(path) must be a non-negative number for the limit on `\(limit.counter)`, found \(found)"
+                    let reason = "\(path) must be a non-negative number for the limit on `\(limit.counter)`, found \(Self.unusableAmount(raw))"
                     trace.note(compiled.path, applied: true, reason + "; denied (fail closed)")
                     return PolicyDecision(outcome: .deny(reason: reason), rule: compiled.path, policyHash: contentHash)
                 }
@@ -62,11 +64,14 @@ extension CompiledPolicy {
             }
             let key = counterKey(limit, call: call, now: now)
             let existing = reservations.firstIndex { $0.key == key }
-            if let existing { amount = reservations[existing].amount }
+            var source = limit.incrementFrom
+            if let existing {
+                amount = reservations[existing].amount
+                source = amountSources[existing]
+            }
             if amount > limit.max {
-                let reason =
-                    "this call alone (\(CanonicalNumber.format(amount))) is more than the limit on `\(limit.counter)` allows: "
-                    + compiled.scopeDescription
+                let what = source.map { "its \($0)" } ?? CanonicalNumber.format(amount)
+                let reason = "this call alone (\(what)) is more than the limit on `\(limit.counter)` allows: " + compiled.scopeDescription
                 trace.note(compiled.path, applied: true, reason)
                 return PolicyDecision(outcome: .deny(reason: reason), rule: compiled.path, policyHash: contentHash)
             }
@@ -113,6 +118,7 @@ extension CompiledPolicy {
                 reservations.append(
                     CounterReservation(key: key, amount: amount, ceiling: ceiling, max: limit.max, algorithm: limit.algorithm, rule: compiled.path)
                 )
+                amountSources.append(source)
             }
         }
         if let exceeded {
@@ -123,6 +129,18 @@ extension CompiledPolicy {
             )
         }
         return PolicyDecision(outcome: outcome, rule: rule, policyHash: contentHash, reservations: reservations)
+    }
+
+    /// What an `increment_from` argument held instead of a usable amount, described without its value.
+    static func unusableAmount(_ value: JSONValue?) -> String {
+        guard let value else { return "nothing" }
+        switch value {
+        case .number(let number): return number.isFinite ? "a negative number" : "a number that is not finite"
+        case .string:
+            guard let number = numeric(value) else { return "a string that is not a decimal number" }
+            return number.isFinite ? "a negative number (in a string)" : "a number that is not finite (in a string)"
+        default: return kind(value)
+        }
     }
 
     /// A supplied count; an absent one is 0, a corrupt one (NaN, negative infinity) blocks (fail closed).
