@@ -77,11 +77,8 @@ final class Gateway: Service, Sendable {
                 }
             }
             group.addTask {
-                // A changed policy file is picked up within two seconds.
-                while !Task.isCancelled {
-                    try? await Task.sleep(for: .seconds(2))
-                    policies.reloadChanged()
-                }
+                // A changed policy file is applied once it has settled (docs/gateway.md, "Reloading policies").
+                await policies.watch()
             }
             group.addTask {
                 for await _ in await UnixSignalsSequence(trapping: .sighup) {

@@ -79,12 +79,7 @@ public struct StdioFront: Sendable {
             group.addTask {
                 for await message in listener { output.write(message) }
             }
-            group.addTask {
-                while !Task.isCancelled {
-                    try? await Task.sleep(for: .seconds(2))
-                    policies.reloadChanged()
-                }
-            }
+            group.addTask { await policies.watch() }
             // Requests in flight when stdin ends are answered before the session closes (each within its timeout).
             await withDiscardingTaskGroup { inFlight in
                 for await line in StdinLines(maxBytes: maxBytes).lines() {
