@@ -80,6 +80,7 @@ let package = Package(
                 "TollgateCore",
                 "TollgateMCP",
                 "TollgatePostgres",
+                "TollgateSystem",
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -41,9 +41,13 @@ public enum ChildEnvironment {
         return allowed
     }
 
-    /// An MCP server's environment: the allowlisted base, then `added` (the server's configured `env`), which wins.
-    public static func mcpServer(adding added: [String: String], from environment: [String: String] = currentEnvironment()) -> [String: String] {
-        base(from: environment).merging(added) { $1 }
+    /// An MCP server's environment: the allowlisted base; for a server that runs as another `user`, that user's `HOME`,
+    /// `USER`, `LOGNAME` and `SHELL` instead of the gateway's; then `added` (the server's configured `env`), which wins.
+    public static func mcpServer(
+        adding added: [String: String], user: ChildUser? = nil, from environment: [String: String] = currentEnvironment()
+    ) -> [String: String] {
+        let allowed = base(from: environment)
+        return (user?.environment(over: allowed) ?? allowed).merging(added) { $1 }
     }
 
     /// The environment of PostgreSQL's programs (`initdb`, `pg_ctl` and the server it starts): the base, and `PGPORT`,

@@ -1,7 +1,8 @@
 # Sourced by ops/run, ops/test and the benchmarks: installs what Tollgate needs on a fresh Debian machine.
 #   - the Swift toolchain is expected on PATH (it is the one thing we do not install);
 #   - Debian packages: libpq-dev (the client library we link), postgresql (initdb, pg_ctl and the server
-#     for the embedded cluster and the tests), python3-venv (the real MCP peers used by the tests).
+#     for the embedded cluster and the tests), python3-venv (the real MCP peers used by the tests), and
+#     setpriv (util-linux) if it is missing.
 # Idempotent and quiet when everything is present.
 set -euo pipefail
 
@@ -28,6 +29,11 @@ tollgate_need_packages() {
 tollgate_setup() {
     command -v swift >/dev/null || { echo "ops: the Swift toolchain (swift) is not on PATH" >&2; exit 1; }
     tollgate_need_packages libpq-dev postgresql python3-venv ca-certificates
+    # setpriv starts a stdio server as its `user` (servers.<name>.user) when tollgate runs as root; Debian 12 ships it
+    # in util-linux, Debian 10 and 11 in a package of its own.
+    if [ ! -x /usr/bin/setpriv ] && [ ! -x /bin/setpriv ]; then
+        if apt-cache show setpriv >/dev/null 2>&1; then tollgate_need_packages setpriv; else tollgate_need_packages util-linux; fi
+    fi
     # The Debian package creates a cluster of its own and may start it; Tollgate never uses it. As root the
     # embedded cluster runs as the unprivileged `postgres` user that package creates.
 }

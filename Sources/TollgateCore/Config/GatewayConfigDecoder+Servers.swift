@@ -196,7 +196,67 @@ extension GatewayConfigDecoder {
         if let node = Self.value(fields, "cwd") {
             if let directory = self.path(node, at: PolicyPath.key(path, "cwd")) { upstream.directory = directory } else { valid = false }
         }
+        if !decodeAccount(fields, at: path, into: &upstream) { valid = false }
         return valid ? upstream : nil
+    }
+
+    /// `user` and `group`: names that exist on this machine (``SystemAccounts``), `group` only beside `user`.
+    private mutating func decodeAccount(_ fields: [String: SourceNode.Member], at path: String, into upstream: inout StdioUpstream) -> Bool {
+        var valid = true
+        if let node = Self.value(fields, "user") {
+            let userPath = PolicyPath.key(path, "user")
+            let allowed = "a user name from the password database (`getent passwd` lists them), such as nobody or one made for this server"
+            if let name = text(node, at: userPath, allowed: allowed) {
+                if let problem = Self.accountNameProblem(name) {
+                    valid = false
+                    report(
+                        .invalidValue, at: node.location, userPath, "\(AddressSyntax.quoted(name)) is not a user name: \(problem)", allowed: allowed)
+                } else if !accounts.userExists(name) {
+                    valid = false
+                    report(.invalidValue, at: node.location, userPath, "there is no user `\(name)` on this machine", allowed: allowed)
+                } else {
+                    upstream.user = name
+                }
+            } else {
+                valid = false
+            }
+        }
+        if let node = Self.value(fields, "group") {
+            let groupPath = PolicyPath.key(path, "group")
+            let allowed = "a group name from the group database (`getent group` lists them), such as nogroup"
+            if Self.value(fields, "user") == nil {
+                valid = false
+                report(
+                    .misplacedField, at: fields["group"]?.keyLocation, groupPath, "`group` only applies with `user`",
+                    allowed: "add `user: NAME` (the child then runs as NAME with this group), or remove `group`")
+            } else if let name = text(node, at: groupPath, allowed: allowed) {
+                if let problem = Self.accountNameProblem(name) {
+                    valid = false
+                    report(
+                        .invalidValue, at: node.location, groupPath, "\(AddressSyntax.quoted(name)) is not a group name: \(problem)", allowed: allowed
+                    )
+                } else if !accounts.groupExists(name) {
+                    valid = false
+                    report(.invalidValue, at: node.location, groupPath, "there is no group `\(name)` on this machine", allowed: allowed)
+                } else {
+                    upstream.group = name
+                }
+            } else {
+                valid = false
+            }
+        }
+        return valid
+    }
+
+    /// Why `name` cannot be a user or group name, or `nil`: the password and group databases have no empty names, and
+    /// none with `:` (their field separator), a line break or NUL.
+    static func accountNameProblem(_ name: String) -> String? {
+        if name.isEmpty { return "it is empty" }
+        if name.count > 256 { return "it is longer than 256 characters" }
+        if let bad = name.unicodeScalars.first(where: { $0 == ":" || $0.properties.generalCategory == .control }) {
+            return "it contains " + (bad == ":" ? "`:`" : AddressSyntax.describe(bad))
+        }
+        return nil
     }
 
     // MARK: Remote servers

@@ -8,6 +8,8 @@ struct GatewayConfigDecoder: SourceDecoding {
     /// The configuration file's directory, against which relative paths resolve.
     let directory: String
     let environment: [String: String]
+    /// Which OS users and groups exist (`servers.*.user`, `group`).
+    let accounts: SystemAccounts
     /// The most bytes substituted values may add up to, so a few references to a large variable cannot make the
     /// configuration cost gigabytes.
     let substitutionBudget: Int
@@ -15,10 +17,11 @@ struct GatewayConfigDecoder: SourceDecoding {
     var substitutedBytes = 0
     var substitutionBudgetExceeded = false
 
-    init(file: String, directory: String, environment: [String: String], limits: SourceLimits) {
+    init(file: String, directory: String, environment: [String: String], limits: SourceLimits, accounts: SystemAccounts = .system) {
         self.file = file
         self.directory = directory
         self.environment = environment
+        self.accounts = accounts
         self.substitutionBudget = 4 * limits.maxBytes
     }
 
@@ -29,9 +32,10 @@ struct GatewayConfigDecoder: SourceDecoding {
     static let loggingKeys = ["level", "format"]
     static let limitKeys = ["max_body_bytes", "max_held_calls", "max_sessions", "upstream_timeout"]
     static let serverKeys = [
-        "command", "args", "env", "cwd", "url", "transport", "headers", "policy", "store_arguments", "store_arguments_by_tool",
+        "command", "args", "env", "cwd", "user", "group", "url", "transport", "headers", "policy", "store_arguments",
+        "store_arguments_by_tool",
     ]
-    static let stdioKeys = ["args", "env", "cwd"]
+    static let stdioKeys = ["args", "env", "cwd", "user", "group"]
     static let httpKeys = ["transport", "headers"]
     static let agentKeys = ["id", "grant", "key_hash"]
     static let reviewerKeys = ["id", "role", "token_hash"]

@@ -1,8 +1,8 @@
 import Foundation
 
-/// Reads and checks the gateway's configuration file (YAML or JSON). No I/O: the caller passes the file's contents,
+/// Reads and checks the gateway's configuration file (YAML or JSON). No file I/O: the caller passes the file's contents,
 /// its name (for messages), its directory (relative paths in it resolve against that) and the environment for
-/// `${NAME}` references.
+/// `${NAME}` references; `accounts` says which OS users and groups exist (for `servers.*.user`, default: this machine's).
 ///
 /// Problems are reported all at once, each with file, line, column, the field's path and what is allowed there, as
 /// ``PolicyDiagnostic``s, so they print exactly like policy errors:
@@ -25,10 +25,12 @@ public enum GatewayConfigLoader {
         directory: String,
         environment: [String: String],
         format: PolicyFormat? = nil,
-        limits: SourceLimits = .default
+        limits: SourceLimits = .default,
+        accounts: SystemAccounts = .system
     ) throws(PolicyValidationError) -> GatewayConfig {
         let root = try PolicyLoader.readDocument(text, fileName: fileName, format: format, limits: limits, kind: Self.kind)
-        var decoder = GatewayConfigDecoder(file: fileName, directory: directory, environment: environment, limits: limits)
+        var decoder = GatewayConfigDecoder(
+            file: fileName, directory: directory, environment: environment, limits: limits, accounts: accounts)
         let config = decoder.decodeConfig(root)
         guard let config, decoder.diagnostics.isEmpty else {
             throw PolicyValidationError(diagnostics: PolicyLoader.sorted(decoder.diagnostics))
@@ -36,17 +38,19 @@ public enum GatewayConfigLoader {
         return config
     }
 
-    /// ``load(_:fileName:directory:environment:format:limits:)`` from bytes, which must be UTF-8.
+    /// ``load(_:fileName:directory:environment:format:limits:accounts:)`` from bytes, which must be UTF-8.
     public static func load(
         _ data: Data,
         fileName: String,
         directory: String,
         environment: [String: String],
         format: PolicyFormat? = nil,
-        limits: SourceLimits = .default
+        limits: SourceLimits = .default,
+        accounts: SystemAccounts = .system
     ) throws(PolicyValidationError) -> GatewayConfig {
         let text = try PolicyLoader.decodeText(data, fileName: fileName, limits: limits, kind: Self.kind, allowed: "a YAML or JSON file in UTF-8")
-        return try load(text, fileName: fileName, directory: directory, environment: environment, format: format, limits: limits)
+        return try load(
+            text, fileName: fileName, directory: directory, environment: environment, format: format, limits: limits, accounts: accounts)
     }
 
     /// How messages name these files.

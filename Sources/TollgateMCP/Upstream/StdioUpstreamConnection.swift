@@ -10,8 +10,9 @@ import TollgateSystem
 
 /// An MCP server running as a child process, speaking newline-delimited JSON-RPC on its stdin and stdout.
 ///
-/// The child's environment is ``ChildEnvironment/mcpServer(adding:from:)``: a few of the gateway's variables by name
-/// (`PATH`, `HOME`, the locale, ...) and the server's configured `env`, never the gateway's secrets.
+/// The child's environment is ``ChildEnvironment/mcpServer(adding:user:from:)``: a few of the gateway's variables by name
+/// (`PATH`, `HOME`, the locale, ...) and the server's configured `env`, never the gateway's secrets. With a `user`, the
+/// child runs as that OS user (``ChildUser``: through `setpriv` when the gateway runs as root).
 ///
 /// The child runs in a process group of its own, so ``close()`` ends it and anything it started. Its stderr goes
 /// to the log, line by line. Lines on its stdout that are not JSON-RPC are reported as ``UpstreamEvent/garbage(_:)``
@@ -46,12 +47,24 @@ public final class StdioUpstreamConnection: UpstreamConnection, Sendable {
         _ command: StdioUpstream, maxMessageBytes: Int = 16 << 20, logger: Logger
     ) throws(UpstreamError) -> StdioUpstreamConnection {
         _ = ignoreSIGPIPE
+        var user: ChildUser?
+        var (program, arguments) = (command.command, command.arguments)
+        if let name = command.user {
+            // As that OS user (through setpriv when it is not ours), so it cannot read what only the gateway's user can.
+            do {
+                let account = try ChildUser.resolve(user: name, group: command.group)
+                (program, arguments) = try account.command(command.command, command.arguments, group: command.group)
+                user = account
+            } catch {
+                throw .notSent("cannot start the upstream server `\(command.command)` as user `\(name)`: \(error)")
+            }
+        }
         // Never the gateway's whole environment (its database URL, secrets and keys): an allowlist, and the server's `env`.
-        let environment = ChildEnvironment.mcpServer(adding: command.environment)
+        let environment = ChildEnvironment.mcpServer(adding: command.environment, user: user)
         let process: SpawnedProcess
         do {
             process = try Spawn.start(
-                command.command, command.arguments, environment: environment, directory: command.directory,
+                program, arguments, environment: environment, directory: command.directory,
                 stdin: .pipe, stdout: .pipe, stderr: .pipe, newProcessGroup: true)
         } catch {
             throw .notSent("cannot start the upstream server `\(command.command)`: \(error)")
@@ -60,7 +73,7 @@ public final class StdioUpstreamConnection: UpstreamConnection, Sendable {
         logger[metadataKey: "upstream.pid"] = "\(process.pid)"
         let upstream = StdioUpstreamConnection(process: process, description: command.command, logger: logger)
         upstream.startReaders(maxMessageBytes: maxMessageBytes)
-        logger.debug("upstream started", metadata: ["command": "\(command.command)"])
+        logger.debug("upstream started", metadata: ["command": "\(command.command)", "user": "\(user?.name ?? "tollgate's own")"])
         return upstream
     }
 

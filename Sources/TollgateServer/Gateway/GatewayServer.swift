@@ -51,6 +51,7 @@ public struct GatewayServer: Sendable {
 
     /// Runs until SIGINT or SIGTERM.
     public func run(logger: Logger) async throws {
+        try StdioServerUsers.check(settings.config?.servers ?? [], logger: logger)
         let database = try await settings.database.open(logger: logger)
         do {
             let applied = try await Migrator(logger: logger).migrate(database.client)

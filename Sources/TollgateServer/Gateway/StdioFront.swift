@@ -36,6 +36,7 @@ public struct StdioFront: Sendable {
         guard let agent = AgentDirectory(config.agents).agent(forKey: agentKey) else {
             throw InventoryError("TOLLGATE_AGENT_KEY is not the key of any agent in the configuration")
         }
+        try StdioServerUsers.check([server], logger: logger)
         let database = try await database.open(logger: logger)
         do {
             try await Migrator(logger: logger).migrate(database.client)
