@@ -63,11 +63,17 @@ final class ChildUserTests: XCTestCase {
         }
         guard let nobody = getpwnam("nobody") else { throw XCTSkip("this machine has no `nobody` user") }
         let (nobodyUID, nobodyHome) = (nobody.pointee.pw_uid, String(cString: nobody.pointee.pw_dir))
-        let python = try Peers.python2()
-        // The child must be able to run the fixture (the venv's interpreter and Tests/Peers) as nobody.
-        let reachable = try RunningProgram.run(
-            "/usr/bin/setpriv", ["--reuid=nobody", "--regid=\(nobody.pointee.pw_gid)", "--init-groups", "--", python, "-c", "import mcp"],
-            timeout: .seconds(30))
+        // The child must be able to run the fixture as nobody: the venv's interpreter, or (when that one lives under a
+        // home nobody cannot enter, as pyenv's does) the system's, given the venv's packages.
+        let venvPython = try Peers.python2()
+        var python = venvPython
+        var confinedEnv = ""
+        var reachable = try Self.importsMCP(python, as: nobody, env: [:])
+        if reachable.status != 0, let packages = Self.sitePackages(of: venvPython) {
+            python = "/usr/bin/python3"
+            reachable = try Self.importsMCP(python, as: nobody, env: ["PYTHONPATH": packages])
+            confinedEnv = "    env: {PYTHONPATH: \(packages)}\n"
+        }
         guard reachable.status == 0, FileManager.default.isReadableFile(atPath: Peers.fixtureServer) else {
             throw XCTSkip(
                 "nobody cannot run \(python) with the mcp package (\(reachable.stderr.suffix(300))): put the checkout where other users can read it")
@@ -78,8 +84,9 @@ final class ChildUserTests: XCTestCase {
 
         let gateway = try await GatewayUnderTest.start(servers: [
             "confined": .stdio(
-                command: python, arguments: [Peers.fixtureServer, "--transport", "stdio"], policy: Self.allow, extra: "    user: nobody\n"),
-            "unconfined": .stdio(command: python, arguments: [Peers.fixtureServer, "--transport", "stdio"], policy: Self.allow),
+                command: python, arguments: [Peers.fixtureServer, "--transport", "stdio"], policy: Self.allow,
+                extra: "    user: nobody\n" + confinedEnv),
+            "unconfined": .stdio(command: venvPython, arguments: [Peers.fixtureServer, "--transport", "stdio"], policy: Self.allow),
             "remote": .http(url: "http://127.0.0.1:\(HTTPProbe.freePort())/mcp", policy: Self.allow),
         ])
         defer { gateway.stop() }
@@ -157,6 +164,30 @@ final class ChildUserTests: XCTestCase {
             RunningProgram.tollgateBinary, ["stdio", "fixture", "--config", gateway.configPath, "--database", gateway.database.connectionString],
             environment: ["TOLLGATE_AGENT_KEY": gateway.key], timeout: .seconds(60))
         XCTAssertEqual(Self.warnings(in: front.stderr, server: "fixture"), 1, front.stderr)
+    }
+
+    /// Whether `python` imports the `mcp` package when run as `user`.
+    static func importsMCP(
+        _ python: String, as user: UnsafeMutablePointer<passwd>, env: [String: String]
+    ) throws -> (
+        status: Int32, stdout: String, stderr: String
+    ) {
+        let assignments = env.map { "\($0.key)=\($0.value)" }
+        return try RunningProgram.run(
+            "/usr/bin/setpriv",
+            ["--reuid=\(user.pointee.pw_uid)", "--regid=\(user.pointee.pw_gid)", "--init-groups", "--", "/usr/bin/env"] + assignments + [
+                python, "-c", "import mcp",
+            ],
+            timeout: .seconds(30))
+    }
+
+    /// The `site-packages` folder of the virtual environment whose interpreter is `python` (`VENV/bin/python`).
+    static func sitePackages(of python: String) -> String? {
+        let lib = URL(fileURLWithPath: python).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("lib")
+        let versions = (try? FileManager.default.contentsOfDirectory(atPath: lib.path)) ?? []
+        return versions.filter { $0.hasPrefix("python3") }.sorted().last.map {
+            lib.appendingPathComponent($0).appendingPathComponent("site-packages").path
+        }
     }
 
     // MARK: - Refused at start
