@@ -49,7 +49,9 @@ struct PolicyGate: ToolCallGate {
             await recordRefusal(
                 request, callID: callID, decision: "error", reason: reason, rule: "catalog",
                 policyHash: policies.policy(for: identity.server)?.contentHash ?? "", started: started)
-            return refuse(callID: callID, outcome: "error", rule: "catalog", policyHash: "", text: "Tollgate refused this call to `\(request.tool)`: \(reason).")
+            return refuse(
+                callID: callID, outcome: "error", rule: "catalog", policyHash: "", text: "Tollgate refused this call to `\(request.tool)`: \(reason)."
+            )
         }
         guard let policy = policies.policy(for: identity.server) else {
             let reason = "no valid policy is loaded for the server `\(identity.server)`, so every call to it is refused"
