@@ -134,6 +134,46 @@ final class RequestIntegrityTests: XCTestCase {
         XCTAssertFalse(decisions.isEmpty, "the refusal is in the log")
     }
 
+    func testTheStdioFrontDecidesNoCallWithoutTheToolList() async throws {
+        let ledger = temporaryFile("ledger")
+        let categories = "version: \"1\"\ndefault: allow\ncategories:\n  destructive: {action: deny, reason: no destructive tools}\n"
+        let gateway = try await GatewayUnderTest.start(servers: [
+            "fixture": try fixture(policy: categories, ledger: ledger),
+            "broken": try fixture(policy: "version: \"1\"\ndefault: allow\n", ledger: ledger, options: ["--tools-list", "error"]),
+        ])
+        gateway.stop()
+        let initialize =
+            #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#
+        // `fixture`: a client that never sends notifications/initialized calls a destructive tool; `broken`: the
+        // server's own tools/list fails.
+        let runs = [
+            ("fixture", [initialize, #"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"delete_file","arguments":{"path":"/v"}}}"#]),
+            (
+                "broken",
+                [
+                    initialize, #"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+                    #"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"text":"x"}}}"#,
+                ]
+            ),
+        ]
+        for (server, lines) in runs {
+            let input = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-stdin-\(UUID().uuidString.prefix(8))")
+            try (lines.joined(separator: "\n") + "\n").write(to: input, atomically: true, encoding: .utf8)
+            let running = try RunningProgram(
+                RunningProgram.tollgateBinary, ["stdio", server, "--config", gateway.configPath, "--database", gateway.database.connectionString],
+                environment: ["TOLLGATE_AGENT_KEY": gateway.key], stdin: input.path)
+            XCTAssertEqual(try running.wait(timeout: .seconds(60)), 0, running.standardError.suffix(2000).description)
+            let replies = running.standardOutput.split(separator: "\n").compactMap { try? JSONValue(parsing: String($0)) }
+            let call = replies.first { $0["id"] == 2 }
+            XCTAssertEqual(call?["result"]?["isError"]?.boolValue, true, "\(server): \(running.standardOutput)")
+        }
+        XCTAssertEqual(executed(ledger), [], "nothing ran upstream")
+        let decisions = try await decided(gateway)
+        XCTAssertEqual(decisions.count, 2, "\(decisions.map { ($0.tool, $0.decision, $0.rule) })")
+        XCTAssertFalse(decisions.contains { $0.decision == "allow" }, "\(decisions.map { ($0.tool, $0.decision, $0.rule) })")
+        XCTAssertEqual(decisions.first { $0.server == "broken" }?.rule, "catalog")
+    }
+
     func testAnUpstreamWhoseToolListFailsOrHangsGetsNoCallsAndTheLogSaysWhy() async throws {
         for mode in ["error", "hang"] {
             let ledger = temporaryFile("ledger")
