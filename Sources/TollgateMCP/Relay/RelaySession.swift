@@ -603,10 +603,10 @@ public actor RelaySession {
         var cursor: String?
         for _ in 0..<ToolCatalog.maxPages {
             let params = cursor.map { #"{"cursor":\#(JSONText.string($0))}"# }
-            let reply = await internalRequest(
-                method: "tools/list", params: params, on: upstream, limit: min(options.requestTimeout, ToolCatalog.loadLimit))
+            let limit = min(options.requestTimeout, ToolCatalog.loadLimit)
+            let reply = await internalRequest(method: "tools/list", params: params, on: upstream, limit: limit)
             let list: ToolListResponse
-            switch ToolCatalog.page(reply) {
+            switch ToolCatalog.page(reply, limit: limit) {
             case .success(let page): list = page
             case .failure(let why): return .unavailable(why.description)
             }

@@ -294,7 +294,7 @@ public actor StatelessRelay {
                 }
             }
             let list: ToolListResponse
-            switch ToolCatalog.page(reply) {
+            switch ToolCatalog.page(reply, limit: limit) {
             case .success(let page): list = page
             case .failure(let why): return .unavailable(why.description)
             }

@@ -13,9 +13,9 @@ enum ToolCatalog {
     /// The most pages the gateway reads of one list.
     static let maxPages = 50
 
-    /// One page of the gateway's own `tools/list`, or why it is not one: no answer in time, an error, or no list.
-    static func page(_ reply: JSONRPCMessage?) -> Result<ToolListResponse, Unavailable> {
-        guard let reply else { return .failure(Unavailable("no answer to tools/list within \(loadLimit.components.seconds) s")) }
+    /// One page of the gateway's own `tools/list`, or why it is not one: no answer within `limit`, an error, or no list.
+    static func page(_ reply: JSONRPCMessage?, limit: Duration) -> Result<ToolListResponse, Unavailable> {
+        guard let reply else { return .failure(Unavailable("no answer to tools/list within \(limit.components.seconds) s")) }
         if reply.kind == .error {
             return .failure(Unavailable("the server answered tools/list with an error: \(errorText(of: reply))"))
         }
