@@ -177,7 +177,10 @@ final class GatewayInteropTests: XCTestCase {
                 extra: "    headers: {X-Upstream-Token: \"s3cret\", Accept: \"text/plain\"}\n")
         ])
         defer { gateway.stop() }
-        for (python, mode) in [(try Peers.python2(), "auto"), (try Peers.python2(), "legacy"), (try Peers.python1(), nil)] as [(String, String?)] {
+        let clients: [(String, String?)] = [
+            (try Peers.python2(), "auto"), (try Peers.python2(), "legacy"), (try Peers.python1(), nil), (try Peers.python2(), "2026-07-28"),
+        ]
+        for (python, mode) in clients {
             let run = try Peers.runClient(
                 python: python, url: gateway.url("remote"), key: gateway.key, mode: mode,
                 steps: .array(
@@ -191,6 +194,10 @@ final class GatewayInteropTests: XCTestCase {
             XCTAssertEqual(run.step(3)?["error"]?["code"]?.doubleValue, -32602, run.description)
             // The upstream answers a call with an event stream; its progress arrives while the call runs.
             XCTAssertEqual(run.step(4)?["progress"]?.arrayValue?.count, 3, "progress passes through the event stream: \(run)")
+            if mode == "auto" || mode == "2026-07-28" {
+                // The upstream (mcp 2.3) speaks 2026-07-28 over HTTP too: the default client stays on it, statelessly.
+                XCTAssertEqual(run.connected?["protocolVersion"]?.stringValue, "2026-07-28", "\(run)")
+            }
         }
         // What reached the upstream: every POST carries the configured credential and exactly one Accept, the
         // gateway's; every other POST carries the session and the negotiated version.
@@ -204,8 +211,18 @@ final class GatewayInteropTests: XCTestCase {
             }
             XCTAssertEqual(headers.filter { $0.0 == "x-upstream-token" }.map(\.1), ["s3cret"], "\(headers)")
             XCTAssertEqual(headers.filter { $0.0 == "accept" }.map(\.1), ["application/json, text/event-stream"], "\(headers)")
-            // `initialize` opens the session; `server/discover` (2026-07-28) is asked outside any session.
-            if !["initialize", "server/discover"].contains(post["body"]?["method"]?.stringValue ?? "") {
+            // `initialize` opens the session; stateless requests (2026-07-28, `server/discover` among them) carry their
+            // version, method and name as headers that match the body, and no session.
+            let body = post["body"]
+            let method = body?["method"]?.stringValue ?? ""
+            if let version = body?["params"]?["_meta"]?["io.modelcontextprotocol/protocolVersion"]?.stringValue, body?["id"] != nil {
+                XCTAssertEqual(headers.filter { $0.0 == "mcp-protocol-version" }.map(\.1), [version], "\(headers)")
+                XCTAssertEqual(headers.filter { $0.0 == "mcp-method" }.map(\.1), [method], "\(headers)")
+                if method == "tools/call" {
+                    XCTAssertEqual(headers.filter { $0.0 == "mcp-name" }.map(\.1), [body?["params"]?["name"]?.stringValue ?? ""], "\(headers)")
+                }
+                XCTAssertEqual(headers.filter { $0.0 == "mcp-session-id" }.count, 0, "\(headers)")
+            } else if method != "initialize" {
                 XCTAssertEqual(headers.filter { $0.0 == "mcp-session-id" }.count, 1, "\(headers)")
                 XCTAssertEqual(headers.filter { $0.0 == "mcp-protocol-version" }.count, 1, "\(headers)")
             }

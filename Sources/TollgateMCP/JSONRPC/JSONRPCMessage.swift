@@ -148,6 +148,14 @@ public struct JSONRPCMessage: Sendable {
         return scanner.string(at: range)
     }
 
+    /// The string member `key` of `params._meta` (the protocol version a 2026-07-28 request carries, ...).
+    public func metaString(_ key: String) -> String? {
+        guard let meta = paramsRange(of: "_meta") else { return nil }
+        let scanner = JSONScanner(bytes)
+        guard let range = try? scanner.member(key, of: meta) else { return nil }
+        return scanner.string(at: range)
+    }
+
     /// The raw bytes of `params._meta.progressToken`, normalised as an id (progress tokens are strings or integers).
     public var progressToken: JSONRPCID? {
         guard let paramsRange else { return nil }

@@ -116,7 +116,8 @@ public final class HTTPUpstreamConnection: UpstreamConnection, Sendable {
             return (state.closed, state.postURL)
         }
         guard !closed else { throw .notSent("the connection to \(endpoint.url) is closed") }
-        let answer = try await post(message.bytes, to: endpoint.transport == .sse ? (postURL ?? endpoint.url) : endpoint.url)
+        let routing = state.withLock { $0.sessionID == nil } ? Self.statelessHeaders(of: message) : []
+        let answer = try await post(message.bytes, to: endpoint.transport == .sse ? (postURL ?? endpoint.url) : endpoint.url, routing: routing)
         if message.method == "initialize", let session = answer.headers.first(name: "Mcp-Session-Id") {
             state.withLock { $0.sessionID = session }
         }
@@ -160,10 +161,9 @@ public final class HTTPUpstreamConnection: UpstreamConnection, Sendable {
     }
 
     /// POSTs one message: plain `http://` URLs through the lean client, anything else through AsyncHTTPClient.
-    private func post(_ bytes: [UInt8], to url: String) async throws(UpstreamError) -> Answer {
-        let headers = requestHeaders(setting: [
-            (name: "Content-Type", value: "application/json"), (name: "Accept", value: "application/json, text/event-stream"),
-        ])
+    private func post(_ bytes: [UInt8], to url: String, routing: [(name: String, value: String)] = []) async throws(UpstreamError) -> Answer {
+        let headers = requestHeaders(
+            setting: [(name: "Content-Type", value: "application/json"), (name: "Accept", value: "application/json, text/event-stream")] + routing)
         let body = ByteBuffer(bytes: bytes)
         if let target = url == endpoint.url ? endpointTarget : PlainHTTPClient.Target(url: url) {
             let response: PlainHTTPClient.Response
@@ -195,6 +195,30 @@ public final class HTTPUpstreamConnection: UpstreamConnection, Sendable {
         // A failure's body only explains it: one that cannot be read leaves the status to speak.
         let whole = (200..<300).contains(status) ? try await collect(response.body) : (try? await collect(response.body)) ?? []
         return Answer(status: status, headers: response.headers, body: .complete(whole))
+    }
+
+    /// The headers protocol 2026-07-28 requires on a stateless request, taken from the very message that is sent:
+    /// `MCP-Protocol-Version` (the version in its `params._meta`), `Mcp-Method`, and for `tools/call`, `prompts/get`
+    /// and `resources/read` `Mcp-Name` (the tool or prompt name, or the resource URI). A message without that
+    /// version in its `_meta` is not a stateless request and gets none.
+    static func statelessHeaders(of message: JSONRPCMessage) -> [(name: String, value: String)] {
+        guard message.kind == .request, let method = message.method,
+            let version = message.metaString("io.modelcontextprotocol/protocolVersion")
+        else { return [] }
+        var headers = [(name: "MCP-Protocol-Version", value: version), (name: "Mcp-Method", value: method)]
+        let nameKey = ["tools/call": "name", "prompts/get": "name", "resources/read": "uri"][method]
+        if let nameKey, let name = message.paramsString(nameKey) { headers.append((name: "Mcp-Name", value: headerValue(name))) }
+        return headers
+    }
+
+    /// `value` as an HTTP header value the way MCP carries names: as it is when it is printable ASCII without
+    /// whitespace at either end, else as `=?base64?...?=` of its UTF-8.
+    static func headerValue(_ value: String) -> String {
+        let printable = value.utf8.allSatisfy { (0x20...0x7E).contains($0) }
+        let trimmed = value.first != " " && value.last != " "
+        let lookalike = value.hasPrefix("=?base64?") && value.hasSuffix("?=")
+        if printable, trimmed, !lookalike { return value }
+        return "=?base64?" + Data(value.utf8).base64EncodedString() + "?="
     }
 
     /// Whether an error of AsyncHTTPClient's came before the request could be written: no connection was ever had
