@@ -52,6 +52,8 @@ Tools:
                                 returns {"status": N, "stdout": TEXT, "stderr": TEXT} as JSON text (status -1
                                 and the reason in stderr when it cannot be started or times out)
 
+Resources: `fixture://note` (text "a note from the fixture").
+
 With --tools-list error, the server answers `tools/list` with a JSON-RPC error (-32603); with --tools-list hang it
 never answers it. Calls still reach the tools.
 
@@ -253,6 +255,10 @@ def build_server(args: argparse.Namespace) -> Any:
         except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
             result = {"status": -1, "stdout": "", "stderr": str(exc)}
         return json.dumps(result, sort_keys=True)
+
+    @server.resource("fixture://note", description="A short text, for resources/read.")
+    def note() -> str:
+        return "a note from the fixture"
 
     if args.tools_list != "normal":
         # --tools-list error|hang: the server's own tools/list fails (a JSON-RPC error) or never answers.

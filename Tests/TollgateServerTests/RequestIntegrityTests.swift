@@ -108,6 +108,22 @@ final class RequestIntegrityTests: XCTestCase {
         XCTAssertEqual(decisions.map(\.tool), ["echo"])
     }
 
+    func testAResourceReadPassesAndIsLoggedWithWhoReadWhat() async throws {
+        let ledger = temporaryFile("ledger")
+        let gateway = try await GatewayUnderTest.start(servers: ["fixture": try fixture(policy: Self.policy, ledger: ledger)])
+        defer { gateway.stop() }
+        let wire = Wire(port: gateway.port, server: "fixture", key: gateway.key)
+        let session = try wire.initialize()
+        let read = wire.post(
+            #"{"jsonrpc":"2.0","id":5,"method":"resources/read","params":{"uri":"fixture://note"}}"#, session: session, accept: "application/json")
+        let contents = (try? JSONValue(parsing: read.body))?["result"]?["contents"]?.arrayValue?.first
+        XCTAssertEqual(contents?["text"]?.stringValue, "a note from the fixture", read.body)
+        let deadline = ContinuousClock.now + .seconds(5)
+        while !gateway.log.contains("read through the gateway"), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        let line = gateway.log.split(separator: "\n").first { $0.contains("read through the gateway") } ?? ""
+        XCTAssertTrue(line.contains("fixture://note") && line.contains("agent-a") && line.contains("resources/read"), "\(line)")
+    }
+
     // MARK: - No decision without the tool list
 
     func testASessionThatNeverSentInitializedCannotSkipTheCategoryRules() async throws {

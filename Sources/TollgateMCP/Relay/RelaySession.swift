@@ -141,7 +141,7 @@ public actor RelaySession {
         if method == "initialize", let params = message.paramsBytes {
             initializeParams = String(decoding: params, as: UTF8.self)
         }
-        if AgentMethods.reads.contains(method) { logRead(message, method: method) }
+        if AgentMethods.reads.contains(method) { Self.logRead(message, method: method, logger: logger) }
         let (stream, sink) = ReplyStream.make()
         guard method == "tools/call" else {
             if let refusal = await forward(message, id: id, method: method, ticket: nil, sink: sink, streaming: streaming) {
@@ -620,8 +620,8 @@ public actor RelaySession {
         return .unavailable("the list has more than \(ToolCatalog.maxPages) pages")
     }
 
-    /// Logs a request that reads data (`resources/read`, `prompts/get`): who read what.
-    private func logRead(_ message: JSONRPCMessage, method: String) {
+    /// Logs a request that reads data (`resources/read`, `prompts/get`): who read what (the logger carries who).
+    static func logRead(_ message: JSONRPCMessage, method: String, logger: Logger) {
         let target = message.paramsString("uri") ?? message.paramsString("name") ?? ""
         logger.info("read through the gateway", metadata: ["method": "\(method)", "target": "\(Self.quoted(target))"])
     }

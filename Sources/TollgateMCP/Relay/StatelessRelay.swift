@@ -80,10 +80,9 @@ public actor StatelessRelay {
             return .accepted
         }
         if AgentMethods.reads.contains(method) {
-            let target = message.paramsString("uri") ?? message.paramsString("name") ?? ""
-            logger.info(
-                "read through the gateway",
-                metadata: ["method": "\(method)", "target": "\(RelaySession.quoted(target))", "agent": "\(identity.agent)"])
+            var logger = logger
+            logger[metadataKey: "agent"] = "\(identity.agent)"
+            RelaySession.logRead(message, method: method, logger: logger)
         }
         var ticket: ToolCallTicket?
         if method == "tools/call" {
