@@ -1,21 +1,6 @@
 import Foundation
 import TollgateCore
 
-/// Who is behind a relay session: the agent (from its key), its grant, the session id and the upstream server.
-public struct SessionIdentity: Sendable, Hashable {
-    public var agent: String
-    public var grant: String
-    public var session: String
-    public var server: String
-
-    public init(agent: String, grant: String, session: String, server: String) {
-        self.agent = agent
-        self.grant = grant
-        self.session = session
-        self.server = server
-    }
-}
-
 /// The decision point the relay consults for every `tools/call` and every `tools/list` result.
 ///
 /// The server implements it over the policy and the event log; tests implement it in memory. `decide` never throws:
