@@ -150,6 +150,9 @@ final class GatewayInteropTests: XCTestCase {
         let stateless = try Peers.runClient(
             python: try Peers.python2(), url: gateway.url("fixture"), key: gateway.key, mode: "2026-07-28",
             steps: .array([
+                // The first stateless call starts the server's shared upstream and lists its tools: a call of its own, so
+                // that the one given up below is running upstream when its connection closes, however slow the start.
+                .object(["op": "call_tool", "name": "echo", "arguments": .object(["text": "start the shared upstream"])]),
                 .object(["op": "call_tool", "name": "slow", "arguments": .object(["seconds": 30]), "cancel_after": 1]),
                 .object(["op": "sleep", "seconds": 1.5]),
             ]))
