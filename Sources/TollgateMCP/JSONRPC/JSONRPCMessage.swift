@@ -37,6 +37,7 @@ public struct JSONRPCMessage: Sendable {
     public let method: String?
     let paramsRange: Range<Int>?
     let resultRange: Range<Int>?
+    let errorRange: Range<Int>?
     let idRange: Range<Int>?
 
     /// Reads the envelope of one message. Batches (JSON arrays) are refused: MCP removed them in 2025-06-18.
@@ -84,6 +85,7 @@ public struct JSONRPCMessage: Sendable {
         self.idRange = id == nil ? nil : value("id")
         self.paramsRange = value("params")
         self.resultRange = value("result")
+        self.errorRange = value("error")
         if let methodRange = value("method") {
             guard let method = scanner.string(at: methodRange), !method.isEmpty else {
                 throw ParseError(code: -32600, message: "Invalid Request: `method` must be a non-empty string", id: id)
@@ -146,6 +148,19 @@ public struct JSONRPCMessage: Sendable {
         let scanner = JSONScanner(bytes)
         guard let range = try? scanner.member(key, of: paramsRange) else { return nil }
         return scanner.string(at: range)
+    }
+
+    /// `error.code` of an error response, when it is an integer.
+    public var errorCode: Int? {
+        guard let errorRange, let code = try? JSONScanner(bytes).member("code", of: errorRange) else { return nil }
+        return Int(String(decoding: bytes[code], as: UTF8.self))
+    }
+
+    /// `error.message` of an error response, when it is a string.
+    public var errorMessage: String? {
+        let scanner = JSONScanner(bytes)
+        guard let errorRange, let message = try? scanner.member("message", of: errorRange) else { return nil }
+        return scanner.string(at: message)
     }
 
     /// The string member `key` of `params._meta` (the protocol version a 2026-07-28 request carries, ...).

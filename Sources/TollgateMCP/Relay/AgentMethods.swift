@@ -37,7 +37,7 @@ public enum AgentMethods {
     /// JSON-RPC allows for a message whose id cannot be known.
     public static func refusal(of message: JSONRPCMessage) -> [UInt8]? {
         guard let name = message.method else { return nil }
-        let method = name.unicodeScalars.count > 100 ? String(String.UnicodeScalarView(name.unicodeScalars.prefix(100))) + "…" : name
+        let method = name.shortened(to: 100)
         switch message.kind {
         case .request:
             guard !governed.contains(name), !passedThrough.contains(name) else { return nil }

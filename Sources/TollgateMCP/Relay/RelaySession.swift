@@ -521,17 +521,8 @@ public actor RelaySession {
     }
 
     static func outcome(of message: JSONRPCMessage) -> ToolCallOutcome {
-        let scanner = JSONScanner(message.bytes)
-        if message.kind == .error {
-            var code: Int?
-            if let root = try? scanner.document(), let error = try? scanner.member("error", of: root),
-                let value = try? scanner.member("code", of: error)
-            {
-                code = Int(String(decoding: message.bytes[value], as: UTF8.self))
-            }
-            return .rpcError(code: code ?? -32603)
-        }
-        if let result = message.resultRange, let flag = try? scanner.member("isError", of: result),
+        if message.kind == .error { return .rpcError(code: message.errorCode ?? -32603) }
+        if let result = message.resultRange, let flag = try? JSONScanner(message.bytes).member("isError", of: result),
             String(decoding: message.bytes[flag], as: UTF8.self) == "true"
         {
             return .toolError
@@ -628,7 +619,7 @@ public actor RelaySession {
 
     /// `text` as a JSON string of at most 200 characters, for a log line that an agent's bytes cannot break.
     static func quoted(_ text: String) -> String {
-        JSONText.string(text.unicodeScalars.count > 200 ? String(String.UnicodeScalarView(text.unicodeScalars.prefix(200))) + "…" : text)
+        JSONText.string(text.shortened(to: 200))
     }
 
     private func internalRequest(

@@ -25,11 +25,7 @@ enum ToolCatalog {
 
     /// A JSON-RPC error's code and message, short, for a refusal's text.
     private static func errorText(of reply: JSONRPCMessage) -> String {
-        let scanner = JSONScanner(reply.bytes)
-        guard let root = try? scanner.document(), let error = try? scanner.member("error", of: root) else { return "unreadable" }
-        let code = (try? scanner.member("code", of: error)).flatMap { $0 }.map { String(decoding: reply.bytes[$0], as: UTF8.self) } ?? "?"
-        let message = (try? scanner.member("message", of: error)).flatMap { $0 }.flatMap { scanner.string(at: $0) } ?? ""
-        return "\(code) \(message.unicodeScalars.count > 120 ? String(String.UnicodeScalarView(message.unicodeScalars.prefix(120))) + "…" : message)"
+        "\(reply.errorCode.map(String.init) ?? "?") \((reply.errorMessage ?? "").shortened(to: 120))"
     }
 
     struct Unavailable: Error, CustomStringConvertible {

@@ -161,10 +161,9 @@ final class PolicyBook: Sendable {
                     logger.info("policy loaded", metadata: metadata)
                 }
                 return .changed
-            } catch let error as PolicyValidationError {
-                diagnostics = error.diagnostics
             } catch {
-                diagnostics = [PolicyDiagnostic(code: .syntax, file: path, location: nil, path: "", message: "cannot read the policy file: \(error)")]
+                // PolicyLoader throws only PolicyValidationError.
+                diagnostics = error.diagnostics
             }
         case .unreadable(let why):
             diagnostics = [PolicyDiagnostic(code: .syntax, file: path, location: nil, path: "", message: "cannot read the policy file: \(why)")]
