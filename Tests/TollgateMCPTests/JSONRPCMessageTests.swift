@@ -125,11 +125,11 @@ import TollgateCore
 
     @Test func writesErrorsAndToolErrorsThatParseBack() throws {
         let id = try parse(#"{"jsonrpc":"2.0","id":"q\"1","method":"x"}"#).id!
-        let error = try JSONRPCMessage(parsing: JSONText.error(id: id, code: -32602, message: "Unknown tool: \"x\"\n"))
+        let error = try JSONRPCMessage(parsing: JSONRPCWriter.error(id: id, code: -32602, message: "Unknown tool: \"x\"\n"))
         #expect(error.kind == .error)
         #expect(error.id == id)
         let refusal = try JSONRPCMessage(
-            parsing: JSONText.toolError(id: id, text: "denied\u{2028}because", meta: ["io.tollgate/decision": .object(["rule": .string("default")])]))
+            parsing: JSONRPCWriter.toolError(id: id, text: "denied\u{2028}because", meta: ["io.tollgate/decision": .object(["rule": .string("default")])]))
         let result = try JSONValue(parsing: String(decoding: refusal.resultBytes!, as: UTF8.self))
         #expect(result["isError"]?.boolValue == true)
         #expect(result["content"]?.arrayValue?.first?["text"]?.stringValue == "denied\u{2028}because")

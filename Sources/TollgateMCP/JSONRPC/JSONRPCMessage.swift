@@ -231,7 +231,7 @@ public struct JSONRPCID: Sendable, Hashable, CustomStringConvertible {
 
     /// A string id of the gateway's own (for requests it sends upstream itself).
     public init(string: String) {
-        raw = Array(JSONText.string(string).utf8)
+        raw = Array(JSONRPCWriter.string(string).utf8)
         key = "s:" + string
     }
 

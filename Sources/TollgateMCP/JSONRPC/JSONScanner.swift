@@ -148,7 +148,7 @@ struct JSONScanner {
             }
             guard isNew else {
                 throw Failure(
-                    offset: offset, reason: "the key \(JSONText.string(String(key.prefix(64)))) appears twice in one object", repeatedKey: key)
+                    offset: offset, reason: "the key \(JSONRPCWriter.string(String(key.prefix(64)))) appears twice in one object", repeatedKey: key)
             }
         }
     }

@@ -41,16 +41,16 @@ public enum AgentMethods {
         switch message.kind {
         case .request:
             guard !governed.contains(name), !passedThrough.contains(name) else { return nil }
-            return JSONText.error(
+            return JSONRPCWriter.error(
                 id: message.id, code: -32601,
                 message: "Method not found: \(method) is not an MCP method this gateway relays (see docs/gateway.md, \"Methods\")")
         case .notification:
             if notifications.contains(name) { return nil }
             if name.hasPrefix("notifications/") {
-                return JSONText.error(
+                return JSONRPCWriter.error(
                     id: nil, code: -32601, message: "Method not found: \(method) is not a notification this gateway relays")
             }
-            return JSONText.error(
+            return JSONRPCWriter.error(
                 id: nil, code: -32600,
                 message: "Invalid Request: \(method) is a request and needs an `id`; only notifications/* may be sent without one")
         case .response, .error:

@@ -108,7 +108,7 @@ public actor RelaySession {
         lastActivity = .now
         guard !closed else {
             return message.kind == .request
-                ? .immediate(JSONText.error(id: message.id, code: -32600, message: "Session terminated")) : .accepted
+                ? .immediate(JSONRPCWriter.error(id: message.id, code: -32600, message: "Session terminated")) : .accepted
         }
         if let refusal = AgentMethods.refusal(of: message) {
             logger.notice("a message no rule lets through was refused", metadata: ["method": "\(Self.quoted(message.method ?? ""))"])
@@ -135,7 +135,7 @@ public actor RelaySession {
     private func request(_ message: JSONRPCMessage, streaming: Bool) async -> Reply {
         guard let id = message.id, let method = message.method else { return .accepted }
         guard pending[id] == nil, deciding[id] == nil else {
-            return .immediate(JSONText.error(id: id, code: -32600, message: "Invalid Request: the id \(id) is already in use by a request in flight"))
+            return .immediate(JSONRPCWriter.error(id: id, code: -32600, message: "Invalid Request: the id \(id) is already in use by a request in flight"))
         }
         if method == "server/discover" { return .immediate(Self.discoverRefusal(id: id)) }
         if method == "initialize", let params = message.paramsBytes {
@@ -208,12 +208,12 @@ public actor RelaySession {
     /// it would have forwarded is recorded as cancelled. The session's end is the agent's answer when it was that.
     private func overtaken(_ decision: Decision, id: JSONRPCID) async -> [UInt8]? {
         if case .forward(let ticket) = decision { await gate.complete(ticket, outcome: .cancelled) }
-        return closed ? JSONText.error(id: id, code: -32600, message: "Session terminated") : nil
+        return closed ? JSONRPCWriter.error(id: id, code: -32600, message: "Session terminated") : nil
     }
 
     /// The answer to a request the agent cancelled before it was sent, when the transport must give one.
     static func requestCancelled(id: JSONRPCID) -> [UInt8] {
-        JSONText.error(id: id, code: -32800, message: "Request cancelled")
+        JSONRPCWriter.error(id: id, code: -32800, message: "Request cancelled")
     }
 
     /// Sends a request upstream, its answers to go to `sink`; returns the agent's answer instead when it cannot be sent.
@@ -226,11 +226,11 @@ public actor RelaySession {
             upstream = try await liveUpstream()
         } catch {
             if let ticket { await gate.complete(ticket, outcome: .notSent(error.description)) }
-            return JSONText.error(id: id, code: -32603, message: "The upstream server is unavailable: \(error.description)")
+            return JSONRPCWriter.error(id: id, code: -32603, message: "The upstream server is unavailable: \(error.description)")
         }
         guard pending[id] == nil, !closed else {
             if let ticket { await gate.complete(ticket, outcome: .notSent("duplicate request id")) }
-            return JSONText.error(id: id, code: -32600, message: "Invalid Request: the id \(id) is already in use by a request in flight")
+            return JSONRPCWriter.error(id: id, code: -32600, message: "Invalid Request: the id \(id) is already in use by a request in flight")
         }
         let token = message.progressToken
         pending[id] = Pending(
@@ -244,7 +244,7 @@ public actor RelaySession {
                 finish(entry, id: id)
                 if let ticket = entry.ticket { await gate.complete(ticket, outcome: .sendFailed(error)) }
             }
-            return JSONText.error(id: id, code: -32603, message: "The upstream server is unavailable: \(error.description)")
+            return JSONRPCWriter.error(id: id, code: -32603, message: "The upstream server is unavailable: \(error.description)")
         }
         return nil
     }
@@ -269,7 +269,7 @@ public actor RelaySession {
             let params =
                 #"{"progressToken":\#(raw),"progress":\#(JSONValue.number(progress.progress).canonicalJSON),"#
                 + #""total":\#(JSONValue.number(progress.total).canonicalJSON),"message":\#(JSONValue.string(progress.message).canonicalJSON)}"#
-            sink.send(JSONText.notification(method: "notifications/progress", params: params))
+            sink.send(JSONRPCWriter.notification(method: "notifications/progress", params: params))
         }
     }
 
@@ -336,7 +336,7 @@ public actor RelaySession {
         for task in deciding.values { task.cancel() }
         for (id, entry) in pending {
             entry.internalWaiter?.resume(returning: nil)
-            entry.sink?.answer(JSONText.error(id: id, code: -32600, message: "Session terminated"))
+            entry.sink?.answer(JSONRPCWriter.error(id: id, code: -32600, message: "Session terminated"))
             finish(entry, id: id)
             if let ticket = entry.ticket { await gate.complete(ticket, outcome: .cancelled) }
         }
@@ -430,7 +430,7 @@ public actor RelaySession {
             if let waiter = entry.internalWaiter {
                 waiter.resume(returning: nil)
             } else {
-                entry.sink?.answer(JSONText.error(id: id, code: -32603, message: "The upstream server stopped: \(reason)"))
+                entry.sink?.answer(JSONRPCWriter.error(id: id, code: -32603, message: "The upstream server stopped: \(reason)"))
             }
             finish(entry, id: id)
         }
@@ -489,12 +489,12 @@ public actor RelaySession {
     /// The answer to `server/discover` (protocol 2026-07-28): at once, an error, so 2.x clients fall back to the
     /// `initialize` handshake without waiting out their 10 s discovery timeout. The gateway relays handshake sessions.
     public static func discoverRefusal(id: JSONRPCID?) -> [UInt8] {
-        JSONText.error(
+        JSONRPCWriter.error(
             id: id, code: -32601,
             message: "Method not found: server/discover. This gateway relays MCP sessions: send initialize (protocol 2025-11-25 or earlier).")
     }
 
-    private static let initializedNotification = try! JSONRPCMessage(parsing: JSONText.notification(method: "notifications/initialized"))
+    private static let initializedNotification = try! JSONRPCMessage(parsing: JSONRPCWriter.notification(method: "notifications/initialized"))
 
     /// Sends a request's answer to the agent and closes its stream. For a forwarded `tools/call`, the outcome is recorded
     /// beside the relay, not in its way (the next message from the upstream need not wait for a commit); a call the
@@ -561,7 +561,7 @@ public actor RelaySession {
             waiter.resume(returning: nil)
         } else {
             entry.sink?.answer(
-                JSONText.error(id: id, code: -32001, message: "Request timed out: the upstream server did not answer within \(seconds) s"))
+                JSONRPCWriter.error(id: id, code: -32001, message: "Request timed out: the upstream server did not answer within \(seconds) s"))
         }
         finish(entry, id: id)
         await upstream?.sendCancellation(of: id, reason: "timed out in the gateway")
@@ -593,7 +593,7 @@ public actor RelaySession {
         var tools: [String: ToolDescriptor] = [:]
         var cursor: String?
         for _ in 0..<ToolCatalog.maxPages {
-            let params = cursor.map { #"{"cursor":\#(JSONText.string($0))}"# }
+            let params = cursor.map { #"{"cursor":\#(JSONRPCWriter.string($0))}"# }
             let limit = min(options.requestTimeout, ToolCatalog.loadLimit)
             let reply = await internalRequest(method: "tools/list", params: params, on: upstream, limit: limit)
             let list: ToolListResponse
@@ -619,7 +619,7 @@ public actor RelaySession {
 
     /// `text` as a JSON string of at most 200 characters, for a log line that an agent's bytes cannot break.
     static func quoted(_ text: String) -> String {
-        JSONText.string(text.shortened(to: 200))
+        JSONRPCWriter.string(text.shortened(to: 200))
     }
 
     private func internalRequest(
@@ -627,7 +627,7 @@ public actor RelaySession {
     ) async -> JSONRPCMessage? {
         internalCounter += 1
         let id = JSONRPCID(string: "tollgate-\(internalCounter)-\(UUID().uuidString.prefix(8))")
-        guard let message = try? JSONRPCMessage(parsing: JSONText.request(id: id, method: method, params: params)) else { return nil }
+        guard let message = try? JSONRPCMessage(parsing: JSONRPCWriter.request(id: id, method: method, params: params)) else { return nil }
         return await withCheckedContinuation { (waiter: CheckedContinuation<JSONRPCMessage?, Never>) in
             pending[id] = Pending(
                 method: method, sink: nil, internalWaiter: waiter, progressToken: nil, ticket: nil, deadline: deadline(limit),

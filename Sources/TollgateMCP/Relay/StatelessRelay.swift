@@ -97,7 +97,7 @@ public actor StatelessRelay {
             connection = try await liveUpstream()
         } catch {
             if let ticket { await gate.complete(ticket, outcome: .notSent("\(error)")) }
-            return .immediate(JSONText.error(id: id, code: -32603, message: "The upstream server is unavailable: \(error)"))
+            return .immediate(JSONRPCWriter.error(id: id, code: -32603, message: "The upstream server is unavailable: \(error)"))
         }
         if Task.isCancelled {
             // The agent hung up while the call was decided (held for approval) or the upstream started: nothing is sent.
@@ -115,7 +115,7 @@ public actor StatelessRelay {
             token = gatewayToken
         }
         guard let rewritten = try? JSONRPCMessage(parsing: message.replacing(replacements)) else {
-            return .immediate(JSONText.error(id: id, code: -32603, message: "Internal error: the request could not be relayed"))
+            return .immediate(JSONRPCWriter.error(id: id, code: -32603, message: "Internal error: the request could not be relayed"))
         }
         let (stream, sink) = ReplyStream.make()
         // Discovery must be answered quickly: a client waits 10 s before falling back.
@@ -129,7 +129,7 @@ public actor StatelessRelay {
                 finish(entry)
                 if let ticket { await gate.complete(ticket, outcome: .sendFailed(error)) }
             }
-            return .immediate(JSONText.error(id: id, code: -32603, message: "The upstream server is unavailable: \(error.description)"))
+            return .immediate(JSONRPCWriter.error(id: id, code: -32603, message: "The upstream server is unavailable: \(error.description)"))
         }
         sentAs = upstreamID
         return .stream(stream)
@@ -169,7 +169,7 @@ public actor StatelessRelay {
             if let waiter = entry.internalWaiter {
                 waiter.resume(returning: nil)
             } else if let id = JSONRPCID(raw: entry.originalID) {
-                entry.sink?.answer(JSONText.error(id: id, code: -32603, message: "The upstream server stopped: \(reason)"))
+                entry.sink?.answer(JSONRPCWriter.error(id: id, code: -32603, message: "The upstream server stopped: \(reason)"))
             }
             finish(entry)
         }
@@ -241,7 +241,7 @@ public actor StatelessRelay {
             let text =
                 entry.method == "server/discover"
                 ? RelaySession.discoverRefusal(id: original)
-                : JSONText.error(
+                : JSONRPCWriter.error(
                     id: original, code: -32001, message: "Request timed out: the upstream server did not answer within \(limit.components.seconds) s")
             entry.sink?.answer(text)
         }
@@ -274,12 +274,12 @@ public actor StatelessRelay {
         for _ in 0..<ToolCatalog.maxPages {
             var members: [String] = []
             if let meta { members.append(#""_meta":"# + String(decoding: meta, as: UTF8.self)) }
-            if let cursor { members.append(#""cursor":"# + JSONText.string(cursor)) }
+            if let cursor { members.append(#""cursor":"# + JSONRPCWriter.string(cursor)) }
             counter += 1
             let id = JSONRPCID(string: "tg-list-\(counter)")
             guard
                 let request = try? JSONRPCMessage(
-                    parsing: JSONText.request(id: id, method: "tools/list", params: "{" + members.joined(separator: ",") + "}"))
+                    parsing: JSONRPCWriter.request(id: id, method: "tools/list", params: "{" + members.joined(separator: ",") + "}"))
             else { return .unavailable("the request could not be made") }
             let limit = min(options.requestTimeout, ToolCatalog.loadLimit)
             let reply = await withCheckedContinuation { (waiter: CheckedContinuation<JSONRPCMessage?, Never>) in

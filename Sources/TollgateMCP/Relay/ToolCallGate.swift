@@ -152,7 +152,7 @@ struct ToolCallParams {
     /// The call's parameters, or the JSON-RPC error (`-32602`) that refuses the request.
     static func read(_ message: JSONRPCMessage, id: JSONRPCID) -> Result<ToolCallParams, RefusedCall> {
         func invalid(_ why: String) -> Result<ToolCallParams, RefusedCall> {
-            .failure(RefusedCall(bytes: JSONText.error(id: id, code: -32602, message: "Invalid params: \(why)")))
+            .failure(RefusedCall(bytes: JSONRPCWriter.error(id: id, code: -32602, message: "Invalid params: \(why)")))
         }
         guard case .object(let params)? = message.decodedParams() else { return invalid("tools/call needs `params`, an object") }
         guard case .string(let name)? = params["name"], !name.isEmpty else { return invalid("tools/call needs `params.name`, a string") }
@@ -195,15 +195,15 @@ extension ToolCallGate {
             let refusal = "Tollgate refused this call to `\(call.name)`: \(request.catalogRefusal ?? why)."
             switch await decide(request) {
             case .refuse(let text, let meta, let structured):
-                return .answer(JSONText.toolError(id: id, text: text, meta: meta, structured: structured, resultType: resultType))
+                return .answer(JSONRPCWriter.toolError(id: id, text: text, meta: meta, structured: structured, resultType: resultType))
             case .forward(let ticket):
                 await complete(ticket, outcome: .cancelled)
             case .unknownTool:
                 break
             }
-            return .answer(JSONText.toolError(id: id, text: refusal, meta: [:], resultType: resultType))
+            return .answer(JSONRPCWriter.toolError(id: id, text: refusal, meta: [:], resultType: resultType))
         }
-        let unknown = JSONText.error(id: id, code: -32602, message: "Unknown tool: \(call.name)")
+        let unknown = JSONRPCWriter.error(id: id, code: -32602, message: "Unknown tool: \(call.name)")
         let hidden = isHidden(tool: call.name, server: identity.server)
         guard tools[call.name] != nil || hidden else { return .answer(unknown) }
         let request = ToolCallRequest(
@@ -216,7 +216,7 @@ extension ToolCallGate {
         switch verdict {
         case .forward(let ticket): return .forward(ticket)
         case .refuse(let text, let meta, let structured):
-            return .answer(JSONText.toolError(id: id, text: text, meta: meta, structured: structured, resultType: resultType))
+            return .answer(JSONRPCWriter.toolError(id: id, text: text, meta: meta, structured: structured, resultType: resultType))
         case .unknownTool: return .answer(unknown)
         }
     }

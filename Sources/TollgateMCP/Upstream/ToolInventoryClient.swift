@@ -26,12 +26,12 @@ public struct ToolInventoryClient: Sendable {
             "initialize",
             params: #"{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"tollgate-inventory","version":"0.1.0"}}"#,
             id: 1, iterator: &iterator)
-        try await connection.send(try! JSONRPCMessage(parsing: JSONText.notification(method: "notifications/initialized")))
+        try await connection.send(try! JSONRPCMessage(parsing: JSONRPCWriter.notification(method: "notifications/initialized")))
         let info = initialize.decodedResult()
         var tools: [ToolDescriptor] = []
         var cursor: String?
         for page in 0..<100 {
-            let params = cursor.map { #"{"cursor":\#(JSONText.string($0))}"# }
+            let params = cursor.map { #"{"cursor":\#(JSONRPCWriter.string($0))}"# }
             let reply = try await request("tools/list", params: params, id: 2 + page, iterator: &iterator)
             guard let list = ToolListResponse(reply) else { throw UpstreamError("the upstream's tools/list result has no `tools` list") }
             tools += list.tools
@@ -47,7 +47,7 @@ public struct ToolInventoryClient: Sendable {
         _ method: String, params: String?, id: Int, iterator: inout AsyncStream<UpstreamEvent>.AsyncIterator
     ) async throws(UpstreamError) -> JSONRPCMessage {
         let requestID = JSONRPCID(string: "tollgate-inventory-\(id)")
-        let message = try! JSONRPCMessage(parsing: JSONText.request(id: requestID, method: method, params: params))
+        let message = try! JSONRPCMessage(parsing: JSONRPCWriter.request(id: requestID, method: method, params: params))
         try await connection.send(message)
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {

@@ -15,8 +15,8 @@ extension UpstreamConnection {
     /// Tells the upstream that the gateway gave up request `id` (`notifications/cancelled`), and why. Best effort: a
     /// connection that cannot take it is closing anyway.
     func sendCancellation(of id: JSONRPCID, reason: String) async {
-        let params = #"{"requestId":\#(String(decoding: id.raw, as: UTF8.self)),"reason":\#(JSONText.string(reason))}"#
-        guard let cancel = try? JSONRPCMessage(parsing: JSONText.notification(method: "notifications/cancelled", params: params)) else { return }
+        let params = #"{"requestId":\#(String(decoding: id.raw, as: UTF8.self)),"reason":\#(JSONRPCWriter.string(reason))}"#
+        guard let cancel = try? JSONRPCMessage(parsing: JSONRPCWriter.notification(method: "notifications/cancelled", params: params)) else { return }
         try? await send(cancel)
     }
 }

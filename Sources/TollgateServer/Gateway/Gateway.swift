@@ -56,7 +56,7 @@ final class Gateway: Service, Sendable {
         policies.setOnChange { server in
             // Tell the server's agents to list tools again: hidden tools may have changed.
             Task {
-                let message = JSONText.notification(method: "notifications/tools/list_changed")
+                let message = JSONRPCWriter.notification(method: "notifications/tools/list_changed")
                 for session in await registry.sessions(server: server) { await session.notifyAgent(message) }
             }
         }

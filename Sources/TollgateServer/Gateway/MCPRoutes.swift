@@ -158,10 +158,10 @@ struct MCPRoutes: Sendable {
         }
         let reply: [UInt8]
         switch await session.receive(message) {
-        case .accepted: reply = JSONText.error(id: message.id, code: -32603, message: "Internal error: no answer to initialize")
+        case .accepted: reply = JSONRPCWriter.error(id: message.id, code: -32603, message: "Internal error: no answer to initialize")
         case .immediate(let bytes): reply = bytes
         case .stream(let replies):
-            reply = await Self.last(of: replies) ?? JSONText.error(id: message.id, code: -32603, message: "No answer to initialize")
+            reply = await Self.last(of: replies) ?? JSONRPCWriter.error(id: message.id, code: -32603, message: "No answer to initialize")
         }
         let succeeded = (try? JSONRPCMessage(parsing: reply))?.kind == .response
         guard succeeded else {
@@ -290,7 +290,7 @@ struct MCPRoutes: Sendable {
     }
 
     static func error(_ status: HTTPResponse.Status, id: JSONRPCID? = nil, code: Int, _ message: String, headers: HTTPFields = [:]) -> Response {
-        json(status, JSONText.error(id: id, code: code, message: message), headers: headers)
+        json(status, JSONRPCWriter.error(id: id, code: code, message: message), headers: headers)
     }
 
     static func tooLarge(_ limit: Int) -> Response {

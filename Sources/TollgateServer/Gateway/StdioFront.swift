@@ -73,7 +73,7 @@ public struct StdioFront: Sendable {
     private func relay(_ session: RelaySession, policies: PolicyBook, maxBytes: Int) async throws {
         let output = StdoutWriter()
         policies.setOnChange { _ in
-            Task { await session.notifyAgent(JSONText.notification(method: "notifications/tools/list_changed")) }
+            Task { await session.notifyAgent(JSONRPCWriter.notification(method: "notifications/tools/list_changed")) }
         }
         let listener = await session.listen()
         await withDiscardingTaskGroup { group in
@@ -86,14 +86,14 @@ public struct StdioFront: Sendable {
                 for await line in StdinLines(maxBytes: maxBytes).lines() {
                     switch line {
                     case .tooLong:
-                        output.write(JSONText.error(id: nil, code: -32600, message: "Invalid Request: a message may have at most \(maxBytes) bytes"))
+                        output.write(JSONRPCWriter.error(id: nil, code: -32600, message: "Invalid Request: a message may have at most \(maxBytes) bytes"))
                     case .line(let bytes):
                         guard bytes.contains(where: { $0 != 0x20 && $0 != 0x09 }) else { continue }
                         let message: JSONRPCMessage
                         do {
                             message = try JSONRPCMessage(parsing: bytes)
                         } catch let error as JSONRPCMessage.ParseError {
-                            output.write(JSONText.error(id: error.id, code: error.code, message: error.message))
+                            output.write(JSONRPCWriter.error(id: error.id, code: error.code, message: error.message))
                             continue
                         } catch {
                             continue

@@ -72,7 +72,7 @@ public struct ToolInventory: Sendable {
         if entries.isEmpty { lines[lines.count - 1] = "tools: {}" }
         for entry in entries.sorted(by: { $0.tool.name < $1.tool.name }) {
             lines.append("  # \(entry.risk.category.rawValue), \(entry.risk.level.rawValue) risk: \(entry.risk.reasons.first ?? "")")
-            lines.append("  \(JSONText.string(entry.tool.name)):")
+            lines.append("  \(JSONRPCWriter.string(entry.tool.name)):")
             switch entry.risk.category {
             case .read:
                 lines.append("    action: allow")

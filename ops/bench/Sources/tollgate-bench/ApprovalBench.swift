@@ -261,7 +261,7 @@ struct ApprovalBenchCommand: AsyncParsableCommand {
             case "tools/call":
                 let text = message.decodedParams()?["arguments"]?["text"]?.stringValue ?? ""
                 arrivals.record(text)
-                result = #"{"content":[{"type":"text","text":\#(JSONText.string(text))}]}"#
+                result = #"{"content":[{"type":"text","text":\#(JSONRPCWriter.string(text))}]}"#
             default:
                 result = "{}"
             }

@@ -24,7 +24,7 @@ struct EchoServerCommand: AsyncParsableCommand {
             var body = try await request.body.collect(upTo: 1 << 20)
             let bytes = body.readBytes(length: body.readableBytes) ?? []
             guard let message = try? JSONRPCMessage(parsing: bytes) else {
-                return Self.json(JSONText.error(id: nil, code: -32700, message: "Parse error"), status: .badRequest)
+                return Self.json(JSONRPCWriter.error(id: nil, code: -32700, message: "Parse error"), status: .badRequest)
             }
             guard message.kind == .request, let id = message.id else { return Response(status: .accepted) }
             let raw = String(decoding: id.raw, as: UTF8.self)
@@ -45,7 +45,7 @@ struct EchoServerCommand: AsyncParsableCommand {
             case "tools/call":
                 let text = message.decodedParams()?["arguments"]?["text"]?.stringValue ?? ""
                 return Self.json(
-                    Array((#"{"jsonrpc":"2.0","id":\#(raw),"result":{"content":[{"type":"text","text":\#(JSONText.string(text))}]}}"#).utf8))
+                    Array((#"{"jsonrpc":"2.0","id":\#(raw),"result":{"content":[{"type":"text","text":\#(JSONRPCWriter.string(text))}]}}"#).utf8))
             default:
                 return Self.json(Array(#"{"jsonrpc":"2.0","id":\#(raw),"result":{}}"#.utf8))
             }

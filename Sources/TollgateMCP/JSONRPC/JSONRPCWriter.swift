@@ -1,7 +1,7 @@
 import TollgateCore
 
 /// Builds the few JSON-RPC messages the gateway writes itself: errors, tool-error results and its own requests.
-public enum JSONText {
+public enum JSONRPCWriter {
     /// `text` as a JSON string literal (escaped as in canonical JSON).
     public static func string(_ text: String) -> String {
         JSONValue.string(text).canonicalJSON
