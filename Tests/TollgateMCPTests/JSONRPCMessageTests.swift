@@ -129,7 +129,8 @@ import TollgateCore
         #expect(error.kind == .error)
         #expect(error.id == id)
         let refusal = try JSONRPCMessage(
-            parsing: JSONRPCWriter.toolError(id: id, text: "denied\u{2028}because", meta: ["io.tollgate/decision": .object(["rule": .string("default")])]))
+            parsing: JSONRPCWriter.toolError(
+                id: id, text: "denied\u{2028}because", meta: ["io.tollgate/decision": .object(["rule": .string("default")])]))
         let result = try JSONValue(parsing: String(decoding: refusal.resultBytes!, as: UTF8.self))
         #expect(result["isError"]?.boolValue == true)
         #expect(result["content"]?.arrayValue?.first?["text"]?.stringValue == "denied\u{2028}because")

@@ -135,7 +135,8 @@ public actor RelaySession {
     private func request(_ message: JSONRPCMessage, streaming: Bool) async -> Reply {
         guard let id = message.id, let method = message.method else { return .accepted }
         guard pending[id] == nil, deciding[id] == nil else {
-            return .immediate(JSONRPCWriter.error(id: id, code: -32600, message: "Invalid Request: the id \(id) is already in use by a request in flight"))
+            return .immediate(
+                JSONRPCWriter.error(id: id, code: -32600, message: "Invalid Request: the id \(id) is already in use by a request in flight"))
         }
         if method == "server/discover" { return .immediate(Self.discoverRefusal(id: id)) }
         if method == "initialize", let params = message.paramsBytes {

@@ -86,7 +86,8 @@ public struct StdioFront: Sendable {
                 for await line in StdinLines(maxBytes: maxBytes).lines() {
                     switch line {
                     case .tooLong:
-                        output.write(JSONRPCWriter.error(id: nil, code: -32600, message: "Invalid Request: a message may have at most \(maxBytes) bytes"))
+                        output.write(
+                            JSONRPCWriter.error(id: nil, code: -32600, message: "Invalid Request: a message may have at most \(maxBytes) bytes"))
                     case .line(let bytes):
                         guard bytes.contains(where: { $0 != 0x20 && $0 != 0x09 }) else { continue }
                         let message: JSONRPCMessage
