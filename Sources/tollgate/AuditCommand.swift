@@ -198,7 +198,7 @@ struct AuditWhatIfCommand: AsyncParsableCommand {
         let compiled: CompiledPolicy
         do {
             compiled = try PolicyLoader.load(try PolicyFile.read(policy), fileName: policy)
-        } catch let error as PolicyValidationError {
+        } catch let error as SourceValidationError {
             PolicyFile.printError(error.description)
             throw ExitCode(1)
         }

@@ -31,7 +31,7 @@ struct PolicyCheckCommand: AsyncParsableCommand {
                 let policy = try PolicyLoader.load(try PolicyFile.read(file), fileName: file)
                 results.append(.object(["file": .string(file), "valid": .bool(true), "hash": .string(policy.contentHash), "errors": .array([])]))
                 if format == .text { print("\(file): ok (\(policy.contentHash))") }
-            } catch let error as PolicyValidationError {
+            } catch let error as SourceValidationError {
                 failed = true
                 results.append(.object(["file": .string(file), "valid": .bool(false), "errors": .array(error.diagnostics.map(PolicyFile.json))]))
                 if format == .text { print(error.description) }

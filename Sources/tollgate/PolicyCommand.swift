@@ -32,8 +32,8 @@ enum PolicyFile {
         let limit = SourceLimits.default.maxBytes
         let attributes = try? FileManager.default.attributesOfItem(atPath: path)
         if let size = attributes?[.size] as? Int, size > limit {
-            throw PolicyValidationError(diagnostics: [
-                PolicyDiagnostic(
+            throw SourceValidationError(diagnostics: [
+                SourceDiagnostic(
                     code: .fileTooLarge, file: path, location: nil, path: "",
                     message: "the file is \(size) bytes; policies are limited to \(limit) bytes", allowed: "at most \(limit) bytes")
             ])
@@ -48,7 +48,7 @@ enum PolicyFile {
         FileHandle.standardError.write(Data((text + "\n").utf8))
     }
 
-    static func json(_ diagnostic: PolicyDiagnostic) -> JSONValue {
+    static func json(_ diagnostic: SourceDiagnostic) -> JSONValue {
         var members: [String: JSONValue] = [
             "code": .string(diagnostic.code.rawValue),
             "file": .string(diagnostic.file),

@@ -50,7 +50,7 @@ struct PolicyExplainCommand: AsyncParsableCommand {
         let policy: CompiledPolicy
         do {
             policy = try PolicyLoader.load(try PolicyFile.read(file), fileName: file)
-        } catch let error as PolicyValidationError {
+        } catch let error as SourceValidationError {
             PolicyFile.printError(error.description)
             throw ExitCode(1)
         }

@@ -21,7 +21,7 @@ struct PolicyFormatCommand: AsyncParsableCommand {
     var file: String
 
     @Option(help: "The syntax to print: yaml or json.")
-    var format: PolicyFormat = .yaml
+    var format: SourceFormat = .yaml
 
     @Flag(help: "Print nothing; exit 1 if the file is not already in canonical form.")
     var check = false
@@ -47,4 +47,4 @@ struct PolicyFormatCommand: AsyncParsableCommand {
     }
 }
 
-extension PolicyFormat: ExpressibleByArgument {}
+extension SourceFormat: ExpressibleByArgument {}

@@ -54,7 +54,7 @@ struct ConfigHostileInputTests {
         var text = "servers:\n"
         for index in 0..<10_000 { text += "  S\(index): {comand: c}\n" }
         let clock = ContinuousClock()
-        var found: [PolicyDiagnostic] = []
+        var found: [SourceDiagnostic] = []
         let elapsed = clock.measure { found = configDiagnostics(text) }
         #expect(found.count == 30_000)
         #expect(elapsed < .seconds(20))
@@ -64,7 +64,7 @@ struct ConfigHostileInputTests {
         var generator = SplitMix64(seed: 42)
         for length in [1, 7, 100, 4096, 100_000] {
             let bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
-            #expect(throws: PolicyValidationError.self) {
+            #expect(throws: SourceValidationError.self) {
                 _ = try GatewayConfigLoader.load(Data(bytes), fileName: "t.yaml", directory: "/", environment: [:])
             }
             let printable = String(decoding: bytes.map { $0 % 95 + 32 }, as: UTF8.self)
@@ -101,7 +101,7 @@ struct ConfigHostileInputTests {
         }
         text += "allowed_origins: *a9\n"
         let clock = ContinuousClock()
-        var found: [PolicyDiagnostic] = []
+        var found: [SourceDiagnostic] = []
         let elapsed = clock.measure { found = configDiagnostics(text) }
         #expect(found.map(\.code) == [.tooManyNodes])
         #expect(elapsed < .seconds(5))

@@ -232,7 +232,7 @@ struct ConfigLoaderTests {
     // MARK: Errors
 
     struct Case: Sendable, CustomTestStringConvertible {
-        var code: PolicyDiagnostic.Code
+        var code: SourceDiagnostic.Code
         var text: String
         var path: String
         var location: SourcePosition?
@@ -411,7 +411,7 @@ struct ConfigLoaderTests {
                 "11:10 agents[1].id duplicate-entry",
                 "11:98 agents[1].extra unknown-key",
             ], "\(summary)")
-        let error = PolicyValidationError(diagnostics: found)
+        let error = SourceValidationError(diagnostics: found)
         #expect(error.description.hasPrefix("10 errors in tollgate.yaml\ntollgate.yaml:1:9: listen: expected a string"))
     }
 

@@ -10,12 +10,12 @@ struct ConfigServerUserTests {
     /// A machine with the users `nobody` and `mcp`, and the groups `nogroup` and `mcp`.
     static let accounts = SystemAccounts(userExists: { ["nobody", "mcp"].contains($0) }, groupExists: { ["nogroup", "mcp"].contains($0) })
 
-    func load(_ text: String) throws(PolicyValidationError) -> GatewayConfig {
+    func load(_ text: String) throws(SourceValidationError) -> GatewayConfig {
         try GatewayConfigLoader.load(
             text, fileName: "tollgate.yaml", directory: "/etc/tollgate", environment: ["RUN_AS": "mcp"], accounts: Self.accounts)
     }
 
-    func diagnostics(_ text: String, sourceLocation: SourceLocation = #_sourceLocation) -> [PolicyDiagnostic] {
+    func diagnostics(_ text: String, sourceLocation: SourceLocation = #_sourceLocation) -> [SourceDiagnostic] {
         do {
             _ = try load(text)
             Issue.record("expected the configuration to be rejected", sourceLocation: sourceLocation)
@@ -49,7 +49,7 @@ struct ConfigServerUserTests {
     }
 
     struct Case: Sendable, CustomTestStringConvertible {
-        var code: PolicyDiagnostic.Code
+        var code: SourceDiagnostic.Code
         var text: String
         var path: String
         var location: SourcePosition

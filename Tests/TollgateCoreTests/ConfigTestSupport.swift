@@ -23,7 +23,7 @@ func configDiagnostics(
     file: String = "tollgate.yaml",
     environment: [String: String] = [:],
     sourceLocation: SourceLocation = #_sourceLocation
-) -> [PolicyDiagnostic] {
+) -> [SourceDiagnostic] {
     do {
         _ = try GatewayConfigLoader.load(text, fileName: file, directory: "/etc/tollgate", environment: environment)
         Issue.record("expected the configuration to be rejected", sourceLocation: sourceLocation)

@@ -33,7 +33,7 @@ struct PolicyHostileInputTests {
 
     @Test func billionLaughsIsRefusedQuickly() {
         let clock = ContinuousClock()
-        var found: [PolicyDiagnostic] = []
+        var found: [SourceDiagnostic] = []
         let elapsed = clock.measure { found = diagnostics(billionLaughs(levels: 9)) }
         #expect(found.map(\.code) == [.tooManyNodes])
         #expect(elapsed < .seconds(5))
@@ -55,7 +55,7 @@ struct PolicyHostileInputTests {
     @Test func hugeFilesAreRefusedBeforeParsing() {
         let text = "version: '1'\ndescription: '" + String(repeating: "x", count: 2 << 20) + "'"
         #expect(diagnostics(text).map(\.code) == [.fileTooLarge])
-        #expect(throws: PolicyValidationError.self) { try PolicyLoader.load(Data(text.utf8), fileName: "p.yaml") }
+        #expect(throws: SourceValidationError.self) { try PolicyLoader.load(Data(text.utf8), fileName: "p.yaml") }
     }
 
     @Test func customLimitsApply() {

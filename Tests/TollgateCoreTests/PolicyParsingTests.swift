@@ -210,10 +210,10 @@ struct PolicyParsingTests {
     }
 
     @Test func formatIsDetectedFromNameThenContent() {
-        #expect(PolicyFormat.detect(fileName: "p.json", text: "version: 1") == .json)
-        #expect(PolicyFormat.detect(fileName: "p.yml", text: "{}") == .yaml)
-        #expect(PolicyFormat.detect(fileName: "p", text: "  {\"a\": 1}") == .json)
-        #expect(PolicyFormat.detect(fileName: "p", text: "a: 1") == .yaml)
+        #expect(SourceFormat.detect(fileName: "p.json", text: "version: 1") == .json)
+        #expect(SourceFormat.detect(fileName: "p.yml", text: "{}") == .yaml)
+        #expect(SourceFormat.detect(fileName: "p", text: "  {\"a\": 1}") == .json)
+        #expect(SourceFormat.detect(fileName: "p", text: "a: 1") == .yaml)
     }
 
     @Test func policyFromDataMustBeUTF8() {

@@ -18,7 +18,7 @@ func loadPolicy(_ text: String, file: String = "test.yaml") throws -> CompiledPo
 }
 
 /// The diagnostics a policy text produces; fails the test if it loads.
-func diagnostics(_ text: String, file: String = "test.yaml", sourceLocation: SourceLocation = #_sourceLocation) -> [PolicyDiagnostic] {
+func diagnostics(_ text: String, file: String = "test.yaml", sourceLocation: SourceLocation = #_sourceLocation) -> [SourceDiagnostic] {
     do {
         _ = try PolicyLoader.load(text, fileName: file)
         Issue.record("expected the policy to be rejected", sourceLocation: sourceLocation)

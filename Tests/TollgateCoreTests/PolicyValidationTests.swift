@@ -16,7 +16,7 @@ func billionLaughs(levels: Int) -> String {
 @Suite("Policy validation")
 struct PolicyValidationTests {
     struct Case: Sendable, CustomTestStringConvertible {
-        var code: PolicyDiagnostic.Code
+        var code: SourceDiagnostic.Code
         var text: String
         var path: String
         var location: SourcePosition?
@@ -125,13 +125,13 @@ struct PolicyValidationTests {
 
     @Test func everyErrorCodeHasACase() {
         let covered = Set(Self.cases.map(\.code)).union([.unsupportedImport])  // import errors are tested with the importer
-        #expect(Set(PolicyDiagnostic.Code.allCases).subtracting(covered).isEmpty)
+        #expect(Set(SourceDiagnostic.Code.allCases).subtracting(covered).isEmpty)
     }
 
     @Test func everyErrorCodeIsInTheDocumentation() throws {
         let docs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../docs/policy.md")
         let text = try String(contentsOf: docs, encoding: .utf8)
-        for code in PolicyDiagnostic.Code.allCases {
+        for code in SourceDiagnostic.Code.allCases {
             #expect(text.contains("| `\(code.rawValue)` |"), "docs/policy.md has no table row for \(code.rawValue)")
         }
     }

@@ -5,17 +5,17 @@ extension GatewayConfigDecoder {
         var ids: [String: String] = [:]
         var hashes: [String: String] = [:]
         for (index, item) in items.enumerated() {
-            let path = PolicyPath.index("agents", index)
+            let path = FieldPath.index("agents", index)
             guard let fields = members(of: item, at: path, allowed: Self.agentKeys, required: ["id", "key_hash"]) else { continue }
             var valid = true
             var id: String?
             if let member = fields["id"] {
-                id = uniqueName(member.value, at: PolicyPath.key(path, "id"), entry: path, what: "agent id", seen: &ids)
+                id = uniqueName(member.value, at: FieldPath.key(path, "id"), entry: path, what: "agent id", seen: &ids)
                 valid = valid && id != nil
             }
             var grant: String?
             if let node = Self.value(fields, "grant") {
-                let grantPath = PolicyPath.key(path, "grant")
+                let grantPath = FieldPath.key(path, "grant")
                 if let text = text(node, at: grantPath), checkName(text, at: node.location, grantPath, what: "grant name") {
                     grant = text
                 } else {
@@ -24,7 +24,7 @@ extension GatewayConfigDecoder {
             }
             var keyHash: String?
             if let member = fields["key_hash"] {
-                let hashPath = PolicyPath.key(path, "key_hash")
+                let hashPath = FieldPath.key(path, "key_hash")
                 keyHash = uniqueHash(member.value, at: hashPath, entry: path, secret: "key", holder: "agent", seen: &hashes)
                 valid = valid && keyHash != nil
             }
@@ -40,21 +40,21 @@ extension GatewayConfigDecoder {
         var hashes: [String: String] = [:]
         let agentHashes = Set(agents.map(\.keyHash))
         for (index, item) in items.enumerated() {
-            let path = PolicyPath.index("reviewers", index)
+            let path = FieldPath.index("reviewers", index)
             guard let fields = members(of: item, at: path, allowed: Self.reviewerKeys, required: ["id", "token_hash"]) else { continue }
             var valid = true
             var id: String?
             if let member = fields["id"] {
-                id = uniqueName(member.value, at: PolicyPath.key(path, "id"), entry: path, what: "reviewer id", seen: &ids)
+                id = uniqueName(member.value, at: FieldPath.key(path, "id"), entry: path, what: "reviewer id", seen: &ids)
                 valid = valid && id != nil
             }
             var role = ReviewerRole.reviewer
             if let node = Self.value(fields, "role") {
-                if let word = word(node, at: PolicyPath.key(path, "role"), as: ReviewerRole.self) { role = word } else { valid = false }
+                if let word = word(node, at: FieldPath.key(path, "role"), as: ReviewerRole.self) { role = word } else { valid = false }
             }
             var tokenHash: String?
             if let member = fields["token_hash"] {
-                let hashPath = PolicyPath.key(path, "token_hash")
+                let hashPath = FieldPath.key(path, "token_hash")
                 tokenHash = uniqueHash(member.value, at: hashPath, entry: path, secret: "token", holder: "reviewer", seen: &hashes)
                 if let text = tokenHash, agentHashes.contains(text) {
                     tokenHash = nil

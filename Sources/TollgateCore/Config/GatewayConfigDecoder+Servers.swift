@@ -17,7 +17,7 @@ extension GatewayConfigDecoder {
         var servers: [ServerConfig] = []
         var seen: Set<String> = []
         for member in items {
-            let path = PolicyPath.key("servers", Self.shortened(member.key))
+            let path = FieldPath.key("servers", Self.shortened(member.key))
             guard seen.insert(member.key).inserted else {
                 report(
                     .duplicateKey, at: member.keyLocation, path, "the server `\(Self.shortened(member.key))` is defined twice; only the first counts",
@@ -44,7 +44,7 @@ extension GatewayConfigDecoder {
             report(
                 .misplacedField,
                 at: later.keyLocation,
-                PolicyPath.key(path, later.key),
+                FieldPath.key(path, later.key),
                 "the server has both `command` and `url` (`\(other.key)` is at \(other.keyLocation?.description ?? "?")); "
                     + "it is either a local process or a remote server",
                 allowed: Self.upstreamHelp
@@ -63,7 +63,7 @@ extension GatewayConfigDecoder {
                 report(
                     .misplacedField,
                     at: member.keyLocation,
-                    PolicyPath.key(path, key),
+                    FieldPath.key(path, key),
                     "`\(key)` only applies to a server \(kind == .stdio ? "reached by `url`" : "started with `command`")",
                     allowed: "remove `\(key)`, or use `\(needed)` instead of `\(written)`"
                 )
@@ -72,14 +72,14 @@ extension GatewayConfigDecoder {
 
         var storage = storeArguments
         if let value = Self.value(fields, "store_arguments"),
-            let chosen = word(value, at: PolicyPath.key(path, "store_arguments"), as: ArgumentStorage.self)
+            let chosen = word(value, at: FieldPath.key(path, "store_arguments"), as: ArgumentStorage.self)
         {
             storage = chosen
         }
         var byTool: [String: ArgumentStorage] = [:]
         var byToolValid = true
         if let value = Self.value(fields, "store_arguments_by_tool") {
-            let mapPath = PolicyPath.key(path, "store_arguments_by_tool")
+            let mapPath = FieldPath.key(path, "store_arguments_by_tool")
             if let entries = stringMap(value, at: mapPath, caseInsensitive: false) {
                 for entry in entries {
                     guard (1...200).contains(entry.name.count) else {
@@ -103,7 +103,7 @@ extension GatewayConfigDecoder {
                 byToolValid = false
             }
         }
-        let policy = fields["policy"].flatMap { self.path($0.value, at: PolicyPath.key(path, "policy")) }
+        let policy = fields["policy"].flatMap { self.path($0.value, at: FieldPath.key(path, "policy")) }
 
         let upstream: Upstream?
         switch kind {
@@ -133,7 +133,7 @@ extension GatewayConfigDecoder {
         var valid = true
         var upstream = StdioUpstream(command: "")
         if let member = fields["command"] {
-            let commandPath = PolicyPath.key(path, "command")
+            let commandPath = FieldPath.key(path, "command")
             if let command = text(member.value, at: commandPath) {
                 if command.isEmpty || command.allSatisfy(\.isWhitespace) {
                     valid = false
@@ -151,10 +151,10 @@ extension GatewayConfigDecoder {
             }
         }
         if let node = Self.value(fields, "args") {
-            let argsPath = PolicyPath.key(path, "args")
+            let argsPath = FieldPath.key(path, "args")
             if let items = list(node, at: argsPath) {
                 for (index, item) in items.enumerated() {
-                    let itemPath = PolicyPath.index(argsPath, index)
+                    let itemPath = FieldPath.index(argsPath, index)
                     guard let argument = text(item, at: itemPath) else {
                         valid = false
                         continue
@@ -170,7 +170,7 @@ extension GatewayConfigDecoder {
             }
         }
         if let node = Self.value(fields, "env") {
-            let envPath = PolicyPath.key(path, "env")
+            let envPath = FieldPath.key(path, "env")
             if let entries = stringMap(node, at: envPath, caseInsensitive: false) {
                 for entry in entries {
                     if entry.name.isEmpty || entry.name.contains("=") || entry.name.unicodeScalars.contains("\0") {
@@ -194,7 +194,7 @@ extension GatewayConfigDecoder {
             }
         }
         if let node = Self.value(fields, "cwd") {
-            if let directory = self.path(node, at: PolicyPath.key(path, "cwd")) { upstream.directory = directory } else { valid = false }
+            if let directory = self.path(node, at: FieldPath.key(path, "cwd")) { upstream.directory = directory } else { valid = false }
         }
         if !decodeAccount(fields, at: path, into: &upstream) { valid = false }
         return valid ? upstream : nil
@@ -204,7 +204,7 @@ extension GatewayConfigDecoder {
     private mutating func decodeAccount(_ fields: [String: SourceNode.Member], at path: String, into upstream: inout StdioUpstream) -> Bool {
         var valid = true
         if let node = Self.value(fields, "user") {
-            let userPath = PolicyPath.key(path, "user")
+            let userPath = FieldPath.key(path, "user")
             let allowed = "a user name from the password database (`getent passwd` lists them), such as nobody or one made for this server"
             if let name = text(node, at: userPath, allowed: allowed) {
                 if let problem = Self.accountNameProblem(name) {
@@ -222,7 +222,7 @@ extension GatewayConfigDecoder {
             }
         }
         if let node = Self.value(fields, "group") {
-            let groupPath = PolicyPath.key(path, "group")
+            let groupPath = FieldPath.key(path, "group")
             let allowed = "a group name from the group database (`getent group` lists them), such as nogroup"
             if Self.value(fields, "user") == nil {
                 valid = false
@@ -265,21 +265,21 @@ extension GatewayConfigDecoder {
         var valid = true
         var upstream = HTTPUpstream(url: "")
         if let member = fields["url"] {
-            if let url = httpURL(member.value, at: PolicyPath.key(path, "url"), example: "https://example.com/mcp") {
+            if let url = httpURL(member.value, at: FieldPath.key(path, "url"), example: "https://example.com/mcp") {
                 upstream.url = url
             } else {
                 valid = false
             }
         }
         if let node = Self.value(fields, "transport") {
-            if let transport = word(node, at: PolicyPath.key(path, "transport"), as: HTTPTransport.self) {
+            if let transport = word(node, at: FieldPath.key(path, "transport"), as: HTTPTransport.self) {
                 upstream.transport = transport
             } else {
                 valid = false
             }
         }
         if let node = Self.value(fields, "headers") {
-            if let entries = stringMap(node, at: PolicyPath.key(path, "headers"), caseInsensitive: true) {
+            if let entries = stringMap(node, at: FieldPath.key(path, "headers"), caseInsensitive: true) {
                 for entry in entries {
                     if let header = checkHeader(entry) { upstream.headers.append(header) } else { valid = false }
                 }
@@ -340,7 +340,7 @@ extension GatewayConfigDecoder {
         var valid = true
         for member in members {
             let name = Self.shortened(member.key)
-            let entryPath = PolicyPath.key(path, name)
+            let entryPath = FieldPath.key(path, name)
             let folded = caseInsensitive ? member.key.lowercased() : member.key
             if let first = seen[folded] {
                 valid = false

@@ -7,29 +7,29 @@ extension GatewayConfigDecoder {
         var names: [String: String] = [:]
         let serverNames = Set(servers.map(\.name))
         for (index, item) in items.enumerated() {
-            let path = PolicyPath.index("webhooks", index)
+            let path = FieldPath.index("webhooks", index)
             guard let fields = members(of: item, at: path, allowed: Self.webhookKeys, required: ["name", "url", "secrets"]) else { continue }
             var valid = true
             var webhook = WebhookConfig(name: "", url: "", secrets: [])
             if let member = fields["name"] {
-                if let name = uniqueName(member.value, at: PolicyPath.key(path, "name"), entry: path, what: "webhook name", seen: &names) {
+                if let name = uniqueName(member.value, at: FieldPath.key(path, "name"), entry: path, what: "webhook name", seen: &names) {
                     webhook.name = name
                 } else {
                     valid = false
                 }
             }
             if let member = fields["url"] {
-                if let url = httpURL(member.value, at: PolicyPath.key(path, "url"), example: "https://hooks.example.com/tollgate") {
+                if let url = httpURL(member.value, at: FieldPath.key(path, "url"), example: "https://hooks.example.com/tollgate") {
                     webhook.url = url
                 } else {
                     valid = false
                 }
             }
             if let member = fields["secrets"] {
-                let secretsPath = PolicyPath.key(path, "secrets")
+                let secretsPath = FieldPath.key(path, "secrets")
                 if let entries = list(member.value, at: secretsPath), !entries.isEmpty, entries.count <= 4 {
                     for (position, entry) in entries.enumerated() {
-                        let entryPath = PolicyPath.index(secretsPath, position)
+                        let entryPath = FieldPath.index(secretsPath, position)
                         guard let text = text(entry, at: entryPath) else {
                             valid = false
                             continue
@@ -50,10 +50,10 @@ extension GatewayConfigDecoder {
                         allowed: "a list of whsec_... secrets: the current one, and the previous one during a rotation")
                 }
             }
-            if let node = Self.value(fields, "events"), let entries = list(node, at: PolicyPath.key(path, "events")) {
+            if let node = Self.value(fields, "events"), let entries = list(node, at: FieldPath.key(path, "events")) {
                 var events: Set<WebhookConfig.Event> = []
                 for (position, entry) in entries.enumerated() {
-                    if let event = word(entry, at: PolicyPath.index(PolicyPath.key(path, "events"), position), as: WebhookConfig.Event.self) {
+                    if let event = word(entry, at: FieldPath.index(FieldPath.key(path, "events"), position), as: WebhookConfig.Event.self) {
                         events.insert(event)
                     } else {
                         valid = false
@@ -61,9 +61,9 @@ extension GatewayConfigDecoder {
                 }
                 webhook.events = events
             }
-            if let node = Self.value(fields, "servers"), let entries = list(node, at: PolicyPath.key(path, "servers")) {
+            if let node = Self.value(fields, "servers"), let entries = list(node, at: FieldPath.key(path, "servers")) {
                 for (position, entry) in entries.enumerated() {
-                    let entryPath = PolicyPath.index(PolicyPath.key(path, "servers"), position)
+                    let entryPath = FieldPath.index(FieldPath.key(path, "servers"), position)
                     guard let name = text(entry, at: entryPath) else {
                         valid = false
                         continue
@@ -78,9 +78,9 @@ extension GatewayConfigDecoder {
                     webhook.servers.append(name)
                 }
             }
-            if let node = Self.value(fields, "tools"), let entries = list(node, at: PolicyPath.key(path, "tools")) {
+            if let node = Self.value(fields, "tools"), let entries = list(node, at: FieldPath.key(path, "tools")) {
                 for (position, entry) in entries.enumerated() {
-                    if let tool = text(entry, at: PolicyPath.index(PolicyPath.key(path, "tools"), position)) {
+                    if let tool = text(entry, at: FieldPath.index(FieldPath.key(path, "tools"), position)) {
                         webhook.tools.append(tool)
                     } else {
                         valid = false
@@ -88,7 +88,7 @@ extension GatewayConfigDecoder {
                 }
             }
             if let node = Self.value(fields, "format") {
-                if let format = word(node, at: PolicyPath.key(path, "format"), as: WebhookConfig.Format.self) {
+                if let format = word(node, at: FieldPath.key(path, "format"), as: WebhookConfig.Format.self) {
                     webhook.format = format
                 } else {
                     valid = false
@@ -100,7 +100,7 @@ extension GatewayConfigDecoder {
                 ("backoff", 1...3600, { (webhook: inout WebhookConfig, seconds: Int) in webhook.backoff = seconds }),
             ] {
                 guard let node = Self.value(fields, key) else { continue }
-                let keyPath = PolicyPath.key(path, key)
+                let keyPath = FieldPath.key(path, key)
                 guard let resolved = numeric(node, at: keyPath), let seconds = duration(resolved, at: keyPath) else {
                     valid = false
                     continue

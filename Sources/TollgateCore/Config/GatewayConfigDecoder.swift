@@ -13,7 +13,7 @@ struct GatewayConfigDecoder: SourceDecoding {
     /// The most bytes substituted values may add up to, so a few references to a large variable cannot make the
     /// configuration cost gigabytes.
     let substitutionBudget: Int
-    var diagnostics: [PolicyDiagnostic] = []
+    var diagnostics: [SourceDiagnostic] = []
     var substitutedBytes = 0
     var substitutionBudgetExceeded = false
 
@@ -116,7 +116,7 @@ struct GatewayConfigDecoder: SourceDecoding {
         var origins: [String] = []
         var seen: [String: Int] = [:]
         for (index, item) in items.enumerated() {
-            let path = PolicyPath.index("allowed_origins", index)
+            let path = FieldPath.index("allowed_origins", index)
             guard let origin = text(item, at: path) else { continue }
             if let problem = AddressSyntax.originProblem(origin) {
                 report(

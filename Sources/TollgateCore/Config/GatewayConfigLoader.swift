@@ -5,7 +5,7 @@ import Foundation
 /// `${NAME}` references; `accounts` says which OS users and groups exist (for `servers.*.user`, default: this machine's).
 ///
 /// Problems are reported all at once, each with file, line, column, the field's path and what is allowed there, as
-/// ``PolicyDiagnostic``s, so they print exactly like policy errors:
+/// ``SourceDiagnostic``s, so they print exactly like policy errors:
 ///
 /// ```swift
 /// do {
@@ -24,16 +24,16 @@ public enum GatewayConfigLoader {
         fileName: String,
         directory: String,
         environment: [String: String],
-        format: PolicyFormat? = nil,
+        format: SourceFormat? = nil,
         limits: SourceLimits = .default,
         accounts: SystemAccounts = .system
-    ) throws(PolicyValidationError) -> GatewayConfig {
+    ) throws(SourceValidationError) -> GatewayConfig {
         let root = try PolicyLoader.readDocument(text, fileName: fileName, format: format, limits: limits, kind: Self.kind)
         var decoder = GatewayConfigDecoder(
             file: fileName, directory: directory, environment: environment, limits: limits, accounts: accounts)
         let config = decoder.decodeConfig(root)
         guard let config, decoder.diagnostics.isEmpty else {
-            throw PolicyValidationError(diagnostics: PolicyLoader.sorted(decoder.diagnostics))
+            throw SourceValidationError(diagnostics: PolicyLoader.sorted(decoder.diagnostics))
         }
         return config
     }
@@ -44,10 +44,10 @@ public enum GatewayConfigLoader {
         fileName: String,
         directory: String,
         environment: [String: String],
-        format: PolicyFormat? = nil,
+        format: SourceFormat? = nil,
         limits: SourceLimits = .default,
         accounts: SystemAccounts = .system
-    ) throws(PolicyValidationError) -> GatewayConfig {
+    ) throws(SourceValidationError) -> GatewayConfig {
         let text = try PolicyLoader.decodeText(data, fileName: fileName, limits: limits, kind: Self.kind, allowed: "a YAML or JSON file in UTF-8")
         return try load(
             text, fileName: fileName, directory: directory, environment: environment, format: format, limits: limits, accounts: accounts)

@@ -6,7 +6,7 @@ import Foundation
 /// let text = try String(contentsOfFile: path, encoding: .utf8)
 /// do {
 ///     let policy = try PolicyLoader.load(text, fileName: path)
-/// } catch let error as PolicyValidationError {
+/// } catch let error as SourceValidationError {
 ///     for diagnostic in error.diagnostics { print(diagnostic) }   // every problem, with file:line:column
 /// }
 /// ```
@@ -15,9 +15,9 @@ public enum PolicyLoader {
     public static func load(
         _ text: String,
         fileName: String,
-        format: PolicyFormat? = nil,
+        format: SourceFormat? = nil,
         limits: SourceLimits = .default
-    ) throws(PolicyValidationError) -> CompiledPolicy {
+    ) throws(SourceValidationError) -> CompiledPolicy {
         let policy = try parse(text, fileName: fileName, format: format, limits: limits)
         return try CompiledPolicy(policy, fileName: fileName)
     }
@@ -26,9 +26,9 @@ public enum PolicyLoader {
     public static func load(
         _ data: Data,
         fileName: String,
-        format: PolicyFormat? = nil,
+        format: SourceFormat? = nil,
         limits: SourceLimits = .default
-    ) throws(PolicyValidationError) -> CompiledPolicy {
+    ) throws(SourceValidationError) -> CompiledPolicy {
         try load(try decodeText(data, fileName: fileName, limits: limits), fileName: fileName, format: format, limits: limits)
     }
 
@@ -36,14 +36,14 @@ public enum PolicyLoader {
     public static func parse(
         _ text: String,
         fileName: String,
-        format: PolicyFormat? = nil,
+        format: SourceFormat? = nil,
         limits: SourceLimits = .default
-    ) throws(PolicyValidationError) -> Policy {
+    ) throws(SourceValidationError) -> Policy {
         let root = try readDocument(text, fileName: fileName, format: format, limits: limits)
         var decoder = PolicyDecoder(file: fileName)
         let policy = decoder.decodePolicy(root)
         guard let policy, decoder.diagnostics.isEmpty else {
-            throw PolicyValidationError(diagnostics: sorted(decoder.diagnostics))
+            throw SourceValidationError(diagnostics: sorted(decoder.diagnostics))
         }
         return policy
     }
@@ -52,13 +52,13 @@ public enum PolicyLoader {
     static func readDocument(
         _ text: String,
         fileName: String,
-        format: PolicyFormat?,
+        format: SourceFormat?,
         limits: SourceLimits,
         kind: String = "policies"
-    ) throws(PolicyValidationError) -> SourceNode {
+    ) throws(SourceValidationError) -> SourceNode {
         try checkSize(text.utf8.count, fileName: fileName, limits: limits, kind: kind)
         do {
-            switch format ?? PolicyFormat.detect(fileName: fileName, text: text) {
+            switch format ?? SourceFormat.detect(fileName: fileName, text: text) {
             case .json:
                 var reader = JSONSourceReader(text: text, limits: limits)
                 return try reader.read()
@@ -67,8 +67,8 @@ public enum PolicyLoader {
                 return try reader.read()
             }
         } catch {
-            throw PolicyValidationError(diagnostics: [
-                PolicyDiagnostic(code: error.code, file: fileName, location: error.location, path: "", message: error.message)
+            throw SourceValidationError(diagnostics: [
+                SourceDiagnostic(code: error.code, file: fileName, location: error.location, path: "", message: error.message)
             ])
         }
     }
@@ -76,21 +76,21 @@ public enum PolicyLoader {
     /// The bytes as UTF-8 text, within the size limit; `allowed` says what the file should be when it is not UTF-8.
     static func decodeText(
         _ data: Data, fileName: String, limits: SourceLimits, kind: String = "policies", allowed: String? = nil
-    ) throws(PolicyValidationError) -> String {
+    ) throws(SourceValidationError) -> String {
         try checkSize(data.count, fileName: fileName, limits: limits, kind: kind)
         guard let text = String(data: data, encoding: .utf8) else {
-            throw PolicyValidationError(diagnostics: [
-                PolicyDiagnostic(code: .syntax, file: fileName, location: nil, path: "", message: "the file is not valid UTF-8", allowed: allowed)
+            throw SourceValidationError(diagnostics: [
+                SourceDiagnostic(code: .syntax, file: fileName, location: nil, path: "", message: "the file is not valid UTF-8", allowed: allowed)
             ])
         }
         return text
     }
 
     /// Refuses a file larger than the limit, before anything reads it.
-    static func checkSize(_ size: Int, fileName: String, limits: SourceLimits, kind: String) throws(PolicyValidationError) {
+    static func checkSize(_ size: Int, fileName: String, limits: SourceLimits, kind: String) throws(SourceValidationError) {
         guard size > limits.maxBytes else { return }
-        throw PolicyValidationError(diagnostics: [
-            PolicyDiagnostic(
+        throw SourceValidationError(diagnostics: [
+            SourceDiagnostic(
                 code: .fileTooLarge,
                 file: fileName,
                 location: nil,
@@ -101,7 +101,7 @@ public enum PolicyLoader {
         ])
     }
 
-    static func sorted(_ diagnostics: [PolicyDiagnostic]) -> [PolicyDiagnostic] {
+    static func sorted(_ diagnostics: [SourceDiagnostic]) -> [SourceDiagnostic] {
         diagnostics.enumerated().sorted { lhs, rhs in
             let l = lhs.element.location.map { ($0.line, $0.column) } ?? (Int.max, Int.max)
             let r = rhs.element.location.map { ($0.line, $0.column) } ?? (Int.max, Int.max)

@@ -75,7 +75,7 @@ final class PolicyBook: Sendable {
 
     /// Loads every file as it is now (at startup); returns the errors of those that failed (each with file:line:column).
     @discardableResult
-    func loadAll() -> [String: [PolicyDiagnostic]] {
+    func loadAll() -> [String: [SourceDiagnostic]] {
         check(force: true, now: .now, initial: true)
     }
 
@@ -94,8 +94,8 @@ final class PolicyBook: Sendable {
     }
 
     @discardableResult
-    private func check(force: Bool, now: ContinuousClock.Instant, initial: Bool) -> [String: [PolicyDiagnostic]] {
-        var failures: [String: [PolicyDiagnostic]] = [:]
+    private func check(force: Bool, now: ContinuousClock.Instant, initial: Bool) -> [String: [SourceDiagnostic]] {
+        var failures: [String: [SourceDiagnostic]] = [:]
         var changed: [String] = []
         watched.withLock { watched in
             for server in watched.keys.sorted() {
@@ -141,13 +141,13 @@ final class PolicyBook: Sendable {
     private enum Applied {
         case changed
         case unchanged
-        case rejected([PolicyDiagnostic])
+        case rejected([SourceDiagnostic])
     }
 
     /// Validates and applies one content: whether the policy in force changed, or the errors that kept it.
     private func apply(_ content: Content, server: String, path: String) -> Applied {
         let current = policy(for: server)
-        let diagnostics: [PolicyDiagnostic]
+        let diagnostics: [SourceDiagnostic]
         switch content {
         case .bytes(let data):
             do {
@@ -162,11 +162,11 @@ final class PolicyBook: Sendable {
                 }
                 return .changed
             } catch {
-                // PolicyLoader throws only PolicyValidationError.
+                // PolicyLoader throws only SourceValidationError.
                 diagnostics = error.diagnostics
             }
         case .unreadable(let why):
-            diagnostics = [PolicyDiagnostic(code: .syntax, file: path, location: nil, path: "", message: "cannot read the policy file: \(why)")]
+            diagnostics = [SourceDiagnostic(code: .syntax, file: path, location: nil, path: "", message: "cannot read the policy file: \(why)")]
         }
         let kept = current.map { "keeping policy \($0.contentHash)" } ?? "the server lists no tools and every call to it is refused until it loads"
         logger.error(

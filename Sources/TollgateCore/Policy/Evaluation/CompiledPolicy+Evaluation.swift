@@ -64,7 +64,7 @@ extension CompiledPolicy {
 
     func resolve(_ call: PolicyCall, trace: inout Trace) -> Resolution {
         if let index = hideIndex(of: call.tool) {
-            let path = PolicyPath.index("hide", index)
+            let path = FieldPath.index("hide", index)
             trace.note(path, applied: true, "`\(policy.hide[index])` hides the tool")
             return .final(.hidden, rule: path)
         }
@@ -129,7 +129,7 @@ extension CompiledPolicy {
     /// The exact key, else the most specific matching pattern, else the category's entry.
     private func selectEntry(for call: PolicyCall, trace: inout Trace) -> Entry? {
         var chosen = exact[call.tool]
-        if chosen != nil { trace.note(PolicyPath.key("tools", call.tool), applied: true, "exact tool key") }
+        if chosen != nil { trace.note(FieldPath.key("tools", call.tool), applied: true, "exact tool key") }
         if !patterns.isEmpty && (chosen == nil || trace.enabled) {
             let scalars = Array(call.tool.unicodeScalars)
             for (pattern, entry) in patterns where pattern.matches(scalars) {

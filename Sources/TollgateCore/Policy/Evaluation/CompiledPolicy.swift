@@ -27,15 +27,15 @@ public struct CompiledPolicy: Sendable {
 
     /// Compiles a policy model. Models from ``PolicyLoader`` always compile; a model built in code may fail here
     /// (a bad regular expression), with diagnostics that have no line numbers.
-    public init(_ policy: Policy, fileName: String = "policy") throws(PolicyValidationError) {
-        var diagnostics: [PolicyDiagnostic] = []
+    public init(_ policy: Policy, fileName: String = "policy") throws(SourceValidationError) {
+        var diagnostics: [SourceDiagnostic] = []
         func compileEntry(_ entry: ToolPolicy, path: String) -> Entry {
             Entry(entry, path: path, diagnostics: &diagnostics, file: fileName)
         }
         var exact: [String: Entry] = [:]
         var patterns: [(ToolPattern, Entry)] = []
         for (key, entry) in policy.tools {
-            let compiled = compileEntry(entry, path: PolicyPath.key("tools", key))
+            let compiled = compileEntry(entry, path: FieldPath.key("tools", key))
             if ToolPattern.isPattern(key) {
                 patterns.append((ToolPattern(key), compiled))
             } else {
@@ -54,10 +54,10 @@ public struct CompiledPolicy: Sendable {
         }
         var categories: [RiskCategory: Entry] = [:]
         for (category, entry) in policy.categories {
-            categories[category] = compileEntry(entry, path: PolicyPath.key("categories", category.rawValue))
+            categories[category] = compileEntry(entry, path: FieldPath.key("categories", category.rawValue))
         }
-        let limits = policy.limits.enumerated().map { Limit($1, path: PolicyPath.index("limits", $0)) }
-        guard diagnostics.isEmpty else { throw PolicyValidationError(diagnostics: diagnostics) }
+        let limits = policy.limits.enumerated().map { Limit($1, path: FieldPath.index("limits", $0)) }
+        guard diagnostics.isEmpty else { throw SourceValidationError(diagnostics: diagnostics) }
         self.policy = policy
         self.contentHash = policy.contentHash
         self.exact = exact
@@ -113,14 +113,14 @@ public struct CompiledPolicy: Sendable {
             rules.isEmpty ? "the entry's action is \(action)" : "no rule decided; the entry's action is \(action)"
         }
 
-        init(_ entry: ToolPolicy, path: String, diagnostics: inout [PolicyDiagnostic], file: String) {
+        init(_ entry: ToolPolicy, path: String, diagnostics: inout [SourceDiagnostic], file: String) {
             self.path = path
             self.action = entry.action ?? .allow
             self.denyReason = entry.reason ?? "the policy denies this tool (\(path))"
             self.approval = ApprovalRequirement(entry.approval, reason: entry.reason)
-            self.limits = entry.limits.enumerated().map { Limit($1, path: PolicyPath.index(PolicyPath.key(path, "limits"), $0)) }
+            self.limits = entry.limits.enumerated().map { Limit($1, path: FieldPath.index(FieldPath.key(path, "limits"), $0)) }
             self.rules = entry.rules.enumerated().map { index, rule in
-                let rulePath = PolicyPath.index(PolicyPath.key(path, "rules"), index)
+                let rulePath = FieldPath.index(FieldPath.key(path, "rules"), index)
                 func compile(_ conditions: [PolicyCondition], _ key: String) -> [Condition] {
                     conditions.enumerated().map { offset, condition in
                         var regex: PolicyRegex?
@@ -129,11 +129,11 @@ public struct CompiledPolicy: Sendable {
                                 regex = try PolicyRegex(pattern)
                             } catch {
                                 diagnostics.append(
-                                    PolicyDiagnostic(
+                                    SourceDiagnostic(
                                         code: .invalidRegex,
                                         file: file,
                                         location: nil,
-                                        path: PolicyPath.key(PolicyPath.index(PolicyPath.key(rulePath, key), offset), "value"),
+                                        path: FieldPath.key(FieldPath.index(FieldPath.key(rulePath, key), offset), "value"),
                                         message: "the regular expression `\(pattern)` does not compile: \(error)"
                                     )
                                 )
@@ -151,7 +151,7 @@ public struct CompiledPolicy: Sendable {
                     action: rule.action,
                     denyReason: rule.reason ?? "the policy denies this call (\(rulePath)\(named))",
                     approval: ApprovalRequirement(rule.approval, reason: rule.reason),
-                    limits: rule.limits.enumerated().map { Limit($1, path: PolicyPath.index(PolicyPath.key(rulePath, "limits"), $0)) }
+                    limits: rule.limits.enumerated().map { Limit($1, path: FieldPath.index(FieldPath.key(rulePath, "limits"), $0)) }
                 )
             }
         }

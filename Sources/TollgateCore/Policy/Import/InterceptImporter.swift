@@ -24,12 +24,12 @@ public enum InterceptImporter {
         public var notes: [String]
     }
 
-    public static func convert(_ text: String, fileName: String, limits: SourceLimits = .default) throws(PolicyValidationError) -> Result {
+    public static func convert(_ text: String, fileName: String, limits: SourceLimits = .default) throws(SourceValidationError) -> Result {
         let root = try PolicyLoader.readDocument(text, fileName: fileName, format: .yaml, limits: limits)
         var converter = Converter(decoder: PolicyDecoder(file: fileName))
         let result = converter.convert(root)
         guard converter.decoder.diagnostics.isEmpty, let result else {
-            throw PolicyValidationError(diagnostics: PolicyLoader.sorted(converter.decoder.diagnostics))
+            throw SourceValidationError(diagnostics: PolicyLoader.sorted(converter.decoder.diagnostics))
         }
         // The result must be a valid Tollgate policy; check it the way `policy check` would.
         _ = try PolicyLoader.load(result.policy.canonicalYAML, fileName: fileName + " (converted)")
@@ -81,7 +81,7 @@ private struct Converter {
         }
         if let member = fields["hide"] {
             for (index, item) in (decoder.list(member.value, at: "hide") ?? []).enumerated() {
-                if let name = decoder.string(item, at: PolicyPath.index("hide", index)), !policy.hide.contains(name) { policy.hide.append(name) }
+                if let name = decoder.string(item, at: FieldPath.index("hide", index)), !policy.hide.contains(name) { policy.hide.append(name) }
             }
         }
         guard let toolsNode = fields["tools"]?.value, case .mapping(let tools) = toolsNode.value else {
@@ -92,13 +92,13 @@ private struct Converter {
         }
         var rulesByTool: [(String, [Rule])] = []
         for member in tools {
-            let toolPath = PolicyPath.key("tools", member.key)
+            let toolPath = FieldPath.key("tools", member.key)
             let toolFields = decoder.members(of: member.value, at: toolPath, allowed: ["rules"], required: [])
             var rules: [Rule] = []
             if let rulesNode = toolFields?["rules"]?.value {
-                let rulesPath = PolicyPath.key(toolPath, "rules")
+                let rulesPath = FieldPath.key(toolPath, "rules")
                 for (index, item) in (decoder.list(rulesNode, at: rulesPath) ?? []).enumerated() {
-                    if let rule = readRule(item, at: PolicyPath.index(rulesPath, index)) { rules.append(rule) }
+                    if let rule = readRule(item, at: FieldPath.index(rulesPath, index)) { rules.append(rule) }
                 }
             }
             rulesByTool.append((member.key, rules))
@@ -124,73 +124,73 @@ private struct Converter {
     private mutating func readRule(_ node: SourceNode, at path: String) -> Rule? {
         let allowed = ["name", "action", "conditions", "on_deny", "state", "rate_limit"]
         guard let fields = decoder.members(of: node, at: path, allowed: allowed, required: ["name"]) else { return nil }
-        var rule = Rule(name: fields["name"].flatMap { decoder.string($0.value, at: PolicyPath.key(path, "name")) } ?? "", deny: false, path: path)
-        if let member = fields["action"], let action = decoder.string(member.value, at: PolicyPath.key(path, "action")) {
+        var rule = Rule(name: fields["name"].flatMap { decoder.string($0.value, at: FieldPath.key(path, "name")) } ?? "", deny: false, path: path)
+        if let member = fields["action"], let action = decoder.string(member.value, at: FieldPath.key(path, "action")) {
             switch action {
             case "deny": rule.deny = true
             case "evaluate": break
             default:
                 decoder.report(
-                    .invalidValue, at: member.value.location, PolicyPath.key(path, "action"), "`\(action)` is not an Intercept action",
+                    .invalidValue, at: member.value.location, FieldPath.key(path, "action"), "`\(action)` is not an Intercept action",
                     allowed: "evaluate, deny", suggestion: EditDistance.suggestion(for: action, among: ["evaluate", "deny"]))
             }
         }
-        if let member = fields["on_deny"] { rule.reason = decoder.string(member.value, at: PolicyPath.key(path, "on_deny")) }
+        if let member = fields["on_deny"] { rule.reason = decoder.string(member.value, at: FieldPath.key(path, "on_deny")) }
         if let member = fields["conditions"] {
-            let listPath = PolicyPath.key(path, "conditions")
+            let listPath = FieldPath.key(path, "conditions")
             for (index, item) in (decoder.list(member.value, at: listPath) ?? []).enumerated() {
-                let itemPath = PolicyPath.index(listPath, index)
+                let itemPath = FieldPath.index(listPath, index)
                 guard let condition = decoder.members(of: item, at: itemPath, allowed: ["path", "op", "value"], required: ["path", "op"]),
-                    let pathNode = condition["path"], let text = decoder.string(pathNode.value, at: PolicyPath.key(itemPath, "path")),
-                    let opNode = condition["op"], let op = decoder.string(opNode.value, at: PolicyPath.key(itemPath, "op"))
+                    let pathNode = condition["path"], let text = decoder.string(pathNode.value, at: FieldPath.key(itemPath, "path")),
+                    let opNode = condition["op"], let op = decoder.string(opNode.value, at: FieldPath.key(itemPath, "op"))
                 else { continue }
                 let value = condition["value"]?.value ?? SourceNode(.null, at: item.location)
                 rule.conditions.append(Condition(path: text, op: op, value: value, location: pathNode.value.location, at: itemPath))
             }
         }
         if let member = fields["state"] {
-            let statePath = PolicyPath.key(path, "state")
+            let statePath = FieldPath.key(path, "state")
             if let state = decoder.members(
                 of: member.value, at: statePath, allowed: ["counter", "window", "increment", "increment_from"],
                 required: ["counter", "window"])
             {
-                let counter = state["counter"].flatMap { decoder.string($0.value, at: PolicyPath.key(statePath, "counter")) } ?? ""
-                let window = state["window"].flatMap { decoder.duration($0.value, at: PolicyPath.key(statePath, "window")) } ?? 60
+                let counter = state["counter"].flatMap { decoder.string($0.value, at: FieldPath.key(statePath, "counter")) } ?? ""
+                let window = state["window"].flatMap { decoder.duration($0.value, at: FieldPath.key(statePath, "window")) } ?? 60
                 var converted = State(counter: counter, window: window, increment: 1)
                 if let increment = state["increment"] {
                     if case .number(let value) = increment.value.value, value.isFinite, value > 0 {
                         converted.increment = value
                     } else {
                         decoder.report(
-                            .invalidNumber, at: increment.value.location, PolicyPath.key(statePath, "increment"),
+                            .invalidNumber, at: increment.value.location, FieldPath.key(statePath, "increment"),
                             "`increment` must be a positive number", allowed: "a number greater than 0")
                     }
                 }
-                if let from = state["increment_from"], let text = decoder.string(from.value, at: PolicyPath.key(statePath, "increment_from")) {
+                if let from = state["increment_from"], let text = decoder.string(from.value, at: FieldPath.key(statePath, "increment_from")) {
                     if let valuePath = ValuePath(text), valuePath.root == .args, !valuePath.components.isEmpty {
                         converted.incrementFrom = valuePath
                     } else {
                         decoder.report(
-                            .invalidPath, at: from.value.location, PolicyPath.key(statePath, "increment_from"),
+                            .invalidPath, at: from.value.location, FieldPath.key(statePath, "increment_from"),
                             "`increment_from` must start with \"args.\", found `\(text)`", allowed: "args.<field>")
                     }
                 }
                 rule.state = converted
             }
         }
-        if let member = fields["rate_limit"], let text = decoder.string(member.value, at: PolicyPath.key(path, "rate_limit")) {
+        if let member = fields["rate_limit"], let text = decoder.string(member.value, at: FieldPath.key(path, "rate_limit")) {
             let parts = text.split(separator: "/", omittingEmptySubsequences: false)
             let windows = ["minute": 60, "hour": 3600, "day": 86400]
             if parts.count == 2, let count = Int(parts[0]), count > 0, let window = windows[String(parts[1])] {
                 rule.rateLimit = (count, window)
             } else {
                 decoder.report(
-                    .invalidValue, at: member.value.location, PolicyPath.key(path, "rate_limit"), "`\(text)` is not a rate limit",
+                    .invalidValue, at: member.value.location, FieldPath.key(path, "rate_limit"), "`\(text)` is not a rate limit",
                     allowed: "<count>/<window>, such as 5/hour (window: minute, hour or day)")
             }
             if rule.state != nil || !rule.conditions.isEmpty {
                 decoder.report(
-                    .unsupportedImport, at: member.keyLocation, PolicyPath.key(path, "rate_limit"),
+                    .unsupportedImport, at: member.keyLocation, FieldPath.key(path, "rate_limit"),
                     "`rate_limit` cannot be combined with `conditions` or `state` (Intercept refuses it too)",
                     allowed: "separate rules, or conditions and state without `rate_limit`")
             }
@@ -238,13 +238,13 @@ private struct Converter {
                 }
                 guard let path = ValuePath(condition.path), path.root == .args, !path.components.isEmpty else {
                     decoder.report(
-                        .invalidPath, at: condition.location, PolicyPath.key(condition.at, "path"),
+                        .invalidPath, at: condition.location, FieldPath.key(condition.at, "path"),
                         "path must start with \"args.\" or \"state.\", found `\(condition.path)`", allowed: "args.<field> or state.<tool>.<counter>")
                     continue
                 }
                 guard let op = PolicyCondition.Operator(rawValue: condition.op) else {
                     decoder.report(
-                        .invalidValue, at: condition.location, PolicyPath.key(condition.at, "op"), "unknown operator `\(condition.op)`",
+                        .invalidValue, at: condition.location, FieldPath.key(condition.at, "op"), "unknown operator `\(condition.op)`",
                         allowed: PolicyCondition.Operator.allCases.map(\.rawValue).joined(separator: ", "),
                         suggestion: EditDistance.suggestion(for: condition.op, among: PolicyCondition.Operator.allCases.map(\.rawValue)))
                     continue
@@ -266,14 +266,14 @@ private struct Converter {
         let parts = condition.path.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
         guard parts.count == 3, parts[1] == scope, let state = states[parts[2]] else {
             decoder.report(
-                .unsupportedImport, at: condition.location, PolicyPath.key(condition.at, "path"),
+                .unsupportedImport, at: condition.location, FieldPath.key(condition.at, "path"),
                 "`\(condition.path)` names no counter defined by a `state` block of this tool",
                 allowed: "state.\(scope).<counter> with a matching `state: {counter: <counter>}` in one of this tool's rules")
             return nil
         }
         guard case .number(let bound) = condition.value.value, bound.isFinite, bound > 0, condition.op == "lte" || condition.op == "lt" else {
             decoder.report(
-                .unsupportedImport, at: condition.location, PolicyPath.key(condition.at, "op"),
+                .unsupportedImport, at: condition.location, FieldPath.key(condition.at, "op"),
                 "only `lte` and `lt` with a positive number can be imported as a limit on a counter",
                 allowed: "op: lte or lt, value: a number greater than 0")
             return nil
@@ -284,7 +284,7 @@ private struct Converter {
             maximum = integral ? bound - 1 : bound.nextDown
             if maximum <= 0 {
                 decoder.report(
-                    .unsupportedImport, at: condition.location, PolicyPath.key(condition.at, "value"),
+                    .unsupportedImport, at: condition.location, FieldPath.key(condition.at, "value"),
                     "`lt \(CanonicalNumber.format(bound))` allows no call",
                     allowed: "a larger bound, or action: deny")
                 return nil

@@ -5,7 +5,7 @@ extension PolicyDecoder {
         }
         var valuePath: ValuePath?
         if let member = fields["path"] {
-            let pathPath = PolicyPath.key(path, "path")
+            let pathPath = FieldPath.key(path, "path")
             if let text = string(member.value, at: pathPath) {
                 valuePath = ValuePath(text)
                 if valuePath == nil {
@@ -22,9 +22,9 @@ extension PolicyDecoder {
                 }
             }
         }
-        let op = fields["op"].flatMap { enumeration($0.value, at: PolicyPath.key(path, "op"), as: PolicyCondition.Operator.self) }
+        let op = fields["op"].flatMap { enumeration($0.value, at: FieldPath.key(path, "op"), as: PolicyCondition.Operator.self) }
         guard let valuePath, let op, let valueNode = fields["value"]?.value else { return nil }
-        let valueAt = PolicyPath.key(path, "value")
+        let valueAt = FieldPath.key(path, "value")
         let value = valueNode.jsonValue
         func wrongOperand(_ allowed: String) {
             report(

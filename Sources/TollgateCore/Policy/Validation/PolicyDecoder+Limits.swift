@@ -2,7 +2,7 @@ extension PolicyDecoder {
     mutating func decodeLimits(_ node: SourceNode, at path: String) -> [PolicyLimit] {
         var limits: [PolicyLimit] = []
         for (index, item) in (list(node, at: path) ?? []).enumerated() {
-            if let limit = decodeLimit(item, at: PolicyPath.index(path, index)) { limits.append(limit) }
+            if let limit = decodeLimit(item, at: FieldPath.index(path, index)) { limits.append(limit) }
         }
         return limits
     }
@@ -14,7 +14,7 @@ extension PolicyDecoder {
         var valid = true
         var counter = ""
         if let member = fields["counter"] {
-            let counterPath = PolicyPath.key(path, "counter")
+            let counterPath = FieldPath.key(path, "counter")
             if let name = string(member.value, at: counterPath) {
                 if Self.isCounterName(name) {
                     counter = name
@@ -35,7 +35,7 @@ extension PolicyDecoder {
             valid = false
         }
         var window = 0
-        if let member = fields["window"], let seconds = duration(member.value, at: PolicyPath.key(path, "window")) {
+        if let member = fields["window"], let seconds = duration(member.value, at: FieldPath.key(path, "window")) {
             window = seconds
         } else {
             valid = false
@@ -49,7 +49,7 @@ extension PolicyDecoder {
                 report(
                     .invalidNumber,
                     at: member.value.location,
-                    PolicyPath.key(path, "max"),
+                    FieldPath.key(path, "max"),
                     "`max` must be a positive number, found \(member.value.shortDescription)",
                     allowed: "a number greater than 0 (to refuse every call, use `action: deny`)"
                 )
@@ -59,14 +59,14 @@ extension PolicyDecoder {
         }
         var limit = PolicyLimit(counter: counter, window: window, max: maximum)
         if let member = fields["scope"] {
-            if let scope = enumeration(member.value, at: PolicyPath.key(path, "scope"), as: PolicyLimit.Scope.self) {
+            if let scope = enumeration(member.value, at: FieldPath.key(path, "scope"), as: PolicyLimit.Scope.self) {
                 limit.scope = scope
             } else {
                 valid = false
             }
         }
         if let member = fields["algorithm"] {
-            if let algorithm = enumeration(member.value, at: PolicyPath.key(path, "algorithm"), as: PolicyLimit.Algorithm.self) {
+            if let algorithm = enumeration(member.value, at: FieldPath.key(path, "algorithm"), as: PolicyLimit.Algorithm.self) {
                 limit.algorithm = algorithm
             } else {
                 valid = false
@@ -80,14 +80,14 @@ extension PolicyDecoder {
                 report(
                     .invalidNumber,
                     at: member.value.location,
-                    PolicyPath.key(path, "increment"),
+                    FieldPath.key(path, "increment"),
                     "`increment` must be a positive number, found \(member.value.shortDescription)",
                     allowed: "a number greater than 0"
                 )
             }
         }
         if let member = fields["increment_from"] {
-            let fromPath = PolicyPath.key(path, "increment_from")
+            let fromPath = FieldPath.key(path, "increment_from")
             if let text = string(member.value, at: fromPath) {
                 if let valuePath = ValuePath(text), valuePath.root == .args, !valuePath.components.isEmpty {
                     limit.incrementFrom = valuePath
@@ -108,7 +108,7 @@ extension PolicyDecoder {
                 report(
                     .misplacedField,
                     at: increment.keyLocation,
-                    PolicyPath.key(path, "increment"),
+                    FieldPath.key(path, "increment"),
                     "`increment` and `increment_from` cannot both be set",
                     allowed: "a fixed `increment`, or `increment_from` an argument"
                 )
@@ -137,7 +137,7 @@ extension PolicyDecoder {
             report(
                 .counterConflict,
                 at: location,
-                PolicyPath.key(path, "counter"),
+                FieldPath.key(path, "counter"),
                 "the counter `\(limit.counter)` is also defined at \(firstPath) with a different "
                     + differences.joined(separator: ", "),
                 allowed: "the same window, scope and algorithm everywhere the counter is named, or another counter name"

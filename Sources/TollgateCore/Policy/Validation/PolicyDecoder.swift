@@ -3,7 +3,7 @@
 /// Each check reports the field's path, the location of the offending key or value, and what is allowed there.
 struct PolicyDecoder: SourceDecoding {
     let file: String
-    var diagnostics: [PolicyDiagnostic] = []
+    var diagnostics: [SourceDiagnostic] = []
     /// The first definition of each counter, to check later ones agree with it.
     private(set) var counterTable: [String: (limit: PolicyLimit, path: String)] = [:]
 
@@ -59,7 +59,7 @@ struct PolicyDecoder: SourceDecoding {
         var names: [String] = []
         var seen: [String: Int] = [:]
         for (index, item) in items.enumerated() {
-            let path = PolicyPath.index("hide", index)
+            let path = FieldPath.index("hide", index)
             guard let name = string(item, at: path), checkToolKey(name, at: item.location, path) else { continue }
             if let first = seen[name] {
                 report(.duplicateEntry, at: item.location, path, "`\(name)` is already listed at hide[\(first)]")
@@ -79,7 +79,7 @@ struct PolicyDecoder: SourceDecoding {
         for category in RiskCategory.allCases {
             guard let member = fields[category.rawValue] else { continue }
             let key = category.rawValue
-            if let entry = decodeEntry(member.value, at: PolicyPath.key("categories", key)) { result[category] = entry }
+            if let entry = decodeEntry(member.value, at: FieldPath.key("categories", key)) { result[category] = entry }
         }
         return result
     }
@@ -92,7 +92,7 @@ struct PolicyDecoder: SourceDecoding {
         var result: [String: ToolPolicy] = [:]
         var seen: Set<String> = []
         for member in items {
-            let path = PolicyPath.key("tools", member.key)
+            let path = FieldPath.key("tools", member.key)
             guard seen.insert(member.key).inserted else {
                 report(.duplicateKey, at: member.keyLocation, path, "the tool `\(member.key)` is listed twice")
                 continue
@@ -131,17 +131,17 @@ struct PolicyDecoder: SourceDecoding {
         guard let fields = members(of: node, at: path, allowed: Self.entryKeys, required: []) else { return nil }
         var entry = ToolPolicy()
         if let member = fields["action"] {
-            entry.action = enumeration(member.value, at: PolicyPath.key(path, "action"), as: PolicyAction.self)
+            entry.action = enumeration(member.value, at: FieldPath.key(path, "action"), as: PolicyAction.self)
         }
-        if let member = fields["reason"] { entry.reason = string(member.value, at: PolicyPath.key(path, "reason")) }
+        if let member = fields["reason"] { entry.reason = string(member.value, at: FieldPath.key(path, "reason")) }
         if let member = fields["approval"] {
-            entry.approval = decodeApproval(member, at: PolicyPath.key(path, "approval"), action: entry.action)
+            entry.approval = decodeApproval(member, at: FieldPath.key(path, "approval"), action: entry.action)
         }
-        if let member = fields["limits"] { entry.limits = decodeLimits(member.value, at: PolicyPath.key(path, "limits")) }
+        if let member = fields["limits"] { entry.limits = decodeLimits(member.value, at: FieldPath.key(path, "limits")) }
         if let member = fields["rules"] {
-            let rulesPath = PolicyPath.key(path, "rules")
+            let rulesPath = FieldPath.key(path, "rules")
             for (index, item) in (list(member.value, at: rulesPath) ?? []).enumerated() {
-                if let rule = decodeRule(item, at: PolicyPath.index(rulesPath, index)) { entry.rules.append(rule) }
+                if let rule = decodeRule(item, at: FieldPath.index(rulesPath, index)) { entry.rules.append(rule) }
             }
         }
         return entry
@@ -150,24 +150,24 @@ struct PolicyDecoder: SourceDecoding {
     private mutating func decodeRule(_ node: SourceNode, at path: String) -> PolicyRule? {
         guard let fields = members(of: node, at: path, allowed: Self.ruleKeys, required: []) else { return nil }
         var rule = PolicyRule()
-        if let member = fields["name"] { rule.name = string(member.value, at: PolicyPath.key(path, "name")) }
+        if let member = fields["name"] { rule.name = string(member.value, at: FieldPath.key(path, "name")) }
         for key in ["when", "unless"] {
             guard let member = fields[key] else { continue }
-            let listPath = PolicyPath.key(path, key)
+            let listPath = FieldPath.key(path, key)
             var conditions: [PolicyCondition] = []
             for (index, item) in (list(member.value, at: listPath) ?? []).enumerated() {
-                if let condition = decodeCondition(item, at: PolicyPath.index(listPath, index)) { conditions.append(condition) }
+                if let condition = decodeCondition(item, at: FieldPath.index(listPath, index)) { conditions.append(condition) }
             }
             if key == "when" { rule.when = conditions } else { rule.unless = conditions }
         }
         if let member = fields["action"] {
-            rule.action = enumeration(member.value, at: PolicyPath.key(path, "action"), as: PolicyAction.self)
+            rule.action = enumeration(member.value, at: FieldPath.key(path, "action"), as: PolicyAction.self)
         }
-        if let member = fields["reason"] { rule.reason = string(member.value, at: PolicyPath.key(path, "reason")) }
+        if let member = fields["reason"] { rule.reason = string(member.value, at: FieldPath.key(path, "reason")) }
         if let member = fields["approval"] {
-            rule.approval = decodeApproval(member, at: PolicyPath.key(path, "approval"), action: rule.action)
+            rule.approval = decodeApproval(member, at: FieldPath.key(path, "approval"), action: rule.action)
         }
-        if let member = fields["limits"] { rule.limits = decodeLimits(member.value, at: PolicyPath.key(path, "limits")) }
+        if let member = fields["limits"] { rule.limits = decodeLimits(member.value, at: FieldPath.key(path, "limits")) }
         if fields["action"] == nil && fields["limits"] == nil {
             report(
                 .emptyRule,
@@ -192,14 +192,14 @@ struct PolicyDecoder: SourceDecoding {
         }
         guard let fields = members(of: member.value, at: path, allowed: Self.approvalKeys, required: []) else { return nil }
         var options = ApprovalOptions()
-        if let item = fields["timeout"], let seconds = duration(item.value, at: PolicyPath.key(path, "timeout")) {
+        if let item = fields["timeout"], let seconds = duration(item.value, at: FieldPath.key(path, "timeout")) {
             options.timeout = seconds
         }
-        if let item = fields["hold"], let seconds = duration(item.value, at: PolicyPath.key(path, "hold")) {
+        if let item = fields["hold"], let seconds = duration(item.value, at: FieldPath.key(path, "hold")) {
             options.hold = seconds
         }
         if let item = fields["quorum"] {
-            let quorumPath = PolicyPath.key(path, "quorum")
+            let quorumPath = FieldPath.key(path, "quorum")
             if case .number(let value) = item.value.value, value == value.rounded(), value >= 1, value <= 100 {
                 options.quorum = Int(value)
             } else {
@@ -213,10 +213,10 @@ struct PolicyDecoder: SourceDecoding {
             }
         }
         if let item = fields["reviewers"] {
-            let reviewersPath = PolicyPath.key(path, "reviewers")
+            let reviewersPath = FieldPath.key(path, "reviewers")
             var seen: Set<String> = []
             for (index, reviewer) in (list(item.value, at: reviewersPath) ?? []).enumerated() {
-                let reviewerPath = PolicyPath.index(reviewersPath, index)
+                let reviewerPath = FieldPath.index(reviewersPath, index)
                 guard let name = string(reviewer, at: reviewerPath) else { continue }
                 if name.isEmpty {
                     report(.invalidName, at: reviewer.location, reviewerPath, "a reviewer name cannot be empty")
@@ -230,7 +230,7 @@ struct PolicyDecoder: SourceDecoding {
                 report(
                     .invalidQuorum,
                     at: fields["quorum"]?.value.location ?? item.value.location,
-                    PolicyPath.key(path, "quorum"),
+                    FieldPath.key(path, "quorum"),
                     "a quorum of \(options.quorum) can never be reached by \(options.reviewers.count) reviewer(s)",
                     allowed: "a quorum from 1 to \(options.reviewers.count), or more reviewers"
                 )
@@ -240,7 +240,7 @@ struct PolicyDecoder: SourceDecoding {
             report(
                 .holdExceedsTimeout,
                 at: fields["hold"]?.value.location ?? member.value.location,
-                PolicyPath.key(path, "hold"),
+                FieldPath.key(path, "hold"),
                 "the call would be held (\(PolicyDuration.human(options.hold))) past the request's expiry "
                     + "(\(PolicyDuration.human(options.timeout)))",
                 allowed: "a hold no longer than the timeout"

@@ -1,4 +1,4 @@
-/// Bounds on what a policy file may cost to read, so a hostile or broken file gets an error, never a hang or a crash.
+/// Bounds on what a policy or configuration file may cost to read, so a hostile or broken file gets an error, never a hang or a crash.
 public struct SourceLimits: Sendable, Hashable {
     /// The largest file accepted, in bytes.
     public var maxBytes: Int

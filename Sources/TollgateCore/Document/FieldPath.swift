@@ -1,5 +1,6 @@
-/// Paths of fields in a policy, as error messages and decisions name them: `tools.transfer.limits[0].window`.
-enum PolicyPath {
+/// Paths of fields in a policy or configuration, as error messages and decisions name them:
+/// `tools.transfer.limits[0].window`.
+enum FieldPath {
     /// `base.key`, or `base["odd key"]` when the key has characters that would make the path ambiguous.
     static func key(_ base: String, _ key: String) -> String {
         let plain =

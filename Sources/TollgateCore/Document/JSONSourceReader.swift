@@ -10,7 +10,7 @@ struct JSONSourceReader {
     private let limits: SourceLimits
 
     struct Failure: Error {
-        var code: PolicyDiagnostic.Code
+        var code: SourceDiagnostic.Code
         var message: String
         var location: SourcePosition
     }
@@ -39,7 +39,7 @@ struct JSONSourceReader {
         return SourcePosition(line: line, column: column)
     }
 
-    private func fail(_ message: String, code: PolicyDiagnostic.Code = .syntax) -> Failure {
+    private func fail(_ message: String, code: SourceDiagnostic.Code = .syntax) -> Failure {
         Failure(code: code, message: message, location: location)
     }
 

@@ -1,4 +1,4 @@
-/// A line and column in a policy file, both counted from 1 (columns in Unicode scalars).
+/// A line and column in a policy or configuration file, both counted from 1 (columns in Unicode scalars).
 public struct SourcePosition: Sendable, Hashable, CustomStringConvertible {
     public var line: Int
     public var column: Int

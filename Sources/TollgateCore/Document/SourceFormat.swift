@@ -1,10 +1,10 @@
-/// The syntax of a policy file.
-public enum PolicyFormat: String, Sendable, Hashable, CaseIterable {
+/// The syntax of a policy or configuration file.
+public enum SourceFormat: String, Sendable, Hashable, CaseIterable {
     case json
     case yaml
 
     /// The format a file name implies (`.json`; `.yaml` or `.yml`), or the one its content starts like (`{` is JSON).
-    public static func detect(fileName: String, text: String) -> PolicyFormat {
+    public static func detect(fileName: String, text: String) -> SourceFormat {
         let lower = fileName.lowercased()
         if lower.hasSuffix(".json") { return .json }
         if lower.hasSuffix(".yaml") || lower.hasSuffix(".yml") { return .yaml }

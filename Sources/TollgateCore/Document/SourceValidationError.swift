@@ -1,8 +1,8 @@
-/// A policy that cannot be used, with every problem found in it (not just the first).
-public struct PolicyValidationError: Error, Sendable, Hashable, CustomStringConvertible {
-    public var diagnostics: [PolicyDiagnostic]
+/// A policy or gateway configuration that cannot be used, with every problem found in it (not just the first).
+public struct SourceValidationError: Error, Sendable, Hashable, CustomStringConvertible {
+    public var diagnostics: [SourceDiagnostic]
 
-    public init(diagnostics: [PolicyDiagnostic]) {
+    public init(diagnostics: [SourceDiagnostic]) {
         self.diagnostics = diagnostics
     }
 

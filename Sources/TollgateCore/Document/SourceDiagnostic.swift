@@ -1,11 +1,11 @@
-/// One problem found in a policy file: where it is, which field, what was found and what is allowed there.
+/// One problem found in a policy or gateway configuration file: where it is, which field, what was found and what is allowed there.
 ///
 /// ```text
 /// stripe.yaml:7:9: tools.transfer.limts: unknown key `limts` [unknown-key]
 ///     allowed here: action, reason, approval, limits, rules
 ///     did you mean `limits`?
 /// ```
-public struct PolicyDiagnostic: Sendable, Hashable, CustomStringConvertible {
+public struct SourceDiagnostic: Sendable, Hashable, CustomStringConvertible {
     /// What kind of problem this is. Every code is listed, with its cause and fix, in `docs/policy.md`.
     public enum Code: String, Sendable, Hashable, CaseIterable {
         case fileTooLarge = "file-too-large"

@@ -3,14 +3,14 @@
 /// decoder both read located JSON or YAML this way, so their errors look alike.
 protocol SourceDecoding {
     var file: String { get }
-    var diagnostics: [PolicyDiagnostic] { get set }
+    var diagnostics: [SourceDiagnostic] { get set }
     /// What to write for a required field that is missing, by key.
     static var requiredFieldHelp: [String: String] { get }
 }
 
 extension SourceDecoding {
     mutating func report(
-        _ code: PolicyDiagnostic.Code,
+        _ code: SourceDiagnostic.Code,
         at location: SourcePosition?,
         _ path: String,
         _ message: String,
@@ -18,7 +18,7 @@ extension SourceDecoding {
         suggestion: String? = nil
     ) {
         diagnostics.append(
-            PolicyDiagnostic(
+            SourceDiagnostic(
                 code: code,
                 file: file,
                 location: location,
@@ -42,7 +42,7 @@ extension SourceDecoding {
         at path: String,
         allowed: [String],
         required: [String],
-        unknownCode: PolicyDiagnostic.Code = .unknownKey
+        unknownCode: SourceDiagnostic.Code = .unknownKey
     ) -> [String: SourceNode.Member]? {
         guard case .mapping(let items) = node.value else {
             report(
@@ -57,7 +57,7 @@ extension SourceDecoding {
         var result: [String: SourceNode.Member] = [:]
         for member in items {
             let key = Self.shortened(member.key)
-            let memberPath = PolicyPath.key(path, key)
+            let memberPath = FieldPath.key(path, key)
             guard allowed.contains(member.key) else {
                 report(
                     unknownCode,
@@ -79,7 +79,7 @@ extension SourceDecoding {
             report(
                 .missingField,
                 at: node.location,
-                PolicyPath.key(path, key),
+                FieldPath.key(path, key),
                 "the required field `\(key)` is missing",
                 allowed: Self.requiredFieldHelp[key]
             )
