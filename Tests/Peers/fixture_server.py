@@ -51,6 +51,14 @@ Tools:
   run(argv, stdin="")        -> runs the program argv[0] with arguments argv[1:] (no shell, 30 s limit) and
                                 returns {"status": N, "stdout": TEXT, "stderr": TEXT} as JSON text (status -1
                                 and the reason in stderr when it cannot be started or times out)
+  chatty(text, count=3)      -> sends `count` log messages (notifications/message, level info, data "TEXT 1",
+                                "TEXT 2", ...) related to the call, then returns text. At 2026-07-28 a request
+                                gets them only when it opted in (`_meta["io.modelcontextprotocol/logLevel"]`);
+                                on an initialize session after logging/setLevel (or by default with 1.x)
+  change_tools()             -> publishes notifications/tools/list_changed (2.x: to the subscriptions/listen
+                                streams that asked for it; 1.x: on the session), then returns "ok"
+  touch(uri)                 -> publishes notifications/resources/updated for `uri` (2.x: to the listen streams
+                                subscribed to it; 1.x: on the session), then returns "ok"
 
 Resources: `fixture://note` (text "a note from the fixture").
 
@@ -255,6 +263,31 @@ def build_server(args: argparse.Namespace) -> Any:
         except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
             result = {"status": -1, "stdout": "", "stderr": str(exc)}
         return json.dumps(result, sort_keys=True)
+
+    @server.tool(description="Sends `count` info log messages ('TEXT 1', 'TEXT 2', ...) while it runs, then returns `text`.")
+    @recorded
+    async def chatty(text: str, ctx: Context, count: int = 3) -> str:
+        for index in range(1, max(0, count) + 1):
+            await ctx.info(f"{text} {index}")
+        return text
+
+    @server.tool(description="Announces that the tool list changed (notifications/tools/list_changed), then returns 'ok'.")
+    @recorded
+    async def change_tools(ctx: Context) -> str:
+        if SDK_GENERATION == 2:
+            await ctx.notify_tools_changed()  # to every subscriptions/listen stream that asked for it
+        else:
+            await ctx.session.send_tool_list_changed()
+        return "ok"
+
+    @server.tool(description="Announces that the resource `uri` changed (notifications/resources/updated), then returns 'ok'.")
+    @recorded
+    async def touch(uri: str, ctx: Context) -> str:
+        if SDK_GENERATION == 2:
+            await ctx.notify_resource_updated(uri)  # to every subscriptions/listen stream subscribed to `uri`
+        else:
+            await ctx.session.send_resource_updated(uri)
+        return "ok"
 
     @server.resource("fixture://note", description="A short text, for resources/read.")
     def note() -> str:

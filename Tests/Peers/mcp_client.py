@@ -27,6 +27,17 @@ STEPS is a JSON list (inline, `@FILE`, or `-` for stdin) of objects:
                                                         last one this op consumed
   {"op": "ping"}                                       (handshake-era sessions only: a 2.x server answers
                                                         -32601 on a session at 2026-07-28)
+  {"op": "set_logging_level", "level": L}             logging/setLevel (handshake-era sessions; at 2026-07-28 use
+                                                        --log-level, which stamps the opt-in on every request)
+  {"op": "listen", "tools_list_changed": B,           mcp 2.x at 2026-07-28: opens a subscriptions/listen stream
+   "resources_list_changed": B,                          (entering waits for its acknowledgement), runs the nested
+   "resource_subscriptions": [URI, ...],                 "steps" while it is open, then waits up to "timeout"
+   "steps": [...], "events": N, "timeout": S}            seconds (default 10) for N events (default 1) in all.
+                                                        result: {"honored": filter, "events": [{"kind":
+                                                        "ToolsListChanged"|"ResourceUpdated"|..., "uri"?}],
+                                                        "steps": [nested step records]}
+  {"op": "write_file", "path": P, "text": T}           writes T to P (a temporary file renamed over P), e.g. a
+                                                        gateway's policy file while a listen stream is open
 
 Output, one JSON line each, on stdout:
   {"connected": {"sdk", "mode", "transport", "handshake", "protocolVersion", "serverInfo", "capabilities",
@@ -38,6 +49,8 @@ Output, one JSON line each, on stdout:
   {"fatal": "...", "step": I}      then exit 2: the session died (connection closed, session terminated,
                                    transport failure) or could not be established (step null); a fatal
                                    SDK error also carries "error".
+  Log messages (notifications/message) arrive only after an opt-in: --log-level LEVEL (2.x, every request at
+  2026-07-28) or a set_logging_level step (handshake-era sessions); they are in the step's "notifications".
   "progress" ({"progress", "total", "message"} each) is there when the step asked for it or got some;
   "notifications" when the session surfaced anything but progress during the step: server notifications
   ({"method", "params"}) and transport-level trouble ({"method": null, "exception": "..."}: a line that is
@@ -63,7 +76,9 @@ Exit 0 when every step ran (failed steps included), 2 on a fatal error, 64 on ba
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import os
 import re
 import shlex
 import sys
@@ -192,8 +207,6 @@ def stdio_parameters(args: argparse.Namespace) -> Any:
         raise SystemExit("mcp_client: --transport stdio needs --command")
     env = None
     if args.env:
-        import os
-
         env = dict(os.environ)
         for item in args.env:
             key, _, value = item.partition("=")
@@ -231,6 +244,8 @@ class Peer:
             }
             if args.no_cache:
                 options["cache"] = None
+            if args.log_level:
+                options["log_level"] = args.log_level
             self.client = await stack.enter_async_context(Client(server, **options))
             session = self.client.session
             if session.discover_result is not None and args.mode == "auto":
@@ -294,6 +309,11 @@ class Peer:
             progress_callback=progress,
         )
 
+    async def set_logging_level(self, level: str) -> Any:
+        if self.client is not None:
+            return await self.client.session.set_logging_level(level)
+        return await self.session.set_logging_level(level)
+
     async def ping(self) -> Any:
         if self.client is not None:
             return await self.client.session.send_ping()
@@ -349,6 +369,17 @@ async def run_step(peer: Peer, notes: Notifications, index: int, step: dict[str,
         elif op == "ping":
             await peer.ping()
             result = {}
+        elif op == "set_logging_level":
+            await peer.set_logging_level(step["level"])
+            result = {}
+        elif op == "listen":
+            result = await listen_step(peer, notes, step)
+        elif op == "write_file":
+            path = step["path"]
+            with open(path + ".tmp", "w") as handle:
+                handle.write(step["text"])
+            os.replace(path + ".tmp", path)
+            result = None
         else:
             raise ValueError(f"unknown op {op!r}")
         if "ok" not in record:
@@ -368,6 +399,42 @@ async def run_step(peer: Peer, notes: Notifications, index: int, step: dict[str,
         record["notifications"] = received
     record["elapsed_ms"] = round((time.perf_counter() - started) * 1000, 1)
     return record
+
+
+def describe_event(event: Any) -> dict[str, Any]:
+    described: dict[str, Any] = {"kind": type(event).__name__}
+    if dataclasses.is_dataclass(event):
+        described.update(dataclasses.asdict(event))
+    return described
+
+
+async def listen_step(peer: Peer, notes: Notifications, step: dict[str, Any]) -> dict[str, Any]:
+    if peer.client is None:
+        raise ValueError("listen needs mcp 2.x")
+    limit = float(step.get("timeout", 10))
+    want = int(step.get("events", 1))
+    events: list[dict[str, Any]] = []
+    nested: list[dict[str, Any]] = []
+    with anyio.fail_after(limit):  # the acknowledgement must come in time
+        listening = peer.client.listen(
+            tools_list_changed=bool(step.get("tools_list_changed")),
+            resources_list_changed=bool(step.get("resources_list_changed")),
+            resource_subscriptions=list(step.get("resource_subscriptions", [])),
+        )
+        subscription = await listening.__aenter__()
+    try:
+        honored = dump(subscription.honored)
+        for index, inner in enumerate(step.get("steps", [])):
+            nested.append(await run_step(peer, notes, index, inner))
+        with anyio.move_on_after(limit):
+            async for event in subscription:
+                events.append(describe_event(event))
+                if len(events) >= want:
+                    break
+    finally:
+        with anyio.move_on_after(5, shield=True):
+            await listening.__aexit__(None, None, None)
+    return {"honored": honored, "events": events, "steps": nested}
 
 
 def load_steps(raw: str) -> list[dict[str, Any]]:
@@ -440,6 +507,7 @@ def main() -> None:
     parser.add_argument("--cwd", help="stdio: the server's working directory")
     parser.add_argument("--timeout", type=float, default=None, help="read time-out for every request (default: none)")
     parser.add_argument("--no-cache", action="store_true", help="mcp 2.x: disable the client's response cache")
+    parser.add_argument("--log-level", help="mcp 2.x: opt in to log messages at this level (2026-07-28 requests)")
     parser.add_argument("--client-name", default="tollgate-test-client")
     parser.add_argument("--client-version", default="1.0.0")
     parser.add_argument("--steps", required=True, help="JSON list, @FILE or - (stdin)")
