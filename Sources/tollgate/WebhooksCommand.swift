@@ -138,31 +138,16 @@ struct WebhooksDeliveriesCommand: AsyncParsableCommand {
     func run() async throws {
         let (endpoint, status, limit) = (endpoint, status, limit)
         let rows = try await database.run(logger: logging.makeLogger("tollgate")) { client, _ in
-            try await client.query(
-                """
-                SELECT d.id, d.endpoint, d.event_type, d.approval_id::text, d.status, d.attempts,
-                       to_char(d.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
-                       to_char(d.next_attempt_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
-                       d.last_status, d.last_error,
-                       coalesce((SELECT json_agg(json_build_object('attempt', a.attempt, 'status_code', a.status_code,
-                                  'latency_ms', round(a.latency_ms::numeric, 1), 'error', a.error,
-                                  'at', to_char(a.started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')) ORDER BY a.attempt)
-                                 FROM tollgate.webhook_attempts a WHERE a.delivery_id = d.id), '[]')::text
-                FROM tollgate.webhook_deliveries d
-                WHERE ($1::text IS NULL OR d.endpoint = $1) AND ($2::text IS NULL OR d.status = $2)
-                ORDER BY d.created_at DESC, d.id LIMIT $3
-                """, [endpoint, status, limit])
+            try await WebhookOutboxStore(client: client).list(endpoint: endpoint, status: status, limit: limit)
         }
         var items: [JSONValue] = []
-        for row in rows.rows {
+        for row in rows {
             items.append([
-                "id": .string(try row.decode(String.self, 0)), "endpoint": .string(try row.decode(String.self, 1)),
-                "event": .string(try row.decode(String.self, 2)), "approval_id": (try row.decode(String?.self, 3)).map { .string($0) } ?? .null,
-                "status": .string(try row.decode(String.self, 4)), "attempts": .number(Double(try row.decode(Int.self, 5))),
-                "created_at": .string(try row.decode(String.self, 6)), "next_attempt_at": .string(try row.decode(String.self, 7)),
-                "last_status": (try row.decode(Int?.self, 8)).map { .number(Double($0)) } ?? .null,
-                "last_error": (try row.decode(String?.self, 9)).map { .string($0) } ?? .null,
-                "attempt_log": try JSONValue(parsing: try row.decode(String.self, 10)),
+                "id": .string(row.id), "endpoint": .string(row.endpoint), "event": .string(row.event),
+                "approval_id": row.approvalID.map { .string($0) } ?? .null, "status": .string(row.status), "attempts": .number(Double(row.attempts)),
+                "created_at": .string(row.createdAt), "next_attempt_at": .string(row.nextAttemptAt),
+                "last_status": row.lastStatus.map { .number(Double($0)) } ?? .null, "last_error": row.lastError.map { .string($0) } ?? .null,
+                "attempt_log": try JSONValue(parsing: row.attemptLog),
             ])
         }
         switch format {

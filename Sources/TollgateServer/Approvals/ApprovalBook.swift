@@ -42,16 +42,11 @@ struct ApprovalBook: Sendable {
         let store = store
         let admission = try await store.client.withTransaction { connection -> Admission in
             let fingerprint = request.fingerprint
-            try connection.query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))", [fingerprint.description])
-            let rows = try connection.query(
-                """
-                SELECT state::text FROM tollgate.approvals
-                WHERE agent = $1 AND server = $2 AND tool = $3 AND arguments_hash = $4 AND policy_hash = $5
-                  AND (status = 'pending' OR (status = 'approved' AND NOT consumed))
-                ORDER BY requested_at, approval_id
-                """,
-                [fingerprint.agent, fingerprint.server, fingerprint.tool, fingerprint.argumentsHash, fingerprint.policyHash])
-            let candidates = try rows.rows.map { try EventCoding.decode(Approval.self, from: try $0.decode(JSONText.self, 0).bytes) }
+            try ApprovalStore.lock(fingerprint: fingerprint.description, on: connection)
+            let candidates = try ApprovalStore.candidates(
+                agent: fingerprint.agent, server: fingerprint.server, tool: fingerprint.tool, argumentsHash: fingerprint.argumentsHash,
+                policyHash: fingerprint.policyHash, on: connection
+            ).map(Self.approval)
 
             func recordCall(_ approvalID: UUID) throws {
                 guard var call else { return }
@@ -138,88 +133,54 @@ struct ApprovalBook: Sendable {
     // MARK: - Reading
 
     func load(_ id: UUID) async throws -> Approval? {
-        try await store.client.withConnection { connection in try Self.states([id], on: connection, forUpdate: false)[id] }
+        try await load([id])[id]
     }
 
     func load(_ ids: [UUID]) async throws -> [UUID: Approval] {
-        guard !ids.isEmpty else { return [:] }
-        return try await store.client.withConnection { connection in try Self.states(ids, on: connection, forUpdate: false) }
+        try Self.byID(await ApprovalStore(client: store.client).states(ids))
     }
 
     /// The approvals whose version is past the one given for each: what changed since a waiter last looked.
     func load(newerThan known: [UUID: Int64]) async throws -> [UUID: Approval] {
-        guard !known.isEmpty else { return [:] }
-        let ids = Array(known.keys)
-        return try await store.client.withConnection { connection in
-            let result = try connection.query(
-                """
-                SELECT a.state::text FROM tollgate.approvals a
-                JOIN unnest($1::uuid[], $2::bigint[]) AS w(id, version) ON a.approval_id = w.id
-                WHERE a.version > w.version
-                """,
-                [PostgresArray(ids.map { $0.uuidString.lowercased() }), PostgresArray(ids.map { known[$0]! })])
-            var states: [UUID: Approval] = [:]
-            for row in result.rows {
-                let approval = try EventCoding.decode(Approval.self, from: try row.decode(JSONText.self, 0).bytes)
-                states[approval.id] = approval
-            }
-            return states
-        }
+        try Self.byID(await ApprovalStore(client: store.client).states(newerThan: known))
     }
 
     static func states(_ ids: [UUID], on connection: PostgresConnection, forUpdate: Bool) throws -> [UUID: Approval] {
-        guard !ids.isEmpty else { return [:] }
-        let result = try connection.query(
-            "SELECT state::text FROM tollgate.approvals WHERE approval_id = ANY($1::uuid[])" + (forUpdate ? " FOR UPDATE" : ""),
-            [PostgresArray(ids.map { $0.uuidString.lowercased() })])
-        var states: [UUID: Approval] = [:]
-        for row in result.rows {
-            let approval = try EventCoding.decode(Approval.self, from: try row.decode(JSONText.self, 0).bytes)
-            states[approval.id] = approval
+        try byID(ApprovalStore.states(ids, forUpdate: forUpdate, on: connection))
+    }
+
+    /// An approval from its row's state.
+    static func approval(_ state: JSONText) throws -> Approval {
+        try EventCoding.decode(Approval.self, from: state.bytes)
+    }
+
+    private static func byID(_ states: [JSONText]) throws -> [UUID: Approval] {
+        var approvals: [UUID: Approval] = [:]
+        for state in states {
+            let approval = try approval(state)
+            approvals[approval.id] = approval
         }
-        return states
+        return approvals
     }
 
     /// Pending requests whose expiry has passed.
     func due(now: Date, limit: Int = 500) async throws -> [UUID] {
-        try await store.client.withConnection { connection in
-            try connection.query(
-                "SELECT approval_id::text FROM tollgate.approvals WHERE status = 'pending' AND expires_at <= $1 ORDER BY expires_at LIMIT $2",
-                [now, limit]
-            ).rows.compactMap { UUID(uuidString: try $0.decode(String.self, 0)) }
-        }
+        try await ApprovalStore(client: store.client).due(now: now, limit: limit)
     }
 
     /// One page of requests, newest first.
     func list(_ query: ApprovalQuery) async throws -> ApprovalPage {
-        let after = query.cursor
-        let limit = query.limit
-        return try await store.client.withConnection { connection in
-            let result = try connection.query(
-                """
-                SELECT state::text, (extract(epoch FROM requested_at) * 1000000)::bigint FROM tollgate.approvals
-                WHERE ($1::text IS NULL
-                       OR (status = $1 AND NOT ($1 = 'pending' AND expires_at <= now()))
-                       OR ($1 = 'expired' AND status = 'pending' AND expires_at <= now()))
-                  AND ($2::text IS NULL OR server = $2)
-                  AND ($3::text IS NULL OR agent = $3) AND ($4::text IS NULL OR tool = $4)
-                  AND ($5::bigint IS NULL OR (requested_at, approval_id) < (timestamptz 'epoch' + $5::bigint * interval '1 microsecond', $6::uuid))
-                ORDER BY requested_at DESC, approval_id DESC
-                LIMIT $7
-                """,
-                [
-                    query.status?.rawValue, query.server, query.agent, query.tool, after?.requestedAtMicros,
-                    after.map { $0.approvalID.uuidString.lowercased() }, limit + 1,
-                ])
-            var items: [Approval] = []
-            var lastMicros: Int64 = 0
-            for row in result.rows.prefix(limit) {
-                items.append(try EventCoding.decode(Approval.self, from: try row.decode(JSONText.self, 0).bytes))
-                lastMicros = try row.decode(Int64.self, 1)
-            }
-            let next = result.rowCount > limit ? ApprovalCursor(requestedAtMicros: lastMicros, approvalID: items.last!.id) : nil
-            return ApprovalPage(items: items, next: next)
+        let rows = try await ApprovalStore(client: store.client).page(
+            status: query.status?.rawValue, server: query.server, agent: query.agent, tool: query.tool,
+            after: query.cursor.map { ($0.requestedAtMicros, $0.approvalID) }, limit: query.limit + 1)
+        var items: [Approval] = []
+        var lastMicros: Int64 = 0
+        for row in rows.prefix(query.limit) {
+            items.append(try Self.approval(row.state))
+            lastMicros = row.requestedAtMicros
         }
+        let next = rows.count > query.limit ? ApprovalCursor(requestedAtMicros: lastMicros, approvalID: items.last!.id) : nil
+        return ApprovalPage(items: items, next: next)
     }
 }
 

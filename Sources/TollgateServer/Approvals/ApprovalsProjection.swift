@@ -16,7 +16,7 @@ struct ApprovalsProjection: Projection {
     /// though it holds no TRUNCATE privilege: the rows inserted next go into fresh indexes). Readers wait until the
     /// rebuild commits.
     func reset(on connection: PostgresConnection) throws {
-        try connection.query("SELECT tollgate.reset_projection('approvals')")
+        try ApprovalStore.reset(on: connection)
     }
 
     func apply(_ events: [RecordedEvent], on connection: PostgresConnection) throws {
@@ -71,24 +71,13 @@ struct ApprovalsProjection: Projection {
     /// Writes the approvals' rows in one statement.
     private static func write(_ approvals: [Approval], on connection: PostgresConnection) throws {
         guard !approvals.isEmpty else { return }
-        func column(_ value: (Approval) throws -> any PostgresEncodable) rethrows -> PostgresArray {
-            PostgresArray(encoding: try approvals.map(value))
+        let rows = try approvals.map { approval in
+            ApprovalStore.Row(
+                approvalID: approval.id, version: approval.version, status: approval.status.rawValue, consumed: approval.consumption != nil,
+                agent: approval.request.agent, server: approval.request.server, tool: approval.request.tool,
+                argumentsHash: approval.request.argumentsHash, policyHash: approval.request.policyHash, requestedAt: approval.request.requestedAt,
+                expiresAt: approval.request.expiresAt, state: String(decoding: try EventCoding.encode(approval), as: UTF8.self))
         }
-        try connection.query(
-            """
-            INSERT INTO tollgate.approvals AS a
-                (approval_id, version, status, consumed, agent, server, tool, arguments_hash, policy_hash, requested_at, expires_at, state)
-            SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::boolean[], $5::text[], $6::text[], $7::text[], $8::text[],
-                                 $9::text[], $10::timestamptz[], $11::timestamptz[], $12::jsonb[])
-            ON CONFLICT (approval_id) DO UPDATE SET
-                version = EXCLUDED.version, status = EXCLUDED.status, consumed = EXCLUDED.consumed, state = EXCLUDED.state
-            WHERE a.version < EXCLUDED.version
-            """,
-            [
-                column(\.id), column(\.version), column(\.status.rawValue), column { $0.consumption != nil }, column(\.request.agent),
-                column(\.request.server), column(\.request.tool), column(\.request.argumentsHash), column(\.request.policyHash),
-                column(\.request.requestedAt), column(\.request.expiresAt),
-                try column { String(decoding: try EventCoding.encode($0), as: UTF8.self) },
-            ])
+        try ApprovalStore.write(rows, on: connection)
     }
 }

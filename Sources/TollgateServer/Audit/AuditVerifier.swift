@@ -109,7 +109,7 @@ public struct AuditVerifier: Sendable {
             var s = 0
             while e < rows.count || s < sealed.count {
                 let eventKey = e < rows.count ? rows[e] : nil
-                let sealKey = s < sealed.count ? sealed[s].key : nil
+                let sealKey = s < sealed.count ? sealed[s].position : nil
                 if let eventKey, let sealKey, eventKey == sealKey {
                     let computed = EventSeal.next(chain, leaf: leaves[e])
                     report.checked += 1
@@ -153,45 +153,33 @@ public struct AuditVerifier: Sendable {
             var breaks: [ApprovalBreak] = []
             var after = UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
             while true {
-                let rows = try connection.query(
-                    """
-                    SELECT approval_id::text, status, consumed, version FROM tollgate.approvals
-                    WHERE (status = 'approved' OR consumed) AND approval_id > $1::uuid ORDER BY approval_id LIMIT 1000
-                    """, [after.uuidString.lowercased()])
-                guard rows.rowCount > 0 else { break }
-                var items: [(id: UUID, status: String, consumed: Bool, version: Int64)] = []
-                for row in rows.rows {
-                    guard let id = UUID(uuidString: try row.decode(String.self, 0)) else { continue }
-                    items.append((id, try row.decode(String.self, 1), try row.decode(Bool.self, 2), try row.decode(Int64.self, 3)))
-                }
-                after = items.last?.id ?? after
-                let events = try connection.query(
-                    "SELECT stream_id, version, type, data::text FROM tollgate.events WHERE stream_id = ANY($1::text[]) ORDER BY stream_id, version",
-                    [PostgresArray(items.map { ApprovalEvent.stream($0.id) })])
+                let items = try ApprovalStore.decided(after: after, on: connection)
+                guard !items.isEmpty else { break }
+                after = items.last?.approvalID ?? after
                 var streams: [String: [(version: Int64, event: ApprovalEvent)]] = [:]
-                for row in events.rows {
-                    let type = try row.decode(String.self, 2)
-                    guard let event = try? ApprovalEvent.decode(type: type, data: Array(try row.decode(String.self, 3).utf8)) else { continue }
-                    streams[try row.decode(String.self, 0), default: []].append((try row.decode(Int64.self, 1), event))
+                for row in try EventStore.events(ofStreams: items.map { ApprovalEvent.stream($0.approvalID) }, on: connection) {
+                    guard let event = try? ApprovalEvent.decode(type: row.type, data: row.data) else { continue }
+                    streams[row.streamID, default: []].append((row.version, event))
                 }
                 for item in items {
                     checked += 1
-                    let stream = streams[ApprovalEvent.stream(item.id)] ?? []
+                    let stream = streams[ApprovalEvent.stream(item.approvalID)] ?? []
                     let atRow = Approval.fold(stream.filter { $0.version <= item.version }.map(\.event))
                     let whole = Approval.fold(stream.map(\.event))
                     if atRow?.status != .approved {
                         breaks.append(
                             ApprovalBreak(
-                                kind: .approvedWithoutQuorum, approvalID: item.id, rowStatus: item.consumed ? "\(item.status) and used" : item.status,
+                                kind: .approvedWithoutQuorum, approvalID: item.approvalID,
+                                rowStatus: item.consumed ? "\(item.status) and used" : item.status,
                                 logStatus: atRow?.status.rawValue, grants: atRow?.grants.count ?? 0, quorum: atRow?.request.quorum))
                     } else if item.status == "approved", !item.consumed, whole?.consumption != nil {
                         breaks.append(
                             ApprovalBreak(
-                                kind: .usedInTheLog, approvalID: item.id, rowStatus: item.status, logStatus: whole?.status.rawValue,
+                                kind: .usedInTheLog, approvalID: item.approvalID, rowStatus: item.status, logStatus: whole?.status.rawValue,
                                 grants: whole?.grants.count ?? 0, quorum: whole?.request.quorum))
                     }
                 }
-                if rows.rowCount < 1000 { break }
+                if items.count < ApprovalStore.decidedPageSize { break }
             }
             return (checked, breaks)
         }
@@ -202,7 +190,7 @@ public struct AuditVerifier: Sendable {
     struct Page: Sendable {
         var events: [LogPosition]
         var result: PostgresResult?
-        var seals: [(key: LogPosition, chain: String)]
+        var seals: [SealStore.Seal]
         var upper: LogPosition? { events.last }
 
         /// The event at `index` as a break of the chain, with its stream, version and type.
@@ -218,30 +206,14 @@ public struct AuditVerifier: Sendable {
     }
 
     /// The columns of a page's events.
-    enum Column {
-        static let position = 0
-        static let transactionID = 1
-        static let streamID = 2
-        static let version = 3
-        static let type = 4
-        static let data = 5
-        static let metadata = 6
-        static let recordedAt = 7
-    }
+    typealias Column = SealStore.EventColumn
 
     private func fetch(after cursor: LogPosition) -> Task<Page, any Error> {
         let pageSize = pageSize
         let client = client
         return Task {
             try await client.withConnection { connection in
-                // In binary format: no number or time is rendered as text and parsed back (jsonb is its version byte
-                // and its text).
-                let result = try connection.query(
-                    """
-                    SELECT position, transaction_id, stream_id, version, type, data, metadata, recorded_at
-                    FROM tollgate.events e WHERE (transaction_id, position) > ($1::text::xid8, $2::bigint)
-                    ORDER BY e.transaction_id, e.position LIMIT $3
-                    """, [String(cursor.transactionID), cursor.position, pageSize], binaryResults: true)
+                let result = try SealStore.events(after: cursor, limit: pageSize, on: connection)
                 var events: [LogPosition] = []
                 events.reserveCapacity(result.rowCount)
                 for index in 0..<result.rowCount {
@@ -251,24 +223,7 @@ public struct AuditVerifier: Sendable {
                             transactionID: UInt64(bitPattern: try row.binaryInt64(Column.transactionID)),
                             position: try row.binaryInt64(Column.position)))
                 }
-                let upper = events.last
-                let seals = try connection.query(
-                    """
-                    SELECT transaction_id::text, position, chain FROM tollgate.event_seals s
-                    WHERE (transaction_id, position) > ($1::text::xid8, $2::bigint)
-                      AND ($3::text IS NULL OR (transaction_id, position) <= ($3::text::xid8, $4::bigint))
-                    ORDER BY s.transaction_id, s.position
-                    """, [String(cursor.transactionID), cursor.position, upper.map { String($0.transactionID) }, upper?.position ?? 0])
-                var sealed: [(key: LogPosition, chain: String)] = []
-                sealed.reserveCapacity(seals.rowCount)
-                for index in 0..<seals.rowCount {
-                    let row = seals[index]
-                    sealed.append(
-                        (
-                            LogPosition(transactionID: try row.decode(UInt64.self, 0), position: try row.decode(Int64.self, 1)),
-                            try row.decode(String.self, 2)
-                        ))
-                }
+                let sealed = try SealStore.seals(after: cursor, through: events.last, on: connection)
                 return Page(events: events, result: events.isEmpty ? nil : result, seals: sealed)
             }
         }

@@ -107,33 +107,21 @@ struct EventSealProjection: Projection {
 
     func apply(_ events: [RecordedEvent], on connection: PostgresConnection) throws {
         var chain = try Self.head(on: connection)?.chain ?? EventSeal.genesis
-        var transactions: [String?] = []
-        var positions: [String?] = []
-        var chains: [String?] = []
+        var seals: [SealStore.Seal] = []
+        seals.reserveCapacity(events.count)
         var hasher = EventSeal.LeafHasher()
         for event in events {
             chain = EventSeal.next(chain, leaf: try hasher.leaf(of: event))
-            transactions.append(String(event.transactionID))
-            positions.append(String(event.position))
-            chains.append(Hex.lowercase(chain))
+            seals.append(SealStore.Seal(position: event.logPosition, chain: Hex.lowercase(chain)))
         }
-        try connection.query(
-            """
-            INSERT INTO tollgate.event_seals (transaction_id, position, chain)
-            SELECT * FROM unnest($1::xid8[], $2::bigint[], $3::text[])
-            """, [PostgresArray(transactions), PostgresArray(positions), PostgresArray(chains)])
+        try SealStore.append(seals, on: connection)
     }
 
     /// The last seal: where the chain stands.
     static func head(on connection: PostgresConnection) throws -> (position: LogPosition, chain: [UInt8])? {
-        let result = try connection.query(
-            // `s.transaction_id`: unqualified, ORDER BY would name the text output column and put "999" after "1000".
-            "SELECT transaction_id::text, position, chain FROM tollgate.event_seals s ORDER BY s.transaction_id DESC, s.position DESC LIMIT 1")
-        guard result.rowCount == 1 else { return nil }
-        let position = LogPosition(transactionID: try result[0].decode(UInt64.self, 0), position: try result[0].decode(Int64.self, 1))
-        let text = try result[0].decode(String.self, 2)
-        guard let chain = Hex.bytes(text), chain.count == 32 else { throw AuditError.badSeal(text) }
-        return (position, chain)
+        guard let head = try SealStore.head(on: connection) else { return nil }
+        guard let chain = Hex.bytes(head.chain), chain.count == 32 else { throw AuditError.badSeal(head.chain) }
+        return (head.position, chain)
     }
 }
 

@@ -62,11 +62,12 @@ public struct DatabaseConnector: Sendable {
         }
         let client = PostgresClient(configuration: configuration, options: .init(maxConnections: maxConnections), logger: logger)
         do {
-            let name = try await client.query("SELECT current_user::text")[0].decode(String.self, 0)
+            let roles = RoleStore(client: client)
+            let name = try await roles.currentRole()
             if let owner {
                 try await migrate(owner: owner, runtimeRole: runtimeRole ?? name, logger: logger)
             }
-            let reasons = try Self.privileges(of: try await client.query(Self.roleQuery)[0])
+            let reasons = Self.reasons(try await roles.privileges())
             if !reasons.isEmpty {
                 switch privilegedRole {
                 case .accept: break
@@ -96,7 +97,7 @@ public struct DatabaseConnector: Sendable {
             let migrator = Migrator(logger: logger)
             let applied = try await migrator.migrate(client)
             if !applied.isEmpty { logger.info("database migrated", metadata: ["applied": "\(applied.joined(separator: ", "))"]) }
-            let ownerRole = try await client.query("SELECT current_user::text")[0].decode(String.self, 0)
+            let ownerRole = try await RoleStore(client: client).currentRole()
             if ownerRole != runtimeRole { try await migrator.grantRuntime(runtimeRole, on: client) }
         } catch {
             await client.shutdown()
@@ -136,25 +137,16 @@ public struct DatabaseConnector: Sendable {
         }
     }
 
-    /// The connected role and what makes it privileged.
-    static let roleQuery = """
-        SELECT r.rolsuper, r.rolcreaterole, r.rolbypassrls,
-               EXISTS (SELECT 1 FROM pg_namespace n WHERE n.nspname = 'tollgate' AND pg_has_role(current_user, n.nspowner, 'MEMBER')),
-               EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                       WHERE n.nspname = 'tollgate' AND pg_has_role(current_user, c.relowner, 'MEMBER')),
-               EXISTS (SELECT 1 FROM pg_namespace n WHERE n.nspname = 'tollgate')
-        FROM pg_roles r WHERE r.rolname = current_user
-        """
-
-    static func privileges(of row: PostgresRow) throws -> [String] {
+    /// What makes a role privileged, in words.
+    static func reasons(_ privileges: RoleStore.Privileges) -> [String] {
         var reasons: [String] = []
-        if try row.decode(Bool.self, 0) { reasons.append("it is a superuser") }
-        if try row.decode(Bool.self, 1) { reasons.append("it may create roles (CREATEROLE)") }
-        if try row.decode(Bool.self, 2) { reasons.append("it bypasses row security (BYPASSRLS)") }
-        if try row.decode(Bool.self, 3) || row.decode(Bool.self, 4) {
+        if privileges.isSuperuser { reasons.append("it is a superuser") }
+        if privileges.mayCreateRoles { reasons.append("it may create roles (CREATEROLE)") }
+        if privileges.bypassesRowSecurity { reasons.append("it bypasses row security (BYPASSRLS)") }
+        if privileges.ownsSchema || privileges.ownsTables {
             reasons.append("it owns tollgate's schema or tables (or is a member of their owner)")
         }
-        if try !row.decode(Bool.self, 5) { reasons.append("the database has no tollgate schema yet (migrate it as the owner role first)") }
+        if !privileges.schemaExists { reasons.append("the database has no tollgate schema yet (migrate it as the owner role first)") }
         return reasons
     }
 }
@@ -169,7 +161,7 @@ public enum DatabaseRoleError: Error, CustomStringConvertible, Equatable {
             return "the gateway would run as database role \(role), which could rewrite the event log and approvals "
                 + "(disable the append-only triggers, change seals, mark approvals approved) because \(reasons.joined(separator: "; ")); "
                 + "a process beside the gateway that learns its connection (a stdio server's shell tool, say) could do the same. "
-                + "Run it as a runtime role instead: create one (CREATE ROLE tollgate_runtime LOGIN PASSWORD '...'), "
+                + "Run it as a runtime role instead: create one (CREATE ROLE tollgate_runtime LOGIN PASSWORD '...'), "  // not SQL: advice to the operator
                 + "give this role's URL as --migration-database (TOLLGATE_MIGRATION_DATABASE_URL) and the runtime role's as --database "
                 + "(serve migrates as the first and grants the second), or run `tollgate migrate --grant-runtime tollgate_runtime`. "
                 + "--allow-privileged-role (TOLLGATE_ALLOW_PRIVILEGED_ROLE=1) starts anyway, with a warning. See docs/configuration.md."

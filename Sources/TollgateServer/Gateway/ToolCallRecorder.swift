@@ -45,15 +45,7 @@ struct ToolCallRecorder: Sendable {
         guard !keys.isEmpty else { return [:] }
         return try await store.client.withConnection { connection in
             var counts: [CounterKey: Double] = [:]
-            for key in keys {
-                let result = try connection.query(
-                    """
-                    SELECT count::float8 FROM tollgate.rate_windows
-                    WHERE server = $1 AND counter = $2 AND scope = $3 AND window_start = $4 AND window_seconds = $5
-                    """,
-                    [key.server, key.counter, key.scope, key.windowStart, key.windowSeconds])
-                counts[key] = result.rowCount > 0 ? try result[0].decode(Double.self, 0) : 0
-            }
+            for key in keys { counts[key] = try RateWindowStore.count(key, on: connection) }
             return counts
         }
     }
@@ -111,36 +103,10 @@ struct ToolCallRecorder: Sendable {
         for request in group { try store.validate(stream: request.stream, events: [request.event]) }
         // One lock order for every transaction, so two groups sharing counters cannot deadlock.
         let all = group.enumerated()
-            .flatMap { item, request in request.reservations.map { (item: item, reservation: $0) } }
+            .flatMap { item, request in request.reservations.map { (decision: item, reservation: $0) } }
             .sorted { $0.reservation.key.description < $1.reservation.key.description }
-        let keys = all.map(\.reservation.key)
-        let events = group.map(\.event)
-        let result = try connection.query(
-            """
-            SELECT item, refused_by FROM tollgate.reserve_and_append(
-                $1::int[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::int[], $7::numeric[], $8::numeric[],
-                $9::text[], $10::text[], $11::jsonb[], $12::jsonb[])
-            """,
-            [
-                PostgresArray(all.map { $0.item + 1 }), PostgresArray(keys.map(\.server)), PostgresArray(keys.map(\.counter)),
-                PostgresArray(keys.map(\.scope)), PostgresArray(keys.map(\.windowStart)), PostgresArray(keys.map(\.windowSeconds)),
-                PostgresArray(all.map { number($0.reservation.amount) }), PostgresArray(all.map { number($0.reservation.ceiling) }),
-                PostgresArray(group.map(\.stream)), PostgresArray(events.map(\.type)),
-                PostgresArray(events.map(\.dataText)), PostgresArray(events.map(\.metadataText)),
-            ])
-        var refused = [CounterKey?](repeating: nil, count: group.count)
-        for row in result.rows {
-            let item = try row.decode(Int.self, 0) - 1
-            let by = try row.decode(Int?.self, 1).map { $0 - 1 }
-            guard refused.indices.contains(item), by.map(all.indices.contains) ?? true else {
-                throw PostgresError.client(message: "reserve_and_append answered item \(item + 1) refused by \(by.map { $0 + 1 } ?? 0)")
-            }
-            refused[item] = by.map { all[$0].reservation.key }
-        }
-        guard result.rowCount == group.count else {
-            throw PostgresError.client(message: "reserve_and_append returned \(result.rowCount) rows for \(group.count) decisions")
-        }
-        return refused
+        let refused = try RateWindowStore.reserveAndAppend(all, decisions: group.map { ($0.stream, $0.event) }, on: connection)
+        return refused.map { by in by.map { all[$0].reservation.key } }
     }
 
     /// Makes every reservation on `connection`, inside the caller's transaction.
@@ -150,28 +116,10 @@ struct ToolCallRecorder: Sendable {
         // One lock order for every transaction, so two calls sharing counters cannot deadlock.
         let ordered = reservations.sorted { $0.key.description < $1.key.description }
         for reservation in ordered {
-            guard try reserveOne(reservation, on: connection) else { throw NotAdmitted(key: reservation.key) }
+            guard try RateWindowStore.reserve(reservation.key, amount: reservation.amount, ceiling: reservation.ceiling, on: connection) else {
+                throw NotAdmitted(key: reservation.key)
+            }
         }
-    }
-
-    /// Adds `reservation` to its window if it fits under the ceiling; whether it did. Locks the window's row.
-    /// The rule is `tollgate.reserve_counter` (migration 0011), which `reserve_and_append` uses too.
-    private static func reserveOne(_ reservation: CounterReservation, on connection: PostgresConnection) throws -> Bool {
-        let key = reservation.key
-        let result = try connection.query(
-            "SELECT tollgate.reserve_counter($1, $2, $3, $4, $5, $6::numeric, $7::numeric)",
-            [
-                key.server, key.counter, key.scope, key.windowStart, key.windowSeconds, number(reservation.amount),
-                number(reservation.ceiling),
-            ])
-        return try result[0].decode(Bool.self, 0)
-    }
-
-    /// Takes `amount` back from a window (`tollgate.release_counter`, migration 0011).
-    private static func release(_ key: CounterKey, amount: Double, on connection: PostgresConnection) throws {
-        try connection.query(
-            "SELECT tollgate.release_counter($1, $2, $3, $4, $5, $6::numeric)",
-            [key.server, key.counter, key.scope, key.windowStart, key.windowSeconds, number(amount)])
     }
 
     /// Appends how a call ended, giving back its reservations in the same transaction when it says so.
@@ -190,7 +138,7 @@ struct ToolCallRecorder: Sendable {
                 let key = CounterKey(
                     server: reservation.server, counter: reservation.counter, scope: reservation.scope, windowStart: reservation.windowStart,
                     windowSeconds: reservation.windowSeconds)
-                try Self.release(key, amount: reservation.amount, on: connection)
+                try RateWindowStore.release(key, amount: reservation.amount, on: connection)
             }
             try store.append(stream: stream, expectedVersion: .exactly(1), events: [event], on: connection)
         }
@@ -199,12 +147,11 @@ struct ToolCallRecorder: Sendable {
 
     /// How long a call's outcome may wait to share a commit with other appends.
     static let outcomeLinger = Duration.milliseconds(5)
-
-    /// A number as PostgreSQL `numeric` text, exact for the integers and decimals that limits use.
-    static func number(_ value: Double) -> String {
-        value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : "\(value)"
-    }
 }
+
+/// The rate windows' store names its windows and reservations with TollgateCore's types.
+extension CounterKey: RateWindowKey {}
+extension CounterReservation: RateWindowReservation {}
 
 /// Rate windows a reservation found full. A window's key names its start, so an entry stops matching when the next
 /// window begins; the set is emptied when it grows past a bound.

@@ -15,7 +15,7 @@ struct HealthRoutes: Sendable {
         router.get("readyz") { _, _ in
             var problems: [String] = []
             do {
-                try await client.query("SELECT 1")
+                try await HealthStore(client: client).ping()
             } catch {
                 problems.append("database: \(error)")
             }

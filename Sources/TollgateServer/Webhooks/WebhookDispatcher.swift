@@ -71,31 +71,11 @@ final class WebhookDispatcher: Service, Sendable {
         }
     }
 
-    struct Delivery: Sendable {
-        var id: String
-        var body: String
-        var attempt: Int
-        var giveUpAt: Date
-    }
+    typealias Delivery = WebhookOutboxStore.Delivery
 
     /// The endpoint's oldest due delivery, leased to this worker for the length of one attempt.
     private func claim(_ endpoint: WebhookConfig) async throws -> Delivery? {
-        try await store.client.withConnection { connection in
-            let result = try connection.query(
-                """
-                UPDATE tollgate.webhook_deliveries SET attempts = attempts + 1, lease_until = now() + $2 * interval '1 second'
-                WHERE id = (
-                    SELECT id FROM tollgate.webhook_deliveries
-                    WHERE endpoint = $1 AND status = 'pending' AND next_attempt_at <= now() AND (lease_until IS NULL OR lease_until < now())
-                    ORDER BY next_attempt_at, event_position LIMIT 1 FOR UPDATE SKIP LOCKED)
-                RETURNING id, body, attempts, (extract(epoch FROM give_up_at) * 1000)::bigint
-                """, [endpoint.name, endpoint.timeout + 30])
-            guard result.rowCount == 1 else { return nil }
-            let row = result[0]
-            return Delivery(
-                id: try row.decode(String.self, 0), body: try row.decode(String.self, 1), attempt: try row.decode(Int.self, 2),
-                giveUpAt: Date(timeIntervalSince1970: Double(try row.decode(Int64.self, 3)) / 1000))
-        }
+        try await WebhookOutboxStore(client: store.client).claim(endpoint: endpoint.name, leaseSeconds: endpoint.timeout + 30)
     }
 
     private func attempt(_ delivery: Delivery, endpoint: WebhookConfig) async {
@@ -128,22 +108,10 @@ final class WebhookDispatcher: Service, Sendable {
         let next = Self.nextAttempt(after: delivery.attempt, backoff: endpoint.backoff, retryAfter: status == 429 ? retryAfter : nil, now: Date())
         let outcome = delivered ? "delivered" : (gone || next >= delivery.giveUpAt) ? "failed" : "pending"
         let lastError = error ?? (delivered ? nil : status.map { "HTTP \($0)" + ($0 == 410 ? " (Gone: the endpoint asks not to be sent more)" : "") })
-        let (code, failure) = (status, error)
         do {
-            try await store.client.withTransaction { connection in
-                try connection.query(
-                    """
-                    INSERT INTO tollgate.webhook_attempts (delivery_id, attempt, started_at, status_code, latency_ms, error)
-                    VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING
-                    """, [delivery.id, delivery.attempt, started, code, latency, failure])
-                try connection.query(
-                    """
-                    UPDATE tollgate.webhook_deliveries
-                    SET status = $2, lease_until = NULL, next_attempt_at = $3, last_status = $4, last_error = $5,
-                        delivered_at = CASE WHEN $2 = 'delivered' THEN now() ELSE delivered_at END
-                    WHERE id = $1
-                    """, [delivery.id, outcome, next, code, lastError])
-            }
+            try await WebhookOutboxStore(client: store.client).record(
+                attempt: delivery.attempt, of: delivery.id, startedAt: started, statusCode: status, latencyMillis: latency, error: error,
+                outcome: outcome, nextAttemptAt: next, lastError: lastError)
         } catch {
             logger.warning("webhooks: cannot record an attempt", metadata: ["delivery": "\(delivery.id)", "error": "\(error)"])
         }

@@ -28,14 +28,9 @@ struct WebhookOutboxProjection: Projection {
                 approval = Approval(requested)
             } else {
                 // The request as it stood right after this event.
-                let stream = try connection.query(
-                    "SELECT type, data::text FROM tollgate.events WHERE stream_id = $1 AND version <= $2 ORDER BY version",
-                    [event.streamID, event.version])
                 var folded: [ApprovalEvent] = []
-                for row in stream.rows {
-                    if let item = try ApprovalEvent.decode(type: try row.decode(String.self, 0), data: try row.decode(JSONText.self, 1).bytes) {
-                        folded.append(item)
-                    }
+                for row in try EventStore.events(ofStream: event.streamID, throughVersion: event.version, on: connection) {
+                    if let item = try ApprovalEvent.decode(type: row.type, data: row.data) { folded.append(item) }
                 }
                 guard let state = Approval.fold(folded) else { continue }
                 approval = state
@@ -45,17 +40,10 @@ struct WebhookOutboxProjection: Projection {
                 guard endpoint.covers(server: approval.request.server, tool: approval.request.tool) else { continue }
                 guard event.recordedAt.addingTimeInterval(TimeInterval(endpoint.retryFor)) > now else { continue }
                 let body = WebhookMessage.body(kind, approval: approval, at: event.recordedAt, format: endpoint.format, baseURL: baseURL)
-                try connection.query(
-                    """
-                    INSERT INTO tollgate.webhook_deliveries
-                        (id, endpoint, event_type, event_position, approval_id, body, status, next_attempt_at, created_at, give_up_at)
-                    VALUES ($1, $2, $3, $4, $5, $6, 'pending', now(), now(), $7)
-                    ON CONFLICT DO NOTHING
-                    """,
-                    [
-                        WebhookMessage.id(endpoint: endpoint.name, position: event.position), endpoint.name, kind.rawValue, event.position,
-                        approval.id, body, event.recordedAt.addingTimeInterval(TimeInterval(endpoint.retryFor)),
-                    ])
+                try WebhookOutboxStore.enqueue(
+                    id: WebhookMessage.id(endpoint: endpoint.name, position: event.position), endpoint: endpoint.name, eventType: kind.rawValue,
+                    eventPosition: event.position, approvalID: approval.id, body: body,
+                    giveUpAt: event.recordedAt.addingTimeInterval(TimeInterval(endpoint.retryFor)), on: connection)
             }
         }
     }
