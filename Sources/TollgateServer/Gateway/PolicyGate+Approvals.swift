@@ -11,11 +11,11 @@ extension PolicyGate {
     /// result with `structuredContent` `{status: pending_approval, approvalId, expiresAt, ...}`; the identical call,
     /// retried once approved, runs.
     func hold(
-        _ request: ToolCallRequest, callID: UUID, decision: PolicyDecision, requirement: ApprovalRequirement, event: ToolCallDecided,
-        desk: ApprovalDesk
+        _ request: ToolCallRequest, ruling: GateRuling, requirement: ApprovalRequirement, reservations: [CounterReservation],
+        event: ToolCallDecided, desk: ApprovalDesk
     ) async throws -> ToolCallVerdict {
         let identity = request.identity
-        let mode = (storage[identity.server] ?? ArgumentRedaction()).storage(for: request.tool)
+        let callID = event.callID
         let started = Date()
         // Past `limits.max_held_calls` (or while stopping) the request is still made, but the call is not held: its
         // agent hears at once that it is pending, and the identical retry runs once it is approved.
@@ -27,17 +27,17 @@ extension PolicyGate {
             let now = Date()
             let requested = ApprovalRequested(
                 approvalID: UUID.random(), callID: callID, agent: identity.agent, grant: identity.grant, session: identity.session,
-                server: identity.server, tool: request.tool, arguments: mode.stored(request.arguments), argumentsHash: event.argumentsHash,
-                argumentsStorage: mode.rawValue, policyHash: decision.policyHash, rule: decision.rule, reason: requirement.reason,
+                server: identity.server, tool: request.tool, arguments: event.arguments, argumentsHash: event.argumentsHash,
+                argumentsStorage: event.argumentsStorage, policyHash: ruling.policyHash, rule: ruling.rule, reason: requirement.reason,
                 quorum: requirement.quorum, reviewers: requirement.reviewers, category: event.category, requestedAt: now,
                 expiresAt: now.addingTimeInterval(TimeInterval(requirement.timeout)))
             var seen = desk.waiters.generation
             let admission: ApprovalBook.Admission
             do {
-                admission = try await desk.book.admit(call: call, request: requested, reservations: decision.reservations, now: now)
+                admission = try await desk.book.admit(call: call, request: requested, reservations: reservations, now: now)
             } catch let refusal as ToolCallRecorder.NotAdmitted {
                 if let call { try await recorder.record(call) }
-                return limitedOnRelease(request, callID: callID, decision: decision, key: refusal.key)
+                return noRoomOnRelease(request, callID: callID, ruling: ruling, key: refusal.key)
             }
             call = nil
             var approval: Approval
@@ -45,13 +45,16 @@ extension PolicyGate {
             case .released(let used):
                 logger.info(
                     "an identical call used an approved request",
-                    metadata: ["approval": "\(used.id)", "call": "\(callID)", "tool": "\(request.tool)"])
+                    metadata: ["approval": "\(used.id.lowercasedString)", "call": "\(callID.lowercasedString)", "tool": "\(request.tool)"])
                 metrics.approvalOutcome("released")
-                return .forward(ToolCallTicket(callID: callID, identity: identity, tool: request.tool, reservations: decision.reservations))
+                return .forward(ToolCallTicket(callID: callID, identity: identity, tool: request.tool, reservations: reservations))
             case .created(let made):
                 logger.notice(
                     "call held for approval",
-                    metadata: ["approval": "\(made.id)", "call": "\(callID)", "tool": "\(request.tool)", "rule": "\(decision.rule)"])
+                    metadata: [
+                        "approval": "\(made.id.lowercasedString)", "call": "\(callID.lowercasedString)", "tool": "\(request.tool)",
+                        "rule": "\(ruling.rule)",
+                    ])
                 approval = made
             case .joined(let pending):
                 approval = pending
@@ -59,23 +62,23 @@ extension PolicyGate {
             waiting: while true {
                 switch held.observe(approval, now: Date()) {
                 case .run:
-                    let reservations: [CounterReservation]
+                    let released: [CounterReservation]
                     switch try await reservationsOnRelease(request, approval: approval, callID: callID) {
                     case .refused(let verdict): return verdict
-                    case .reservations(let made): reservations = made
+                    case .reservations(let made): released = made
                     }
                     let outcome: ApprovalBook.Decided
                     do {
-                        outcome = try await desk.book.decide(approval.id, reservations: reservations) {
-                            $0.consume(by: callID, reservations: reservations, now: Date())
+                        outcome = try await desk.book.decide(approval.id, reservations: released) {
+                            $0.consume(by: callID, reservations: released, now: Date())
                         }
                     } catch let refusal as ToolCallRecorder.NotAdmitted {
-                        return limitedOnRelease(request, callID: callID, decision: decision, key: refusal.key)
+                        return noRoomOnRelease(request, callID: callID, ruling: ruling, key: refusal.key)
                     }
                     switch outcome {
                     case .decided:
                         metrics.approvalOutcome("released")
-                        return .forward(ToolCallTicket(callID: callID, identity: identity, tool: request.tool, reservations: reservations))
+                        return .forward(ToolCallTicket(callID: callID, identity: identity, tool: request.tool, reservations: released))
                     case .refused(.alreadyConsumed, _):
                         break waiting
                     case .refused(_, let current):
@@ -119,12 +122,7 @@ extension PolicyGate {
     private func reservationsOnRelease(_ request: ToolCallRequest, approval: Approval, callID: UUID) async throws -> Release {
         let identity = request.identity
         guard let policy = policies.policy(for: identity.server), policy.contentHash == approval.request.policyHash else {
-            return .refused(
-                refuse(
-                    callID: callID, outcome: "policy_changed", rule: approval.request.rule, policyHash: approval.request.policyHash,
-                    text: "Tollgate did not run this call to `\(request.tool)`: it was approved, but the policy for `\(identity.server)` "
-                        + "changed while it was held, and an approval is bound to the policy version it was asked under. "
-                        + "Retry the call to ask again under the current policy.", approvalID: approval.id))
+            return .refused(verdict(.policyChanged(tool: request.tool, server: identity.server, approval: approval), callID: callID))
         }
         let call = PolicyCall(
             agent: identity.agent, grant: identity.grant, session: identity.session, server: identity.server, tool: request.tool,
@@ -132,11 +130,10 @@ extension PolicyGate {
         let decision = policy.evaluate(call, counts: try await recorder.counts(policy.counterKeys(for: call)))
         switch decision.outcome {
         case .limited(let retryAfter, let reason):
-            return .refused(
-                refuse(
-                    callID: callID, outcome: "limited", rule: decision.rule, policyHash: decision.policyHash,
-                    text: "Tollgate rate limit reached for `\(request.tool)`: \(reason). The approval still stands: retry the identical "
-                        + "call after \(retryAfter) seconds (policy rule `\(decision.rule)`).", retryAfter: retryAfter, approvalID: approval.id))
+            let refusal = GateRefusal.limitedOnRelease(
+                tool: request.tool, reason: reason, retryAfter: retryAfter, rule: decision.rule, policyHash: decision.policyHash,
+                approvalID: approval.id)
+            return .refused(verdict(refusal, callID: callID))
         default:
             return .reservations(decision.reservations)
         }
@@ -147,51 +144,27 @@ extension PolicyGate {
         case refused(ToolCallVerdict)
     }
 
-    private func limitedOnRelease(_ request: ToolCallRequest, callID: UUID, decision: PolicyDecision, key: CounterKey) -> ToolCallVerdict {
-        refuse(
-            callID: callID, outcome: "limited", rule: decision.rule, policyHash: decision.policyHash,
-            text: "Tollgate rate limit reached for `\(request.tool)`: the counter `\(key.counter)` has no room left in this window. "
-                + "The approval still stands: retry the identical call later.", retryAfter: 1)
+    private func noRoomOnRelease(_ request: ToolCallRequest, callID: UUID, ruling: GateRuling, key: CounterKey) -> ToolCallVerdict {
+        verdict(.noRoomOnRelease(tool: request.tool, counter: key.counter, rule: ruling.rule, policyHash: ruling.policyHash), callID: callID)
     }
 
     private func refused(_ request: ToolCallRequest, callID: UUID, approval: Approval, refusal: HeldCall.Refusal) -> ToolCallVerdict {
-        let id = approval.id.uuidString.lowercased()
         switch refusal {
         case .denied(let reviewer, let reason):
             metrics.approvalOutcome("denied")
-            return refuse(
-                callID: callID, outcome: "approval_denied", rule: approval.request.rule, policyHash: approval.request.policyHash,
-                text: "Tollgate did not run this call to `\(request.tool)`: \(reviewer) denied approval \(id): \(reason)", approvalID: approval.id,
-                structured: ["status": "denied", "approvalId": .string(id), "reviewer": .string(reviewer), "reason": .string(reason)])
+            return verdict(.approvalDenied(tool: request.tool, approval: approval, reviewer: reviewer, reason: reason), callID: callID)
         case .expired(let at):
             metrics.approvalOutcome("expired")
-            return refuse(
-                callID: callID, outcome: "approval_expired", rule: approval.request.rule, policyHash: approval.request.policyHash,
-                text: "Tollgate did not run this call to `\(request.tool)`: approval \(id) expired at \(EventCoding.timestamp(at)) "
-                    + "before anyone decided. Retry the call to ask again.", approvalID: approval.id,
-                structured: ["status": "expired", "approvalId": .string(id), "expiredAt": .string(EventCoding.timestamp(at))])
+            return verdict(.approvalExpired(tool: request.tool, approval: approval, at: at), callID: callID)
         }
     }
 
     private func pendingResult(_ request: ToolCallRequest, callID: UUID, approval: Approval) -> ToolCallVerdict {
         metrics.approvalOutcome("pending")
-        let id = approval.id.uuidString.lowercased()
-        let expires = EventCoding.timestamp(approval.request.expiresAt)
-        let retry = "Once it is approved, retry this identical call (same tool and arguments) and it will run, once."
-        return refuse(
-            callID: callID, outcome: "pending_approval", rule: approval.request.rule, policyHash: approval.request.policyHash,
-            text: "This call to `\(request.tool)` is waiting for human approval (approval \(id), \(approval.grants.count) of "
-                + "\(approval.request.quorum) approvals so far). It expires at \(expires). \(retry)", approvalID: approval.id,
-            structured: [
-                "status": "pending_approval", "approvalId": .string(id), "expiresAt": .string(expires),
-                "approvals": .number(Double(approval.grants.count)), "quorum": .number(Double(approval.request.quorum)), "retry": .string(retry),
-            ])
+        return verdict(.pending(tool: request.tool, approval: approval), callID: callID)
     }
 
     private func cancelled(_ request: ToolCallRequest, callID: UUID, approval: Approval) -> ToolCallVerdict {
-        refuse(
-            callID: callID, outcome: "cancelled", rule: approval.request.rule, policyHash: approval.request.policyHash,
-            text: "The call to `\(request.tool)` was cancelled while it waited for approval \(approval.id.uuidString.lowercased()).",
-            approvalID: approval.id)
+        verdict(.cancelled(tool: request.tool, approval: approval), callID: callID)
     }
 }

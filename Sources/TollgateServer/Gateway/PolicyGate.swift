@@ -43,118 +43,90 @@ struct PolicyGate: ToolCallGate {
 
     func decide(_ request: ToolCallRequest) async -> ToolCallVerdict {
         let started = ContinuousClock.now
-        let identity = request.identity
         let callID = UUID.random()
+        let server = request.identity.server
+        let policy = policies.policy(for: server)
         if let reason = request.catalogRefusal {
-            await recordRefusal(
-                request, callID: callID, decision: "error", reason: reason, rule: "catalog",
-                policyHash: policies.policy(for: identity.server)?.contentHash ?? "", started: started)
-            return refuse(
-                callID: callID, outcome: "error", rule: "catalog", policyHash: "", text: "Tollgate refused this call to `\(request.tool)`: \(reason)."
-            )
+            return await refuseUnruled(
+                .catalogUnavailable(tool: request.tool, reason: reason, policyHash: policy?.contentHash ?? ""), request, callID: callID,
+                started: started)
         }
-        guard let policy = policies.policy(for: identity.server) else {
-            let reason = "no valid policy is loaded for the server `\(identity.server)`, so every call to it is refused"
-            await recordRefusal(request, callID: callID, decision: "error", reason: reason, rule: "policy", policyHash: "", started: started)
-            return refuse(callID: callID, outcome: "error", rule: "policy", policyHash: "", text: "Tollgate refused this call: \(reason).")
-        }
+        guard let policy else { return await refuseUnruled(.noPolicy(server: server), request, callID: callID, started: started) }
         let category = request.descriptor.map(categories.category(of:))
         let call = PolicyCall(
-            agent: identity.agent, grant: identity.grant, session: identity.session, server: identity.server, tool: request.tool,
+            agent: request.identity.agent, grant: request.identity.grant, session: request.identity.session, server: server, tool: request.tool,
             arguments: request.arguments, category: category, now: Date())
-        let keys = policy.counterKeys(for: call)
-        // Counts are read before deciding, except in a first guess on empty windows when every limit of the call is a
-        // fixed window that is not known to be full: such a decision's ceilings do not depend on the counts, and its
-        // reservations are the real test (a full window refuses them, and the call is decided again on the counts).
-        // That spares a trip to the database for every call within its limits.
-        var guess = !keys.isEmpty && !recorder.fullWindows.containsAny(keys)
         do {
-            for _ in 0..<(guess ? 5 : 4) {
-                let decision: PolicyDecision
-                if guess, case let first = policy.evaluate(call, counts: [:]), case .allow = first.outcome,
-                    first.reservations.allSatisfy({ $0.algorithm == .fixed })
-                {
-                    decision = first
-                } else {
-                    decision = policy.evaluate(call, counts: try await recorder.counts(keys))
-                }
-                guess = false
-                let micros = Int(started.duration(to: .now).microseconds)
-                switch decision.outcome {
-                case .allow:
-                    let event = decided(request, callID: callID, decision: decision, category: category, micros: micros)
-                    do {
-                        if decision.reservations.isEmpty {
-                            try await recorder.record(event)
-                        } else {
-                            try await recorder.record(event, reserving: decision.reservations)
-                        }
-                    } catch let refusal as ToolCallRecorder.NotAdmitted {
-                        // A concurrent call took the room this decision saw (or the guess found the window full): read
-                        // the counts again and decide again.
-                        recorder.fullWindows.insert(refusal.key)
-                        continue
-                    }
-                    metrics.decided("allow", server: identity.server)
-                    metrics.relayOverhead(started.duration(to: .now))
-                    return .forward(ToolCallTicket(callID: callID, identity: identity, tool: request.tool, reservations: decision.reservations))
-                case .deny(let reason):
-                    try await recorder.record(decided(request, callID: callID, decision: decision, category: category, micros: micros))
-                    metrics.decided("deny", server: identity.server)
-                    return refuse(
-                        callID: callID, outcome: "deny", rule: decision.rule, policyHash: decision.policyHash,
-                        text: "Tollgate denied this call to `\(request.tool)`: \(reason) (policy rule `\(decision.rule)`).")
-                case .limited(let retryAfter, let reason):
-                    try await recorder.record(decided(request, callID: callID, decision: decision, category: category, micros: micros))
-                    metrics.decided("limited", server: identity.server)
-                    return refuse(
-                        callID: callID, outcome: "limited", rule: decision.rule, policyHash: decision.policyHash,
-                        text:
-                            "Tollgate rate limit reached for `\(request.tool)`: \(reason). Retry after \(retryAfter) seconds (policy rule `\(decision.rule)`).",
-                        retryAfter: retryAfter)
-                case .requireApproval(let requirement) where approvals != nil:
-                    var held = decision
-                    held.reservations = []
-                    let event = decided(request, callID: callID, decision: held, category: category, micros: micros)
-                    metrics.decided("require_approval", server: identity.server)
-                    return try await hold(
-                        request, callID: callID, decision: decision, requirement: requirement, event: event, desk: approvals!)
-                case .requireApproval:
-                    var refused = decision
-                    refused.reservations = []
-                    var event = decided(request, callID: callID, decision: refused, category: category, micros: micros)
-                    event.reason = Self.approvalUnavailable
-                    try await recorder.record(event)
-                    metrics.decided("require_approval", server: identity.server)
-                    return refuse(
-                        callID: callID, outcome: "require_approval", rule: decision.rule, policyHash: decision.policyHash,
-                        text: "Tollgate refused this call to `\(request.tool)`: it needs human approval (policy rule `\(decision.rule)`), "
-                            + "and \(Self.approvalUnavailable).")
-                case .hidden:
-                    try await recorder.record(decided(request, callID: callID, decision: decision, category: category, micros: micros))
-                    metrics.decided("hidden", server: identity.server)
-                    return .unknownTool
-                }
-            }
-            // Four rounds lost to concurrent calls: the window is as good as full.
-            let reason = "the limits for `\(request.tool)` are contended; no room was left after several attempts"
-            await recordRefusal(
-                request, callID: callID, decision: "limited", reason: reason, rule: "limits", policyHash: policy.contentHash, started: started)
-            return refuse(
-                callID: callID, outcome: "limited", rule: "limits", policyHash: policy.contentHash,
-                text: "Tollgate rate limit reached for `\(request.tool)`: \(reason). Retry after 1 seconds.", retryAfter: 1)
+            return try await decide(request, call: call, policy: policy, callID: callID, category: category, started: started)
         } catch {
-            logger.error(
-                "cannot record a decision; the call is refused", metadata: ["tool": "\(request.tool)", "error": "\(error)"])
-            metrics.decided("error", server: identity.server)
-            return refuse(
-                callID: callID, outcome: "error", rule: "database", policyHash: policy.contentHash,
-                text: "Tollgate refused this call to `\(request.tool)`: the decision could not be recorded in the audit log "
-                    + "(the database is unavailable), and no call is forwarded unrecorded. Try again later.")
+            logger.error("cannot record a decision; the call is refused", metadata: ["tool": "\(request.tool)", "error": "\(error)"])
+            metrics.decided("error", server: server)
+            return verdict(.unrecorded(tool: request.tool, policyHash: policy.contentHash), callID: callID)
         }
     }
 
-    static let approvalUnavailable = "the approval workflow is not enabled on this gateway yet"
+    /// Rules on `call` and carries the ruling out, in rounds: a round whose reservations find a window full (another
+    /// call took the room it saw) decides again on fresh counts.
+    private func decide(
+        _ request: ToolCallRequest, call: PolicyCall, policy: CompiledPolicy, callID: UUID, category: RiskCategory?,
+        started: ContinuousClock.Instant
+    ) async throws -> ToolCallVerdict {
+        let keys = policy.counterKeys(for: call)
+        // The first round may decide without reading the counts (`firstGuess`), unless a window is known to be full.
+        var guess = !keys.isEmpty && !recorder.fullWindows.containsAny(keys)
+        for _ in 0..<(guess ? 5 : 4) {
+            let decision: PolicyDecision
+            if guess, let first = policy.firstGuess(call) {
+                decision = first
+            } else {
+                decision = policy.evaluate(call, counts: try await recorder.counts(keys))
+            }
+            guess = false
+            let ruling = GateRuling(decision, tool: request.tool, approvals: approvals != nil)
+            let event = ToolCallDecided(
+                request, callID: callID, ruling: ruling, category: category, storage: storage(of: request),
+                micros: Int(started.duration(to: .now).microseconds))
+            do {
+                return try await carryOut(ruling, event: event, request: request, started: started)
+            } catch let refusal as ToolCallRecorder.NotAdmitted {
+                recorder.fullWindows.insert(refusal.key)
+            }
+        }
+        // Every round lost to concurrent calls: the window is as good as full.
+        return await refuseUnruled(.contended(tool: request.tool, policyHash: policy.contentHash), request, callID: callID, started: started)
+    }
+
+    /// Records the ruling's decision and answers as it says; a hold records as it holds.
+    ///
+    /// - Throws: `ToolCallRecorder.NotAdmitted` when a reservation finds its window full (nothing was recorded).
+    private func carryOut(
+        _ ruling: GateRuling, event: ToolCallDecided, request: ToolCallRequest, started: ContinuousClock.Instant
+    ) async throws -> ToolCallVerdict {
+        let server = request.identity.server
+        switch ruling.action {
+        case .forward:
+            if ruling.reservations.isEmpty {
+                try await recorder.record(event)
+            } else {
+                try await recorder.record(event, reserving: ruling.reservations)
+            }
+            metrics.decided(ruling.decision, server: server)
+            metrics.relayOverhead(started.duration(to: .now))
+            return .forward(ToolCallTicket(callID: event.callID, identity: request.identity, tool: request.tool, reservations: ruling.reservations))
+        case .refuse(let refusal):
+            try await recorder.record(event)
+            metrics.decided(ruling.decision, server: server)
+            return verdict(refusal, callID: event.callID)
+        case .hold(let requirement, let reservations):
+            guard let approvals else { preconditionFailure("a call is held only when the approval workflow is enabled") }
+            metrics.decided(ruling.decision, server: server)
+            return try await hold(request, ruling: ruling, requirement: requirement, reservations: reservations, event: event, desk: approvals)
+        case .unknownTool:
+            try await recorder.record(event)
+            metrics.decided(ruling.decision, server: server)
+            return .unknownTool
+        }
+    }
 
     func complete(_ ticket: ToolCallTicket, outcome: ToolCallOutcome) async {
         let duration = ticket.forwardedAt.duration(to: .now)
@@ -173,62 +145,44 @@ struct PolicyGate: ToolCallGate {
         do {
             try await recorder.record(event)
         } catch {
-            logger.error("cannot record a call's outcome", metadata: ["call": "\(ticket.callID)", "error": "\(error)"])
+            logger.error("cannot record a call's outcome", metadata: ["call": "\(ticket.callID.lowercasedString)", "error": "\(error)"])
         }
     }
 
     // MARK: - Helpers
 
-    func decided(_ request: ToolCallRequest, callID: UUID, decision: PolicyDecision, category: RiskCategory?, micros: Int) -> ToolCallDecided {
-        var reason: String?
-        var retryAfter: Int?
-        switch decision.outcome {
-        case .deny(let text): reason = text
-        case .limited(let seconds, let text):
-            reason = text
-            retryAfter = seconds
-        case .requireApproval(let requirement): reason = requirement.reason
-        case .allow, .hidden: break
-        }
-        let mode = (storage[request.identity.server] ?? ArgumentRedaction()).storage(for: request.tool)
-        return ToolCallDecided(
-            callID: callID, agent: request.identity.agent, grant: request.identity.grant, session: request.identity.session,
-            server: request.identity.server, tool: request.tool, requestID: request.requestID.description,
-            arguments: mode.stored(request.arguments), argumentsHash: ToolCallDecided.hash(arguments: request.arguments),
-            argumentsStorage: mode.rawValue, decision: decision.outcome.name, reason: reason, retryAfter: retryAfter, rule: decision.rule,
-            policyHash: decision.policyHash, category: category?.rawValue,
-            reservations: decision.reservations.map(ToolCallDecided.Reservation.init), decisionMicros: micros, decidedAt: Date())
+    /// How `request`'s arguments are stored in the log.
+    func storage(of request: ToolCallRequest) -> ArgumentStorage {
+        (storage[request.identity.server] ?? ArgumentRedaction()).storage(for: request.tool)
     }
 
-    /// Records a refusal the policy did not make (no policy, contention); failures are only logged: it is refused anyway.
-    private func recordRefusal(
-        _ request: ToolCallRequest, callID: UUID, decision: String, reason: String, rule: String, policyHash: String, started: ContinuousClock.Instant
-    ) async {
-        let mode = (storage[request.identity.server] ?? ArgumentRedaction()).storage(for: request.tool)
+    /// Records a refusal no policy rule made (no policy, no tool list, contention) and answers with it; a failure to
+    /// record is only logged: the call is refused anyway.
+    private func refuseUnruled(
+        _ ruling: GateRuling, _ request: ToolCallRequest, callID: UUID, started: ContinuousClock.Instant
+    ) async -> ToolCallVerdict {
         let event = ToolCallDecided(
-            callID: callID, agent: request.identity.agent, grant: request.identity.grant, session: request.identity.session,
-            server: request.identity.server, tool: request.tool, requestID: request.requestID.description,
-            arguments: mode.stored(request.arguments), argumentsHash: ToolCallDecided.hash(arguments: request.arguments),
-            argumentsStorage: mode.rawValue, decision: decision, reason: reason, retryAfter: nil, rule: rule, policyHash: policyHash,
-            category: nil, reservations: [], decisionMicros: Int(started.duration(to: .now).microseconds), decidedAt: Date())
-        metrics.decided(decision, server: request.identity.server)
+            request, callID: callID, ruling: ruling, category: nil, storage: storage(of: request),
+            micros: Int(started.duration(to: .now).microseconds))
+        metrics.decided(ruling.decision, server: request.identity.server)
         do {
             try await recorder.record(event)
         } catch {
             logger.error("cannot record a refusal", metadata: ["tool": "\(request.tool)", "error": "\(error)"])
         }
+        guard case .refuse(let refusal) = ruling.action else { preconditionFailure("an unruled refusal refuses") }
+        return verdict(refusal, callID: callID)
     }
 
-    func refuse(
-        callID: UUID, outcome: String, rule: String, policyHash: String, text: String, retryAfter: Int? = nil, approvalID: UUID? = nil,
-        structured: JSONValue? = nil
-    ) -> ToolCallVerdict {
+    /// The relay's answer for a refusal: its text, and its particulars in the result's `_meta`.
+    func verdict(_ refusal: GateRefusal, callID: UUID) -> ToolCallVerdict {
         var meta: [String: JSONValue] = [
-            "outcome": .string(outcome), "rule": .string(rule), "policy": .string(policyHash), "callId": .string(callID.uuidString.lowercased()),
+            "outcome": .string(refusal.outcome), "rule": .string(refusal.rule), "policy": .string(refusal.policyHash),
+            "callId": .string(callID.lowercasedString),
         ]
-        if let retryAfter { meta["retryAfter"] = .number(Double(retryAfter)) }
-        if let approvalID { meta["approvalId"] = .string(approvalID.uuidString.lowercased()) }
-        return .refuse(text: text, meta: [Self.metaKey: .object(meta)], structured: structured)
+        if let retryAfter = refusal.retryAfter { meta["retryAfter"] = .number(Double(retryAfter)) }
+        if let approvalID = refusal.approvalID { meta["approvalId"] = .string(approvalID.lowercasedString) }
+        return .refuse(text: refusal.text, meta: [Self.metaKey: .object(meta)], structured: refusal.structured)
     }
 }
 
