@@ -29,6 +29,46 @@ import Testing
         #expect(try EventCoding.decode(ToolCallCompleted.self, from: EventCoding.encode(completed)) == completed)
     }
 
+    /// Ids are written in lowercase; an old event's uppercase ids read as the same ids, and an event read from the log
+    /// is written back with the bytes it was read from (the database checks an approval's state against them).
+    @Test func idsAreWrittenLowercaseAndReadInEitherCase() throws {
+        let id = try #require(UUID(uuidString: "9AFEB4D5-0C2E-4F7A-8D3B-5E6F7A8B9C0D"))
+        #expect(id.lowercasedString == "9afeb4d5-0c2e-4f7a-8d3b-5e6f7a8b9c0d")
+        for _ in 0..<100 {
+            let random = UUID.random()
+            #expect(random.lowercasedString == random.uuidString.lowercased())
+        }
+        var call = decided
+        call.callID = id
+        call.approvalID = id
+        let new = String(decoding: EventCoding.encode(call), as: UTF8.self)
+        #expect(
+            new.contains(#""callID":"9afeb4d5-0c2e-4f7a-8d3b-5e6f7a8b9c0d""#) && new.contains(#""approvalID":"9afeb4d5-0c2e-4f7a-8d3b-5e6f7a8b9c0d""#)
+        )
+        let old = new.replacingOccurrences(of: "9afeb4d5-0c2e-4f7a-8d3b-5e6f7a8b9c0d", with: "9AFEB4D5-0C2E-4F7A-8D3B-5E6F7A8B9C0D")
+        let read = try EventCoding.decode(ToolCallDecided.self, from: Array(old.utf8))
+        #expect(read == call && read.callID == id && read.approvalID == id)
+
+        let requested = ApprovalRequested(
+            approvalID: id, callID: id, agent: "a", grant: "g", session: "s", server: "srv", tool: "t", arguments: nil, argumentsHash: "h",
+            argumentsStorage: "hash", policyHash: "p", rule: "default", reason: nil, quorum: 1, reviewers: [], category: nil,
+            requestedAt: Date(timeIntervalSince1970: 0), expiresAt: Date(timeIntervalSince1970: 60))
+        let written = String(decoding: try codableEncoding(requested), as: UTF8.self)
+        #expect(!written.contains("9AFEB4D5") && written.contains(#""approvalID":"9afeb4d5-0c2e-4f7a-8d3b-5e6f7a8b9c0d""#))
+        let oldBytes = Array(
+            written.replacingOccurrences(of: "9afeb4d5-0c2e-4f7a-8d3b-5e6f7a8b9c0d", with: "9AFEB4D5-0C2E-4F7A-8D3B-5E6F7A8B9C0D").utf8)
+        let oldRequest = try EventCoding.decode(ApprovalRequested.self, from: oldBytes)
+        #expect(oldRequest == requested && oldRequest.approvalID == id)
+        #expect(try codableEncoding(oldRequest) == oldBytes, "read from the log, written back as it was read")
+        #expect(try codableEncoding(Approval(oldRequest)).count > 0)
+        var renamed = oldRequest
+        renamed.approvalID = UUID(uuidString: "00000000-0000-4000-8000-00000000000A")!
+        #expect(String(decoding: try codableEncoding(renamed), as: UTF8.self).contains("00000000-0000-4000-8000-00000000000a"))
+        #expect(throws: DecodingError.self) {
+            try EventCoding.decode(ApprovalExpired.self, from: Array(#"{"approvalID":"nope","expiredAt":"1970-01-01T00:00:00.000Z"}"#.utf8))
+        }
+    }
+
     /// UTC, to the nearest millisecond (Foundation's formatter truncates, so it writes 0.999 as `.998`: not used).
     @Test(arguments: [
         (0.0, "1970-01-01T00:00:00.000Z"), (0.999, "1970-01-01T00:00:00.999Z"), (951_782_400.5, "2000-02-29T00:00:00.500Z"),

@@ -5,9 +5,9 @@ import Foundation
 public struct ApprovalRequested: Codable, Sendable, Hashable {
     public static let type = "ApprovalRequested"
 
-    public var approvalID: UUID
+    @EventID public var approvalID: UUID
     /// The call that asked first (later identical calls join this request).
-    public var callID: UUID
+    @EventID public var callID: UUID
     public var agent: String
     public var grant: String
     public var session: String
@@ -68,7 +68,7 @@ public struct ApprovalRequested: Codable, Sendable, Hashable {
 public struct ApprovalGranted: Codable, Sendable, Hashable {
     public static let type = "ApprovalGranted"
 
-    public var approvalID: UUID
+    @EventID public var approvalID: UUID
     public var reviewer: String
     public var comment: String?
     public var grantedAt: Date
@@ -85,7 +85,7 @@ public struct ApprovalGranted: Codable, Sendable, Hashable {
 public struct ApprovalDenied: Codable, Sendable, Hashable {
     public static let type = "ApprovalDenied"
 
-    public var approvalID: UUID
+    @EventID public var approvalID: UUID
     public var reviewer: String
     public var reason: String
     public var deniedAt: Date
@@ -102,7 +102,7 @@ public struct ApprovalDenied: Codable, Sendable, Hashable {
 public struct ApprovalExpired: Codable, Sendable, Hashable {
     public static let type = "ApprovalExpired"
 
-    public var approvalID: UUID
+    @EventID public var approvalID: UUID
     public var expiredAt: Date
 
     public init(approvalID: UUID, expiredAt: Date) {
@@ -115,9 +115,9 @@ public struct ApprovalExpired: Codable, Sendable, Hashable {
 public struct ApprovalConsumed: Codable, Sendable, Hashable {
     public static let type = "ApprovalConsumed"
 
-    public var approvalID: UUID
+    @EventID public var approvalID: UUID
     /// The call that ran: the held call itself, or an identical retry.
-    public var callID: UUID
+    @EventID public var callID: UUID
     /// The counter reservations made for the call as it was released (its limits count when it runs).
     public var reservations: [ToolCallDecided.Reservation]
     public var consumedAt: Date

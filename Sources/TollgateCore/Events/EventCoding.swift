@@ -55,7 +55,7 @@ extension EventCoding {
     /// A decision as the log stores it, written directly (the hot path of every tool call).
     public static func encode(_ event: ToolCallDecided) -> [UInt8] {
         var object: [String: JSONValue] = [
-            "callID": .string(event.callID.uuidString), "agent": .string(event.agent), "grant": .string(event.grant),
+            "callID": .string(event.$callID.text), "agent": .string(event.agent), "grant": .string(event.grant),
             "session": .string(event.session), "server": .string(event.server), "tool": .string(event.tool),
             "requestID": .string(event.requestID), "argumentsHash": .string(event.argumentsHash),
             "argumentsStorage": .string(event.argumentsStorage), "decision": .string(event.decision), "rule": .string(event.rule),
@@ -66,14 +66,14 @@ extension EventCoding {
         if let reason = event.reason { object["reason"] = .string(reason) }
         if let retryAfter = event.retryAfter { object["retryAfter"] = .number(Double(retryAfter)) }
         if let category = event.category { object["category"] = .string(category) }
-        if let approvalID = event.approvalID { object["approvalID"] = .string(approvalID.uuidString) }
+        if let approvalID = event.approvalID { object["approvalID"] = .string(approvalID.lowercasedString) }
         return Array(JSONValue.object(object).canonicalJSON.utf8)
     }
 
     /// An outcome as the log stores it, written directly.
     public static func encode(_ event: ToolCallCompleted) -> [UInt8] {
         var object: [String: JSONValue] = [
-            "callID": .string(event.callID.uuidString), "server": .string(event.server), "tool": .string(event.tool),
+            "callID": .string(event.$callID.text), "server": .string(event.server), "tool": .string(event.tool),
             "outcome": .string(event.outcome), "durationMillis": .number(event.durationMillis), "released": .array(event.released.map(\.json)),
             "completedAt": .string(timestamp(event.completedAt)),
         ]

@@ -7,7 +7,7 @@ import Foundation
 public struct ToolCallDecided: Codable, Sendable, Hashable {
     public static let type = "ToolCallDecided"
 
-    public var callID: UUID
+    @EventID public var callID: UUID
     public var agent: String
     public var grant: String
     public var session: String
@@ -108,7 +108,7 @@ public struct ToolCallDecided: Codable, Sendable, Hashable {
 public struct ToolCallCompleted: Codable, Sendable, Hashable {
     public static let type = "ToolCallCompleted"
 
-    public var callID: UUID
+    @EventID public var callID: UUID
     public var server: String
     public var tool: String
     /// `success`, `tool_error`, `rpc_error`, `not_sent` (never written to the upstream), `transport_error` (failed

@@ -15,7 +15,7 @@ extension ApprovalDesk {
         do {
             for id in try await book.due(now: Date()) {
                 if case .decided(let approval) = try await book.decide(id, { .success($0.expire(now: Date())) }), approval.status == .expired {
-                    logger.notice("approval expired", metadata: ["approval": "\(id)"])
+                    logger.notice("approval expired", metadata: ["approval": "\(id.lowercasedString)"])
                 }
             }
         } catch {

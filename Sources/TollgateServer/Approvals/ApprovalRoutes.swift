@@ -154,7 +154,7 @@ struct ApprovalRoutes: Sendable {
         case .decided(let approval):
             logger.notice(
                 approve ? "approval granted" : "approval denied",
-                metadata: ["approval": "\(approval.id)", "reviewer": "\(reviewer.id)", "status": "\(approval.status.rawValue)"])
+                metadata: ["approval": "\(approval.id.lowercasedString)", "reviewer": "\(reviewer.id)", "status": "\(approval.status.rawValue)"])
             return Self.json(.ok, Array(ApprovalRepresentation.json(approval, now: Date(), withArguments: true).canonicalJSON.utf8))
         }
     }
