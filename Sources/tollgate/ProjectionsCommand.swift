@@ -57,12 +57,19 @@ struct ProjectionsRebuildCommand: AsyncParsableCommand {
             Each rebuild is one transaction: readers (and running gateways) see the old rows until it commits, then \
             the new ones. The seal is never rebuilt: it is what `tollgate audit verify` checks the log against.
 
+            The rate windows (`rate_windows`) are written with each decision rather than by the projector, and are \
+            recomputed from the log all the same; calls with limits wait while they are.
+
             Examples:
               tollgate projections rebuild approvals
+              tollgate projections rebuild rate_windows
               tollgate projections rebuild
             """)
 
-    @Argument(help: "The projection to rebuild: streams, approvals, webhooks (default: all of them).")
+    /// The rate windows: rebuilt from the log like a projection, but written with each decision, not by the projector.
+    static let rateWindows = "rate_windows"
+
+    @Argument(help: "The projection to rebuild: streams, approvals, webhooks, rate_windows (default: all of them).")
     var name: String?
 
     @OptionGroup var configuration: ConfigOptions
@@ -74,13 +81,18 @@ struct ProjectionsRebuildCommand: AsyncParsableCommand {
         let logger = logging.makeLogger("tollgate")
         let config = try configuration.load()
         let projections = GatewayServer.projections(config: config, baseURL: "http://\(config?.listen ?? "127.0.0.1:8420")")
-        let names = name.map { [$0] } ?? projections.map(\.name).filter { $0 != "seal" }
+        let names = name.map { [$0] } ?? projections.map(\.name).filter { $0 != "seal" } + [Self.rateWindows]
         do {
+            if let name, name != Self.rateWindows, !projections.contains(where: { $0.name == name }) {
+                throw ProjectionError.unknownProjection(name: name, known: projections.map(\.name) + [Self.rateWindows])
+            }
             try await database.run(logger: logger) { _, store in
                 let runner = ProjectionRunner(store: store, projections: projections, logger: logger)
                 for name in names {
                     let started = ContinuousClock.now
-                    let replayed = try await runner.rebuild(name)
+                    let replayed =
+                        name == Self.rateWindows
+                        ? try await store.client.withTransaction { try RateWindowStore.rebuild(on: $0) } : try await runner.rebuild(name)
                     let elapsed = started.duration(to: .now)
                     let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
                     print("\(name): replayed \(replayed) events in \(String(format: "%.2f", seconds)) s")
