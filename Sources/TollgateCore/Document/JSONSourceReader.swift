@@ -28,11 +28,14 @@ struct JSONSourceReader {
         return node
     }
 
-    private var location: SourcePosition {
+    private var location: SourcePosition { location(at: index) }
+
+    /// Where `offset` is, on the line being read.
+    private func location(at offset: Int) -> SourcePosition {
         // Columns count Unicode scalars: count the non-continuation bytes since the line start.
         var column = 1
         var cursor = lineStart
-        while cursor < index && cursor < bytes.count {
+        while cursor < offset && cursor < bytes.count {
             if bytes[cursor] & 0xC0 != 0x80 { column += 1 }
             cursor += 1
         }
@@ -96,12 +99,9 @@ struct JSONSourceReader {
         }
     }
 
-    private mutating func expectWord(_ word: String) throws(Failure) {
-        let expected = Array(word.utf8)
-        let count = expected.count
-        let matches = index + count <= bytes.count && (0..<count).allSatisfy { bytes[index + $0] == expected[$0] }
-        guard matches else { throw fail("unexpected `\(describe(bytes[index]))` where a value was expected") }
-        index += count
+    private mutating func expectWord(_ word: StaticString) throws(Failure) {
+        guard JSONLexer.hasWord(word, in: bytes, at: index) else { throw fail("unexpected `\(describe(bytes[index]))` where a value was expected") }
+        index += word.utf8CodeUnitCount
     }
 
     private mutating func readObject(depth: Int) throws(Failure) -> [SourceNode.Member] {
@@ -165,101 +165,26 @@ struct JSONSourceReader {
     }
 
     private mutating func readNumber() throws(Failure) -> Double {
-        let start = index
-        if bytes[index] == UInt8(ascii: "-") { index += 1 }
-        func digits() -> Int {
-            let from = index
-            while index < bytes.count && bytes[index] >= UInt8(ascii: "0") && bytes[index] <= UInt8(ascii: "9") { index += 1 }
-            return index - from
-        }
-        let integerDigits = digits()
-        guard integerDigits > 0 else { throw fail("a number needs digits") }
-        if integerDigits > 1 && bytes[index - integerDigits] == UInt8(ascii: "0") { throw fail("numbers cannot start with 0") }
-        if index < bytes.count && bytes[index] == UInt8(ascii: ".") {
-            index += 1
-            guard digits() > 0 else { throw fail("a number needs digits after `.`") }
-        }
-        if index < bytes.count && (bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E")) {
-            index += 1
-            if index < bytes.count && (bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-")) { index += 1 }
-            guard digits() > 0 else { throw fail("a number needs digits in its exponent") }
-        }
-        let text = String(decoding: bytes[start..<index], as: UTF8.self)
+        let range = try lexed { () throws(JSONLexer.Failure) in try JSONLexer.number(in: bytes, at: index).range }
+        index = range.upperBound
+        let text = String(decoding: bytes[range], as: UTF8.self)
         guard let value = Double(text) else { throw fail("`\(text)` is not a number") }
         return value
     }
 
     private mutating func readString() throws(Failure) -> String {
-        index += 1
-        var runStart = index
-        var result = ""
-        func flush(_ end: Int) {
-            if end > runStart { result += String(decoding: bytes[runStart..<end], as: UTF8.self) }
-        }
-        while true {
-            guard index < bytes.count else { throw fail("the document ends inside a string") }
-            let byte = bytes[index]
-            if byte == UInt8(ascii: "\"") {
-                flush(index)
-                index += 1
-                return result
-            }
-            if byte < 0x20 {
-                throw fail("control characters must be escaped in strings")
-            }
-            if byte != UInt8(ascii: "\\") {
-                index += 1
-                continue
-            }
-            flush(index)
-            index += 1
-            guard index < bytes.count else { throw fail("the document ends inside a string") }
-            let escape = bytes[index]
-            index += 1
-            switch escape {
-            case UInt8(ascii: "\""): result += "\""
-            case UInt8(ascii: "\\"): result += "\\"
-            case UInt8(ascii: "/"): result += "/"
-            case UInt8(ascii: "b"): result += "\u{08}"
-            case UInt8(ascii: "f"): result += "\u{0C}"
-            case UInt8(ascii: "n"): result += "\n"
-            case UInt8(ascii: "r"): result += "\r"
-            case UInt8(ascii: "t"): result += "\t"
-            case UInt8(ascii: "u"):
-                var code = try readHex4()
-                if (0xD800..<0xDC00).contains(code) {
-                    guard index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") else {
-                        throw fail("a high surrogate must be followed by a low surrogate")
-                    }
-                    index += 2
-                    let low = try readHex4()
-                    guard (0xDC00..<0xE000).contains(low) else { throw fail("a high surrogate must be followed by a low surrogate") }
-                    code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
-                }
-                guard let scalar = Unicode.Scalar(code) else { throw fail("`\\u` escape is not a Unicode scalar") }
-                result.unicodeScalars.append(scalar)
-            default:
-                throw fail("unknown escape `\\\(describe(escape))` in a string")
-            }
-            runStart = index
-        }
+        let token = try lexed { () throws(JSONLexer.Failure) in try JSONLexer.string(in: bytes, at: index) }
+        index = token.end
+        return JSONLexer.value(in: bytes, of: token)
     }
 
-    private mutating func readHex4() throws(Failure) -> UInt32 {
-        guard index + 4 <= bytes.count else { throw fail("`\\u` needs four hex digits") }
-        var value: UInt32 = 0
-        for _ in 0..<4 {
-            let byte = bytes[index]
-            let digit: UInt32
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = UInt32(byte - UInt8(ascii: "0"))
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = UInt32(byte - UInt8(ascii: "a") + 10)
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = UInt32(byte - UInt8(ascii: "A") + 10)
-            default: throw fail("`\\u` needs four hex digits")
-            }
-            value = value << 4 | digit
-            index += 1
+    /// What the lexer reads, its problems as this reader's failures, located where the lexer found them (a string
+    /// or a number is on one line, so the line is still right).
+    private func lexed<T>(_ body: () throws(JSONLexer.Failure) -> T) throws(Failure) -> T {
+        do {
+            return try body()
+        } catch {
+            throw Failure(code: .syntax, message: error.problem.description, location: location(at: error.offset))
         }
-        return value
     }
 }

@@ -83,11 +83,15 @@ public enum CanonicalJSON {
         func failure(_ message: String) -> Failure { Failure(message: message, offset: index) }
 
         mutating func skipWhitespace() {
-            while index < input.count {
-                switch input[index] {
-                case 0x20, 0x0A, 0x0D, 0x09: index += 1
-                default: return
-                }
+            index = JSONLexer.skipWhitespace(in: input, from: index)
+        }
+
+        /// What the lexer reads, its problems as this canonicalizer's failures.
+        func lexed<T>(_ body: () throws(JSONLexer.Failure) -> T) throws(Failure) -> T {
+            do {
+                return try body()
+            } catch {
+                throw Failure(message: error.problem.description, offset: error.offset)
             }
         }
 
@@ -97,12 +101,13 @@ public enum CanonicalJSON {
             case UInt8(ascii: "{"): try object(depth: depth + 1)
             case UInt8(ascii: "["): try array(depth: depth + 1)
             case UInt8(ascii: "\""):
-                if let plain = plainString() {
-                    output.append(contentsOf: UnsafeBufferPointer(rebasing: input[(plain.lowerBound - 1)..<(plain.upperBound + 1)]))
+                let token = try string()
+                if token.isPrintableASCII && !token.hasEscapes {
+                    output.append(contentsOf: UnsafeBufferPointer(rebasing: input[(token.content.lowerBound - 1)..<token.end]))
                 } else {
-                    var scalars: [Unicode.Scalar] = []
-                    try string(into: &scalars)
-                    Self.write(scalars, to: &output)
+                    output.append(UInt8(ascii: "\""))
+                    JSONLexer.forEachScalar(in: input, of: token) { Self.write($0, to: &output) }
+                    output.append(UInt8(ascii: "\""))
                 }
             case UInt8(ascii: "t"): try literal("true")
             case UInt8(ascii: "f"): try literal("false")
@@ -113,11 +118,9 @@ public enum CanonicalJSON {
         }
 
         mutating func literal(_ word: StaticString) throws(Failure) {
-            let count = word.utf8CodeUnitCount
-            guard index + count <= input.count else { throw failure("unknown word") }
-            for offset in 0..<count where input[index + offset] != word.utf8Start[offset] { throw failure("unknown word") }
-            index += count
-            output.append(contentsOf: UnsafeBufferPointer(start: word.utf8Start, count: count))
+            guard JSONLexer.hasWord(word, in: input, at: index) else { throw failure("unknown word") }
+            index += word.utf8CodeUnitCount
+            output.append(contentsOf: UnsafeBufferPointer(start: word.utf8Start, count: word.utf8CodeUnitCount))
         }
 
         mutating func array(depth: Int) throws(Failure) {
@@ -172,14 +175,17 @@ public enum CanonicalJSON {
                 guard index < input.count, input[index] == UInt8(ascii: "\"") else { throw failure("expected a member name in quotes") }
                 let textStart = output.count
                 let keyStart = keyStore.count
-                if let plain = plainString() {
-                    output.append(contentsOf: UnsafeBufferPointer(rebasing: input[(plain.lowerBound - 1)..<(plain.upperBound + 1)]))
-                    keyStore.append(contentsOf: UnsafeBufferPointer(rebasing: input[plain]))
+                let token = try string()
+                if token.isPrintableASCII && !token.hasEscapes {
+                    output.append(contentsOf: UnsafeBufferPointer(rebasing: input[(token.content.lowerBound - 1)..<token.end]))
+                    keyStore.append(contentsOf: UnsafeBufferPointer(rebasing: input[token.content]))
                 } else {
-                    var scalars: [Unicode.Scalar] = []
-                    try string(into: &scalars)
-                    Self.write(scalars, to: &output)
-                    for scalar in scalars { keyStore.append(contentsOf: UTF8.encode(scalar)!) }
+                    output.append(UInt8(ascii: "\""))
+                    JSONLexer.forEachScalar(in: input, of: token) { scalar in
+                        Self.write(scalar, to: &output)
+                        keyStore.append(contentsOf: UTF8.encode(scalar)!)
+                    }
+                    output.append(UInt8(ascii: "\""))
                 }
                 let key = keyStart..<keyStore.count
                 skipWhitespace()
@@ -246,124 +252,21 @@ public enum CanonicalJSON {
             output.append(UInt8(ascii: "}"))
         }
 
-        /// At a string's opening quote: when the string is printable ASCII without escapes (so its canonical form is its
-        /// bytes as they are), moves past it and returns the range of its content; otherwise moves nowhere, `nil`.
-        mutating func plainString() -> Range<Int>? {
-            var cursor = index + 1
-            while cursor < input.count {
-                let byte = input[cursor]
-                if byte == UInt8(ascii: "\"") {
-                    defer { index = cursor + 1 }
-                    return (index + 1)..<cursor
-                }
-                // Escapes, control characters, DEL and non-ASCII take the careful path.
-                if byte == UInt8(ascii: "\\") || byte < 0x20 || byte >= 0x7F { return nil }
-                cursor += 1
-            }
-            return nil
-        }
-
-        /// Reads a string literal (at its opening quote) into Unicode scalars.
-        mutating func string(into scalars: inout [Unicode.Scalar]) throws(Failure) {
-            index += 1
-            while true {
-                guard index < input.count else { throw failure("the string is not closed") }
-                let byte = input[index]
-                switch byte {
-                case UInt8(ascii: "\""):
-                    index += 1
-                    return
-                case UInt8(ascii: "\\"):
-                    guard index + 1 < input.count else { throw failure("the string is not closed") }
-                    let escaped = input[index + 1]
-                    index += 2
-                    switch escaped {
-                    case UInt8(ascii: "\""): scalars.append("\"")
-                    case UInt8(ascii: "\\"): scalars.append("\\")
-                    case UInt8(ascii: "/"): scalars.append("/")
-                    case UInt8(ascii: "b"): scalars.append("\u{08}")
-                    case UInt8(ascii: "f"): scalars.append("\u{0C}")
-                    case UInt8(ascii: "n"): scalars.append("\n")
-                    case UInt8(ascii: "r"): scalars.append("\r")
-                    case UInt8(ascii: "t"): scalars.append("\t")
-                    case UInt8(ascii: "u"):
-                        let first = try hex4()
-                        if (0xD800..<0xDC00).contains(first) {
-                            guard index + 1 < input.count, input[index] == UInt8(ascii: "\\"), input[index + 1] == UInt8(ascii: "u") else {
-                                throw failure("a lone UTF-16 surrogate in a \\u escape")
-                            }
-                            index += 2
-                            let second = try hex4()
-                            guard (0xDC00..<0xE000).contains(second) else { throw failure("a lone UTF-16 surrogate in a \\u escape") }
-                            scalars.append(Unicode.Scalar(0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00))!)
-                        } else {
-                            guard let scalar = Unicode.Scalar(first) else { throw failure("a lone UTF-16 surrogate in a \\u escape") }
-                            scalars.append(scalar)
-                        }
-                    default:
-                        throw failure("unknown escape \\\(Self.describe(escaped))")
-                    }
-                case 0..<0x20:
-                    throw failure("a control character inside a string must be escaped")
-                case 0..<0x80:
-                    scalars.append(Unicode.Scalar(byte))
-                    index += 1
-                default:
-                    // A multi-byte UTF-8 sequence, checked.
-                    let length = byte >= 0xF0 ? 4 : byte >= 0xE0 ? 3 : byte >= 0xC0 ? 2 : 0
-                    guard length > 0, index + length <= input.count else { throw failure("the text is not valid UTF-8") }
-                    var decoder = UTF8()
-                    var iterator = UnsafeBufferPointer(rebasing: input[index..<(index + length)]).makeIterator()
-                    guard case .scalarValue(let scalar) = decoder.decode(&iterator), iterator.next() == nil else {
-                        throw failure("the text is not valid UTF-8")
-                    }
-                    scalars.append(scalar)
-                    index += length
-                }
-            }
-        }
-
-        mutating func hex4() throws(Failure) -> UInt32 {
-            guard index + 4 <= input.count else { throw failure("a \\u escape needs four hex digits") }
-            var value: UInt32 = 0
-            for _ in 0..<4 {
-                let byte = input[index]
-                let digit: UInt32
-                switch byte {
-                case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = UInt32(byte - UInt8(ascii: "0"))
-                case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = UInt32(byte - UInt8(ascii: "a") + 10)
-                case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = UInt32(byte - UInt8(ascii: "A") + 10)
-                default: throw failure("a \\u escape needs four hex digits")
-                }
-                value = value << 4 | digit
-                index += 1
-            }
-            return value
+        /// Checks the string at its opening quote and moves past it.
+        mutating func string() throws(Failure) -> JSONLexer.StringToken {
+            let input = self.input
+            let index = self.index
+            let token = try lexed { () throws(JSONLexer.Failure) in try JSONLexer.string(in: input, at: index) }
+            self.index = token.end
+            return token
         }
 
         mutating func number() throws(Failure) {
+            let input = self.input
             let start = index
-            if input[index] == UInt8(ascii: "-") { index += 1 }
-            func digits() -> Int {
-                let from = index
-                while index < input.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(input[index]) { index += 1 }
-                return index - from
-            }
-            let integer = index
-            guard digits() > 0 else { throw failure("a number needs digits") }
-            if input[integer] == UInt8(ascii: "0"), index - integer > 1 { throw failure("a number cannot start with 0") }
-            var plainInteger = true
-            if index < input.count, input[index] == UInt8(ascii: ".") {
-                index += 1
-                plainInteger = false
-                guard digits() > 0 else { throw failure("a number needs digits after its decimal point") }
-            }
-            if index < input.count, input[index] == UInt8(ascii: "e") || input[index] == UInt8(ascii: "E") {
-                index += 1
-                plainInteger = false
-                if index < input.count, input[index] == UInt8(ascii: "+") || input[index] == UInt8(ascii: "-") { index += 1 }
-                guard digits() > 0 else { throw failure("a number needs digits in its exponent") }
-            }
+            let token = try lexed { () throws(JSONLexer.Failure) in try JSONLexer.number(in: input, at: start) }
+            index = token.range.upperBound
+            let plainInteger = token.isInteger
             let text = UnsafeBufferPointer(rebasing: input[start..<index])
             // Short integers are written as they are (their shortest form), without a round trip through Double.
             if plainInteger, text.count <= 15, !(text.count > 1 && text[0] == UInt8(ascii: "-") && text[1] == UInt8(ascii: "0")) {
@@ -374,28 +277,25 @@ public enum CanonicalJSON {
             output.append(contentsOf: (value.isFinite ? CanonicalNumber.format(value) : "null").utf8)
         }
 
-        static func write(_ scalars: [Unicode.Scalar], to output: inout [UInt8]) {
-            output.append(UInt8(ascii: "\""))
-            for scalar in scalars {
-                switch scalar {
-                case "\"": output.append(contentsOf: [0x5C, 0x22])
-                case "\\": output.append(contentsOf: [0x5C, 0x5C])
-                case "\n": output.append(contentsOf: [0x5C, UInt8(ascii: "n")])
-                case "\r": output.append(contentsOf: [0x5C, UInt8(ascii: "r")])
-                case "\t": output.append(contentsOf: [0x5C, UInt8(ascii: "t")])
-                case "\u{08}": output.append(contentsOf: [0x5C, UInt8(ascii: "b")])
-                case "\u{0C}": output.append(contentsOf: [0x5C, UInt8(ascii: "f")])
-                default:
-                    if JSONValue.needsEscape(scalar) {
-                        let hex = Array(String(scalar.value, radix: 16).utf8)
-                        output.append(contentsOf: [0x5C, UInt8(ascii: "u")])
-                        output.append(contentsOf: [UInt8](repeating: UInt8(ascii: "0"), count: 4 - hex.count) + hex)
-                    } else {
-                        output.append(contentsOf: UTF8.encode(scalar)!)
-                    }
+        /// Writes one scalar of a string's content, escaped the canonical way.
+        static func write(_ scalar: Unicode.Scalar, to output: inout [UInt8]) {
+            switch scalar {
+            case "\"": output.append(contentsOf: [0x5C, 0x22])
+            case "\\": output.append(contentsOf: [0x5C, 0x5C])
+            case "\n": output.append(contentsOf: [0x5C, UInt8(ascii: "n")])
+            case "\r": output.append(contentsOf: [0x5C, UInt8(ascii: "r")])
+            case "\t": output.append(contentsOf: [0x5C, UInt8(ascii: "t")])
+            case "\u{08}": output.append(contentsOf: [0x5C, UInt8(ascii: "b")])
+            case "\u{0C}": output.append(contentsOf: [0x5C, UInt8(ascii: "f")])
+            default:
+                if JSONValue.needsEscape(scalar) {
+                    let hex = Array(String(scalar.value, radix: 16).utf8)
+                    output.append(contentsOf: [0x5C, UInt8(ascii: "u")])
+                    output.append(contentsOf: [UInt8](repeating: UInt8(ascii: "0"), count: 4 - hex.count) + hex)
+                } else {
+                    output.append(contentsOf: UTF8.encode(scalar)!)
                 }
             }
-            output.append(UInt8(ascii: "\""))
         }
 
         static func describe(_ byte: UInt8) -> String {

@@ -1,3 +1,5 @@
+import TollgateCore
+
 /// A validating JSON scanner that finds where values are in a message's bytes without building them.
 ///
 /// The relay forwards the bytes it received and reads only a few fields (`id`, `method`, `params.name`, ...), so it
@@ -156,14 +158,7 @@ struct JSONScanner {
     // MARK: - Scanning
 
     func skipWhitespace(_ start: Int) -> Int {
-        var index = start
-        while index < bytes.count {
-            switch bytes[index] {
-            case 0x20, 0x09, 0x0A, 0x0D: index += 1
-            default: return index
-            }
-        }
-        return index
+        JSONLexer.skipWhitespace(in: bytes, from: start)
     }
 
     private func expect(_ byte: UInt8, _ index: inout Int) throws(Failure) {
@@ -233,58 +228,23 @@ struct JSONScanner {
     }
 
     private func literal(_ word: StaticString, _ index: inout Int) throws(Failure) {
-        let count = word.utf8CodeUnitCount
-        guard index + count <= bytes.count else { throw Failure(offset: index, reason: "unexpected end of input") }
-        let matches = word.withUTF8Buffer { expected in
-            (0..<count).allSatisfy { bytes[index + $0] == expected[$0] }
+        guard JSONLexer.hasWord(word, in: bytes, at: index) else {
+            let end = index + word.utf8CodeUnitCount > bytes.count
+            throw Failure(offset: index, reason: end ? "unexpected end of input" : "invalid literal")
         }
-        guard matches else { throw Failure(offset: index, reason: "invalid literal") }
-        index += count
+        index += word.utf8CodeUnitCount
     }
 
     private func skipNumber(_ index: inout Int) throws(Failure) {
-        let start = index
-        func digits() -> Int {
-            let from = index
-            while index < bytes.count, bytes[index] >= UInt8(ascii: "0"), bytes[index] <= UInt8(ascii: "9") { index += 1 }
-            return index - from
-        }
-        if bytes[index] == UInt8(ascii: "-") { index += 1 }
-        guard index < bytes.count else { throw Failure(offset: start, reason: "invalid number") }
-        if bytes[index] == UInt8(ascii: "0") {
-            index += 1
-        } else if digits() == 0 {
-            throw Failure(offset: start, reason: "invalid number")
-        }
-        if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
-            index += 1
-            guard digits() > 0 else { throw Failure(offset: start, reason: "invalid number") }
-        }
-        if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
-            index += 1
-            if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
-            guard digits() > 0 else { throw Failure(offset: start, reason: "invalid number") }
-        }
+        index = try lexed { () throws(JSONLexer.Failure) in try JSONLexer.number(in: bytes, at: index).range.upperBound }
     }
 
-    /// Checks the string at `index` and moves past it without building it, as skipping a value needs: a string of
-    /// plain ASCII without escapes (keys, most values) needs only a scan; any other is read whole, which checks its
-    /// escapes and its UTF-8 and fails as `readString` does.
+    /// Checks the string at `index` and moves past it without building it, as skipping a value needs.
     private func skipString(_ index: inout Int) throws(Failure) {
         guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else {
             throw Failure(offset: index, reason: "expected a string")
         }
-        var end = index + 1
-        while end < bytes.count {
-            let byte = bytes[end]
-            if byte == UInt8(ascii: "\"") {
-                index = end + 1
-                return
-            }
-            guard byte >= 0x20, byte < 0x80, byte != UInt8(ascii: "\\") else { break }
-            end += 1
-        }
-        _ = try readString(&index)
+        index = try lexed { () throws(JSONLexer.Failure) in try JSONLexer.string(in: bytes, at: index).end }
     }
 
     /// Reads a string starting at its opening quote, decoding escapes; leaves `index` after the closing quote.
@@ -292,100 +252,17 @@ struct JSONScanner {
         guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else {
             throw Failure(offset: index, reason: "expected a string")
         }
-        index += 1
-        let start = index
-        // Fast path: no escapes. ASCII needs no UTF-8 validation (and validating is the slow, generic path).
-        var ascii = true
-        while index < bytes.count {
-            let byte = bytes[index]
-            if byte == UInt8(ascii: "\"") {
-                let run = bytes[start..<index]
-                let text = ascii ? String(decoding: run, as: UTF8.self) : String(validating: run, as: UTF8.self)
-                guard let text else { throw Failure(offset: start, reason: "invalid UTF-8 in a string") }
-                index += 1
-                return text
-            }
-            if byte == UInt8(ascii: "\\") { break }
-            guard byte >= 0x20 else { throw Failure(offset: index, reason: "control character in a string") }
-            if byte >= 0x80 { ascii = false }
-            index += 1
-        }
-        var scalars = String.UnicodeScalarView()
-        guard let prefix = String(validating: bytes[start..<index], as: UTF8.self) else {
-            throw Failure(offset: start, reason: "invalid UTF-8 in a string")
-        }
-        scalars.append(contentsOf: prefix.unicodeScalars)
-        var runStart = index
-        func flush(_ end: Int) throws(Failure) {
-            guard runStart < end else { return }
-            guard let run = String(validating: bytes[runStart..<end], as: UTF8.self) else {
-                throw Failure(offset: runStart, reason: "invalid UTF-8 in a string")
-            }
-            scalars.append(contentsOf: run.unicodeScalars)
-        }
-        while index < bytes.count {
-            let byte = bytes[index]
-            if byte == UInt8(ascii: "\"") {
-                try flush(index)
-                index += 1
-                return String(scalars)
-            }
-            guard byte >= 0x20 else { throw Failure(offset: index, reason: "control character in a string") }
-            guard byte == UInt8(ascii: "\\") else {
-                index += 1
-                continue
-            }
-            try flush(index)
-            index += 1
-            guard index < bytes.count else { break }
-            let escape = bytes[index]
-            index += 1
-            switch escape {
-            case UInt8(ascii: "\""): scalars.append("\"")
-            case UInt8(ascii: "\\"): scalars.append("\\")
-            case UInt8(ascii: "/"): scalars.append("/")
-            case UInt8(ascii: "b"): scalars.append("\u{08}")
-            case UInt8(ascii: "f"): scalars.append("\u{0C}")
-            case UInt8(ascii: "n"): scalars.append("\n")
-            case UInt8(ascii: "r"): scalars.append("\r")
-            case UInt8(ascii: "t"): scalars.append("\t")
-            case UInt8(ascii: "u"):
-                var code = try hex4(&index)
-                if (0xD800..<0xDC00).contains(code) {
-                    // A high surrogate must be followed by `\u` and a low one.
-                    guard index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") else {
-                        throw Failure(offset: index, reason: "unpaired surrogate in a string")
-                    }
-                    index += 2
-                    let low = try hex4(&index)
-                    guard (0xDC00..<0xE000).contains(low) else { throw Failure(offset: index, reason: "unpaired surrogate in a string") }
-                    code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
-                }
-                guard let scalar = Unicode.Scalar(code) else { throw Failure(offset: index, reason: "unpaired surrogate in a string") }
-                scalars.append(scalar)
-            default:
-                throw Failure(offset: index - 1, reason: "invalid escape in a string")
-            }
-            runStart = index
-        }
-        throw Failure(offset: start, reason: "unterminated string")
+        let token = try lexed { () throws(JSONLexer.Failure) in try JSONLexer.string(in: bytes, at: index) }
+        index = token.end
+        return JSONLexer.value(in: bytes, of: token)
     }
 
-    private func hex4(_ index: inout Int) throws(Failure) -> UInt32 {
-        guard index + 4 <= bytes.count else { throw Failure(offset: index, reason: "unexpected end of input") }
-        var value: UInt32 = 0
-        for _ in 0..<4 {
-            let byte = bytes[index]
-            let digit: UInt32
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = UInt32(byte - UInt8(ascii: "0"))
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = UInt32(byte - UInt8(ascii: "a") + 10)
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = UInt32(byte - UInt8(ascii: "A") + 10)
-            default: throw Failure(offset: index, reason: "invalid \\u escape")
-            }
-            value = value << 4 | digit
-            index += 1
+    /// What the lexer reads, its problems as this scanner's failures.
+    private func lexed<T>(_ body: () throws(JSONLexer.Failure) -> T) throws(Failure) -> T {
+        do {
+            return try body()
+        } catch {
+            throw Failure(offset: error.offset, reason: error.problem.description)
         }
-        return value
     }
 }
