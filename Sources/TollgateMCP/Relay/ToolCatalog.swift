@@ -33,3 +33,23 @@ enum ToolCatalog {
         init(_ description: String) { self.description = description }
     }
 }
+
+extension ToolCatalog {
+    /// What a relay knows of its upstream's tools: a pure state machine. An agent's `tools/list` teaches it (the first
+    /// page replaces what was known, later pages add to it), so does the gateway's own reading (``listed(_:)``); a
+    /// `notifications/tools/list_changed` from the upstream or the upstream's end makes it forget, and the next call
+    /// reads the list again.
+    struct State {
+        private(set) var tools: [String: ToolDescriptor]?
+
+        mutating func page(_ page: [ToolDescriptor], firstPage: Bool) {
+            var known = firstPage ? [:] : (tools ?? [:])
+            for tool in page { known[tool.name] = tool }
+            tools = known
+        }
+
+        mutating func listed(_ all: [String: ToolDescriptor]) { tools = all }
+
+        mutating func forget() { tools = nil }
+    }
+}

@@ -53,11 +53,14 @@ final class Gateway: Service, Sendable {
             registry: registry, stateless: stateless, gate: gate, upstreams: upstreams,
             sessionOptions: sessionOptions, logger: logger)
         let registry = registry
+        let relays = stateless
         policies.setOnChange { server in
-            // Tell the server's agents to list tools again: hidden tools may have changed.
+            // Tell the server's agents to list tools again: hidden tools may have changed (sessions, and stateless
+            // agents' subscriptions/listen streams).
             Task {
                 let message = JSONRPCWriter.notification(method: "notifications/tools/list_changed")
                 for session in await registry.sessions(server: server) { await session.notifyAgent(message) }
+                await relays[server]?.notifyListeners()
             }
         }
     }

@@ -1,0 +1,313 @@
+import Foundation
+import Logging
+import TollgateCore
+
+/// What a relay's shell holds beside its state machine: the tasks and the timer that carry its actions out.
+struct RelayShellState {
+    var timer = DeadlineTimer()
+    /// `tools/call` requests being decided (perhaps held for approval) before they go upstream, by key.
+    var deciding: [JSONRPCID: Task<Void, Never>] = [:]
+    /// The upstream's start under way, which requests that need it wait for.
+    var starting: Task<any UpstreamConnection, any Error>?
+    /// The gateway's own listing of the upstream's tools under way, which calls that need it wait for together.
+    var catalogLoad: Task<ToolCatalog, Never>?
+    var counter = 0
+    /// Whether the relay has ended (a session the agent deleted).
+    var closed = false
+}
+
+/// The shell of a relay: an actor that carries out what its ``RelayStateMachine`` decides, and does the I/O (the
+/// upstream connection, the gate, the timer). ``RelaySession`` and ``StatelessRelay`` are the two; everything they
+/// share is here, once: starting and reading the upstream, the one decision path of a `tools/call`, sending, the
+/// deadlines, the gateway's own `tools/list`.
+protocol RelayShell: Actor {
+    var machine: RelayStateMachine<ReplySink, any UpstreamConnection> { get set }
+    var shell: RelayShellState { get set }
+    var gate: any ToolCallGate { get }
+    var connect: @Sendable () async throws -> any UpstreamConnection { get }
+    var options: RelaySession.Options { get }
+    var logger: Logger { get }
+    var serverName: String { get }
+    /// Sends a message on the agent's listening stream (session mode); false when that stream is gone.
+    func writeToListener(_ bytes: [UInt8]) -> Bool
+}
+
+extension RelayShell {
+    // MARK: - Carrying out actions
+
+    func perform(_ actions: [RelayRequests<ReplySink>.Action]) async {
+        for action in actions { await perform(action) }
+    }
+
+    func perform(_ action: RelayRequests<ReplySink>.Action) async {
+        switch action {
+        case .send(let bytes, let sink):
+            sink.send(bytes)
+        case .answer(let bytes, let sink, let ticket, let outcome):
+            RelaySession.answer(bytes, outcome: outcome, sink: sink, ticket: ticket, gate: gate)
+        case .answerToolList(let list, let sink, _):
+            let gate = gate
+            let server = serverName
+            sink.answer(list.bytes { gate.isHidden(tool: $0, server: server) })
+        case .answerInstead(let bytes, let sink, let ticket, let outcome):
+            guard let bytes else {
+                // Nobody is answered (the agent gave the request up): the outcome is recorded beside the relay.
+                sink.finish()
+                if let ticket {
+                    let gate = gate
+                    Task { await gate.complete(ticket, outcome: outcome) }
+                }
+                return
+            }
+            // The outcome is in the log before the agent hears of it.
+            if let ticket { await gate.complete(ticket, outcome: outcome) }
+            sink.answer(bytes)
+        case .reply(let message, let sink):
+            if let message { sink.answer(message.bytes) } else { sink.finish() }
+        case .toListener(let bytes):
+            if !writeToListener(bytes) {
+                machine.requests.listenerClosed()
+                await perform(machine.requests.agentMessage(bytes))
+            }
+        case .cancelUpstream(let key, let reason):
+            await machine.upstream.connection?.sendCancellation(of: key, reason: reason)
+        case .stopDecision(let key):
+            shell.deciding.removeValue(forKey: key)?.cancel()
+        case .drop(let why):
+            if let why { logger.debug("an upstream message was not relayed", metadata: ["why": "\(why)"]) }
+        }
+    }
+
+    // MARK: - The one path of a request
+
+    /// Decides a `tools/call` accepted under `key` (perhaps holding it for a human's approval, with `progress` reports),
+    /// then sends it; runs beside the relay (in `shell.deciding`), so the agent's cancellation stops it. `message` is
+    /// what goes upstream; `agentID` the agent's own id, for the answers the gateway writes. A request given up while
+    /// it was decided is not sent; `answersWhenGivenUp`: its transport still needs an answer (a JSON response).
+    func decideThenForward(
+        _ message: JSONRPCMessage, key: JSONRPCID, agentID: JSONRPCID, identity: SessionIdentity, sink: ReplySink,
+        progress: (@Sendable (HeldCall.Progress) -> Void)?, resultType: Bool, meta: [UInt8]?, answersWhenGivenUp: Bool
+    ) async {
+        defer { shell.deciding.removeValue(forKey: key) }
+        let catalog = await currentCatalog(meta: meta)
+        switch await gate.screen(message, id: agentID, identity: identity, catalog: catalog, resultType: resultType, progress: progress) {
+        case .answer(let bytes):
+            if machine.requests.answered(key) {
+                sink.answer(bytes)
+            } else {
+                await givenUp(ticket: nil, agentID: agentID, sink: sink, answer: answersWhenGivenUp ? bytes : nil)
+            }
+        case .forward(let ticket):
+            if !(await forward(message, key: key, ticket: ticket)) {
+                let answer = answersWhenGivenUp ? RelaySession.requestCancelled(id: agentID) : nil
+                await givenUp(ticket: ticket, agentID: agentID, sink: sink, answer: answer)
+            }
+        }
+    }
+
+    /// After a decision that the agent's cancellation (or the relay's end) overtook: nothing was sent, and a call that
+    /// would have been is recorded as cancelled. The agent gets `answer`, or the session's end when it was that.
+    func givenUp(ticket: ToolCallTicket?, agentID: JSONRPCID, sink: ReplySink, answer: [UInt8]?) async {
+        if let ticket { await gate.complete(ticket, outcome: .cancelled) }
+        if shell.closed {
+            sink.answer(RelaySession.terminated(id: agentID))
+        } else if let answer {
+            sink.answer(answer)
+        } else {
+            sink.finish()
+        }
+    }
+
+    /// Sends request `key` (accepted with `machine.requests.open`) upstream, its answers to go to its sink; a failure
+    /// to send is answered there. False when the request was given up before it could be sent (then nothing was, and
+    /// `ticket` is the caller's to record).
+    func forward(_ message: JSONRPCMessage, key: JSONRPCID, ticket: ToolCallTicket?) async -> Bool {
+        let connection: any UpstreamConnection
+        do {
+            connection = try await liveUpstream()
+        } catch {
+            guard let action = machine.requests.notSent(key, error: error) else {
+                if let ticket { await gate.complete(ticket, outcome: .notSent(error.description)) }
+                return true
+            }
+            await perform(withTicket(action, ticket))
+            return true
+        }
+        switch machine.requests.sent(key, ticket: ticket, now: .now) {
+        case .gone: return false
+        case .sent(let deadline): if let deadline { armTimer(deadline) }
+        }
+        do {
+            try await connection.send(message)
+        } catch {
+            if let action = machine.requests.notSent(key, error: error) { await perform(action) }
+        }
+        return true
+    }
+
+    /// `action` with the call's ticket (which the request had not got yet, as it was never sent).
+    private func withTicket(_ action: RelayRequests<ReplySink>.Action, _ ticket: ToolCallTicket?) -> RelayRequests<ReplySink>.Action {
+        guard let ticket, case .answerInstead(let bytes, let sink, nil, let outcome) = action else { return action }
+        return .answerInstead(bytes, to: sink, ticket: ticket, outcome: outcome)
+    }
+
+    // MARK: - The upstream
+
+    /// The upstream connection, started (or restarted) if there is none. Requests that arrive while a start is under
+    /// way wait for it, so none is sent before the handshake is replayed.
+    func liveUpstream() async throws(UpstreamError) -> any UpstreamConnection {
+        while true {
+            switch machine.upstream.need(now: .now) {
+            case .use(let connection):
+                return connection
+            case .closed:
+                throw UpstreamError.notSent("the relay has ended")
+            case .wait:
+                guard let starting = shell.starting else {
+                    // A start is in its last step (it is ready, or failed, at the next turn of the actor).
+                    await Task.yield()
+                    continue
+                }
+                do {
+                    return try await starting.value
+                } catch {
+                    throw (error as? UpstreamError) ?? UpstreamError("\(error)")
+                }
+            case .start(let delay, let replay):
+                let task = Task { () async throws -> any UpstreamConnection in try await self.startUpstream(after: delay, replay: replay) }
+                shell.starting = task
+                defer { shell.starting = nil }
+                do {
+                    return try await task.value
+                } catch {
+                    throw (error as? UpstreamError) ?? UpstreamError("\(error)")
+                }
+            }
+        }
+    }
+
+    private func startUpstream(after delay: Duration, replay: String?) async throws(UpstreamError) -> any UpstreamConnection {
+        if delay > .zero { try? await Task.sleep(for: delay) }
+        let connection: any UpstreamConnection
+        do {
+            connection = try await connect()
+        } catch {
+            machine.upstream.startFailed()
+            throw (error as? UpstreamError) ?? UpstreamError("\(error)")
+        }
+        let generation = machine.upstream.connected()
+        Task { await self.pump(connection, generation: generation) }
+        if let replay {
+            logger.notice("upstream restarted; replaying initialize")
+            // A server's start can take seconds (an interpreter, a cold cache): give the handshake at least 30 s.
+            let reply = await internalRequest(
+                method: "initialize", params: replay, on: connection, limit: max(options.requestTimeout, .seconds(30)))
+            guard let reply, reply.kind == .response else {
+                // Never leave a connection that missed its handshake in place: the next request starts another.
+                machine.upstream.startFailed()
+                await connection.close()
+                throw UpstreamError("the restarted upstream server did not accept the session's initialize")
+            }
+            try await connection.send(RelaySession.initializedNotification)
+        }
+        guard machine.upstream.ready(connection, generation: generation) else {
+            await connection.close()
+            throw UpstreamError.notSent("the upstream connection ended while it started")
+        }
+        return connection
+    }
+
+    private func pump(_ connection: any UpstreamConnection, generation: Int) async {
+        for await event in connection.events {
+            switch event {
+            case .message(let message):
+                await perform(machine.upstreamMessage(message))
+            case .garbage(let text):
+                logger.warning("upstream wrote something that is not JSON-RPC; skipped", metadata: ["output": "\(text)"])
+            case .closed(let reason):
+                await perform(machine.upstreamEnded(generation: generation, reason: reason, now: .now))
+            }
+        }
+    }
+
+    // MARK: - Deadlines
+
+    /// Sets the timer to wake the relay at `deadline` (or earlier).
+    func armTimer(_ deadline: ContinuousClock.Instant) {
+        shell.timer.arm(at: deadline) { [weak self] in await self?.sweepExpired() }
+    }
+
+    /// Answers every request whose deadline has passed, then sets the timer for the next deadline.
+    private func sweepExpired() async {
+        shell.timer.fired()
+        await perform(machine.requests.deadlinesPassed(now: .now))
+        if let next = machine.requests.nextDeadline { armTimer(next) }
+    }
+
+    // MARK: - The gateway's own requests
+
+    /// The upstream's tool list, for deciding a call: the one the relay knows, or one read now (calls that come
+    /// meanwhile wait for the same reading). Never skipped: a call without it is refused. `meta`: the `_meta` to send
+    /// with the listing (a stateless request's version and client information).
+    func currentCatalog(meta: [UInt8]?) async -> ToolCatalog {
+        if let tools = machine.catalog.tools { return .listed(tools) }
+        if let load = shell.catalogLoad { return await load.value }
+        let load = Task { await self.loadCatalog(meta: meta) }
+        shell.catalogLoad = load
+        let result = await load.value
+        shell.catalogLoad = nil
+        return result
+    }
+
+    /// Asks the upstream for its whole tool list (every page), within ``ToolCatalog/loadLimit`` per page.
+    private func loadCatalog(meta: [UInt8]?) async -> ToolCatalog {
+        let connection: any UpstreamConnection
+        do {
+            connection = try await liveUpstream()
+        } catch {
+            return .unavailable("the server is unavailable: \(error.description)")
+        }
+        var tools: [String: ToolDescriptor] = [:]
+        var cursor: String?
+        for _ in 0..<ToolCatalog.maxPages {
+            var members: [String] = []
+            if let meta { members.append(#""_meta":"# + String(decoding: meta, as: UTF8.self)) }
+            if let cursor { members.append(#""cursor":"# + JSONRPCWriter.string(cursor)) }
+            let limit = min(options.requestTimeout, ToolCatalog.loadLimit)
+            let params = members.isEmpty ? nil : "{" + members.joined(separator: ",") + "}"
+            let reply = await internalRequest(method: "tools/list", params: params, on: connection, limit: limit)
+            let list: ToolListResponse
+            switch ToolCatalog.page(reply, limit: limit) {
+            case .success(let page): list = page
+            case .failure(let why): return .unavailable(why.description)
+            }
+            for tool in list.tools { tools[tool.name] = tool }
+            guard let next = list.nextCursor else {
+                machine.catalog.listed(tools)
+                return .listed(tools)
+            }
+            cursor = next
+        }
+        return .unavailable("the list has more than \(ToolCatalog.maxPages) pages")
+    }
+
+    /// Sends a request of the gateway's own on `connection`: its answer, or nil when none came within `limit`.
+    func internalRequest(method: String, params: String?, on connection: any UpstreamConnection, limit: Duration) async -> JSONRPCMessage? {
+        shell.counter += 1
+        let key = JSONRPCID(string: "tollgate-\(shell.counter)-\(UUID().uuidString.prefix(8))")
+        guard let message = try? JSONRPCMessage(parsing: JSONRPCWriter.request(id: key, method: method, params: params)) else { return nil }
+        let (stream, sink) = ReplyStream.make()
+        guard machine.requests.open(key, .init(sink: sink, asker: .gateway, method: method, limit: limit)),
+            case .sent(let deadline) = machine.requests.sent(key, now: .now)
+        else { return nil }
+        if let deadline { armTimer(deadline) }
+        do {
+            try await connection.send(message)
+        } catch {
+            if let action = machine.requests.notSent(key, error: error) { await perform(action) }
+        }
+        var replies = stream.makeAsyncIterator()
+        guard let bytes = await replies.next() else { return nil }
+        return try? JSONRPCMessage(parsing: bytes)
+    }
+}
