@@ -161,7 +161,7 @@ public enum DatabaseRoleError: Error, CustomStringConvertible, Equatable {
             return "the gateway would run as database role \(role), which could rewrite the event log and approvals "
                 + "(disable the append-only triggers, change seals, mark approvals approved) because \(reasons.joined(separator: "; ")); "
                 + "a process beside the gateway that learns its connection (a stdio server's shell tool, say) could do the same. "
-                + "Run it as a runtime role instead: create one (CREATE ROLE tollgate_runtime LOGIN PASSWORD '...'), "  // not SQL: advice to the operator
+                + "Run it as a runtime role instead: create one (CREATE ROLE tollgate_runtime LOGIN PASSWORD '...'), "  // not SQL: advice
                 + "give this role's URL as --migration-database (TOLLGATE_MIGRATION_DATABASE_URL) and the runtime role's as --database "
                 + "(serve migrates as the first and grants the second), or run `tollgate migrate --grant-runtime tollgate_runtime`. "
                 + "--allow-privileged-role (TOLLGATE_ALLOW_PRIVILEGED_ROLE=1) starts anyway, with a warning. See docs/configuration.md."
