@@ -88,7 +88,9 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]
+            ],
+            // The approvals API's OpenAPI document, served at /v1/openapi.json.
+            resources: [.embedInCode("Approvals/openapi.json")]
         ),
         .executableTarget(
             name: "tollgate",

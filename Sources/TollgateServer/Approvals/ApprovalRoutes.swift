@@ -19,33 +19,57 @@ struct ApprovalRoutes: Sendable {
     /// Characters in a comment or a reason.
     static let maxTextLength = 2000
 
+    /// Every operation this API serves: the OpenAPI document (``ApprovalAPIDocument``) lists exactly these, by
+    /// `operationId` (the raw value), method and path. Any other method on one of these paths is answered 405.
+    enum Operation: String, CaseIterable {
+        case openapi
+        case listApprovals
+        case showApproval
+        case approve
+        case deny
+
+        var method: HTTPRequest.Method {
+            switch self {
+            case .openapi, .listApprovals, .showApproval: .get
+            case .approve, .deny: .post
+            }
+        }
+
+        /// The path as the router matches it.
+        var path: String {
+            switch self {
+            case .openapi: "v1/openapi.json"
+            case .listApprovals: "v1/approvals"
+            case .showApproval: "v1/approvals/:id"
+            case .approve: "v1/approvals/:id/approve"
+            case .deny: "v1/approvals/:id/deny"
+            }
+        }
+
+        /// The path as OpenAPI writes it: `/v1/approvals/{id}`.
+        var documentedPath: String {
+            "/" + path.split(separator: "/").map { $0.hasPrefix(":") ? "{\($0.dropFirst())}" : String($0) }.joined(separator: "/")
+        }
+    }
+
     func register<Context: RequestContext>(on router: Router<Context>) {
-        router.get("v1/openapi.json") { _, _ in Self.json(.ok, Array(ApprovalAPIDocument.text.utf8)) }
-        router.get("v1/approvals") { request, _ in await authorized(request, decides: false) { reviewer in try await list(request) } }
-        router.get("v1/approvals/:id") { request, context in
-            await authorized(request, decides: false) { _ in try await show(context.parameters.get("id") ?? "") }
-        }
-        router.post("v1/approvals/:id/approve") { request, context in
-            await authorized(request, decides: true) { reviewer in
-                try await decide(request, id: context.parameters.get("id") ?? "", reviewer: reviewer, approve: true)
-            }
-        }
-        router.post("v1/approvals/:id/deny") { request, context in
-            await authorized(request, decides: true) { reviewer in
-                try await decide(request, id: context.parameters.get("id") ?? "", reviewer: reviewer, approve: false)
-            }
-        }
-        for path in ["v1/approvals", "v1/approvals/:id", "v1/openapi.json"] {
-            for method in [HTTPRequest.Method.post, .put, .patch, .delete] {
-                router.on(RouterPath(path), method: method) { _, _ in
-                    Self.problem(.methodNotAllowed, "method_not_allowed", "this resource only answers GET", headers: [.allow: "GET"])
+        for operation in Operation.allCases {
+            router.on(RouterPath(operation.path), method: operation.method) { request, context in
+                let id = context.parameters.get("id") ?? ""
+                switch operation {
+                case .openapi: return Self.json(.ok, ApprovalAPIDocument.bytes)
+                case .listApprovals: return await authorized(request, decides: false) { _ in try await list(request) }
+                case .showApproval: return await authorized(request, decides: false) { _ in try await show(id) }
+                case .approve, .deny:
+                    return await authorized(request, decides: true) { reviewer in
+                        try await decide(request, id: id, reviewer: reviewer, approve: operation == .approve)
+                    }
                 }
             }
-        }
-        for path in ["v1/approvals/:id/approve", "v1/approvals/:id/deny"] {
-            for method in [HTTPRequest.Method.get, .put, .patch, .delete] {
-                router.on(RouterPath(path), method: method) { _, _ in
-                    Self.problem(.methodNotAllowed, "method_not_allowed", "this resource only answers POST", headers: [.allow: "POST"])
+            let allowed = operation.method.rawValue
+            for method in [HTTPRequest.Method.get, .post, .put, .patch, .delete] where method != operation.method {
+                router.on(RouterPath(operation.path), method: method) { _, _ in
+                    Self.problem(.methodNotAllowed, "method_not_allowed", "this resource only answers \(allowed)", headers: [.allow: allowed])
                 }
             }
         }
