@@ -37,6 +37,8 @@ import TollgateCore
         /// The gate answered it instead.
         case answered(String)
         case upstream(String)
+        /// A message that came on the stream of request `key` (an HTTP upstream's event stream for that POST).
+        case upstreamRelated(String, key: String)
         /// The agent's `notifications/cancelled`.
         case cancelled(String)
         /// The agent hung up.
@@ -111,6 +113,8 @@ import TollgateCore
             return [requests.answered(key(text)) ? "answered" : "gone"]
         case .upstream(let json):
             return [render(requests.upstreamMessage(try! JSONRPCMessage(parsing: Array(json.utf8))))]
+        case .upstreamRelated(let json, let text):
+            return [render(requests.upstreamMessage(try! JSONRPCMessage(parsing: Array(json.utf8)), relatedTo: key(text)))]
         case .cancelled(let text):
             return requests.cancelled(key(text)).map(render)
         case .hungUp(let text):
@@ -277,6 +281,22 @@ import TollgateCore
                     [
                         "drop: a log message while several requests asked for them: whose it is cannot be told"
                     ]
+                ),
+            ]),
+        Case(
+            name: "stateless: a log message that came on a request's own stream (HTTP) goes to that request, and never another",
+            mode: .stateless,
+            steps: [
+                (.open(#""tg-1""#, Open(sink: "a", agentID: "1", logs: true)), []), (.sent(#""tg-1""#, at: 0), ["deadline 10"]),
+                (.open(#""tg-2""#, Open(sink: "b", agentID: "1", logs: true)), []), (.sent(#""tg-2""#, at: 0), ["deadline 10"]),
+                (
+                    .upstreamRelated(#"{"jsonrpc":"2.0","method":"notifications/message","params":{"data":"x"}}"#, key: #""tg-2""#),
+                    [#"send b: {"jsonrpc":"2.0","method":"notifications/message","params":{"data":"x"}}"#]
+                ),
+                (.upstream(#"{"jsonrpc":"2.0","id":"tg-2","result":{}}"#), [#"answer b: {"jsonrpc":"2.0","id":1,"result":{}}"#]),
+                (
+                    .upstreamRelated(#"{"jsonrpc":"2.0","method":"notifications/message","params":{"data":"late"}}"#, key: #""tg-2""#),
+                    ["drop: a log message for a request no longer in flight"]
                 ),
             ]),
         Case(

@@ -15,10 +15,13 @@ import TollgateCore
 /// - a message carrying `_meta["io.modelcontextprotocol/subscriptionId"]` (2026-07-28's `subscriptions/listen`: the
 ///   acknowledgement, then `tools/list_changed`, `resources/updated`, ...): to the stream of that listen request, with
 ///   the agent's id in place of the gateway's;
-/// - `notifications/message` (a log message): in a session, to the agent as below; in the stateless mode, to the one
+/// - `notifications/message` (a log message): in a session, to the agent as below; in the stateless mode, to the
+///   request on whose own stream it came (a Streamable HTTP upstream's event stream for that POST: never another,
+///   even once that one is answered), else to the one
 ///   request in flight that asked for log messages (`_meta["io.modelcontextprotocol/logLevel"]`), since a 2026-07-28
-///   server sends them only on the stream of the request they belong to. When no request, or more than one, asked
-///   for them, nobody can tell whose it is, and it is dropped: never sent to a request it may not belong to;
+///   server sends them only while answering the request they belong to, and stdio says no more. When no request, or
+///   more than one, asked for them, nobody can tell whose it is, and it is dropped: never sent to a request it may not
+///   belong to;
 /// - anything else (the server's own requests, other notifications): in a session, to the agent's listening stream,
 ///   or while none is open to a request's open event stream, or a small backlog for the next listening stream; in the
 ///   stateless mode there is no session to carry it, and it is dropped.
@@ -205,8 +208,9 @@ struct RelayRequests<Sink> {
 
     // MARK: - From the upstream
 
-    /// One message from the upstream.
-    mutating func upstreamMessage(_ message: JSONRPCMessage) -> Action {
+    /// One message from the upstream; `related`: the request on whose own stream it came (a Streamable HTTP upstream's
+    /// event stream for a POST), when the transport can tell.
+    mutating func upstreamMessage(_ message: JSONRPCMessage, relatedTo related: JSONRPCID? = nil) -> Action {
         switch message.kind {
         case .response, .error:
             return response(message)
@@ -220,7 +224,7 @@ struct RelayRequests<Sink> {
                 return .send(message.bytes, to: request.sink)
             }
             if let stamped = subscriptionMessage(message) { return stamped }
-            if message.method == "notifications/message", mode == .stateless { return logMessage(message) }
+            if message.method == "notifications/message", mode == .stateless { return logMessage(message, relatedTo: related) }
             return agentMessage(message.bytes)
         case .request:
             return agentMessage(message.bytes)
@@ -268,8 +272,15 @@ struct RelayRequests<Sink> {
         return message.bytes[value].elementsEqual("true".utf8)
     }
 
-    /// Stateless mode: a log message goes to the one request in flight that asked for log messages, or nowhere.
-    private func logMessage(_ message: JSONRPCMessage) -> Action {
+    /// Stateless mode: a log message goes to the request on whose stream it came, else to the one request in flight
+    /// that asked for log messages, or nowhere.
+    private func logMessage(_ message: JSONRPCMessage, relatedTo related: JSONRPCID?) -> Action {
+        if let related {
+            guard let request = requests[related], request.asker != .gateway, case .sent = request.phase else {
+                return .drop("a log message for a request no longer in flight")
+            }
+            return .send(message.bytes, to: request.sink)
+        }
         var owner: Request?
         for request in requests.values where request.wantsLogs {
             guard case .sent = request.phase else { continue }

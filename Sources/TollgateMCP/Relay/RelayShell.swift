@@ -156,6 +156,7 @@ extension RelayShell {
     /// The upstream connection, started (or restarted) if there is none. Requests that arrive while a start is under
     /// way wait for it, so none is sent before the handshake is replayed.
     func liveUpstream() async throws(UpstreamError) -> any UpstreamConnection {
+        if let connection = machine.upstream.connection { return connection }
         while true {
             switch machine.upstream.need(now: .now) {
             case .use(let connection):
@@ -222,6 +223,8 @@ extension RelayShell {
             switch event {
             case .message(let message):
                 await perform(machine.upstreamMessage(message))
+            case .related(let message, let request):
+                await perform(machine.upstreamMessage(message, relatedTo: request))
             case .garbage(let text):
                 logger.warning("upstream wrote something that is not JSON-RPC; skipped", metadata: ["output": "\(text)"])
             case .closed(let reason):

@@ -12,10 +12,10 @@ struct RelayStateMachine<Sink, Connection> {
         requests = RelayRequests(mode: mode)
     }
 
-    /// One message from the upstream connection.
-    mutating func upstreamMessage(_ message: JSONRPCMessage) -> RelayRequests<Sink>.Action {
+    /// One message from the upstream connection (`relatedTo`: it came on that request's own stream).
+    mutating func upstreamMessage(_ message: JSONRPCMessage, relatedTo related: JSONRPCID? = nil) -> RelayRequests<Sink>.Action {
         if message.method == "notifications/tools/list_changed" { catalog.forget() }
-        let action = requests.upstreamMessage(message)
+        let action = requests.upstreamMessage(message, relatedTo: related)
         if case .answerToolList(let list, _, let firstPage) = action { catalog.page(list.tools, firstPage: firstPage) }
         return action
     }

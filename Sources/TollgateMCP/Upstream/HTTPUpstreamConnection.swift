@@ -128,8 +128,9 @@ public final class HTTPUpstreamConnection: UpstreamConnection, Sendable {
             }
             return
         // An event stream (a success of that type, `PlainHTTPClient.isEventStream`), read as it arrives.
-        case (_, .generalStream(let body)): track { [self] in await self.readEventStream(body) }
-        case (_, .plainStream(let body)): track { [self] in await self.readEventStream(body) }
+        // What comes on a request's event stream belongs to that request.
+        case (_, .generalStream(let body)): track { [self] in await self.readEventStream(body, related: message.id) }
+        case (_, .plainStream(let body)): track { [self] in await self.readEventStream(body, related: message.id) }
         case (200..<300, .complete(let body)):
             if !body.isEmpty { deliver(body) }
         case (404, _) where state.withLock({ $0.sessionID != nil }):
@@ -282,9 +283,14 @@ public final class HTTPUpstreamConnection: UpstreamConnection, Sendable {
         }
     }
 
-    private func deliver(_ bytes: [UInt8]) {
+    /// Reports one message; a notification on the event stream of request `related` as ``UpstreamEvent/related(_:to:)``.
+    private func deliver(_ bytes: [UInt8], related: JSONRPCID? = nil) {
         do {
             let message = try JSONRPCMessage(parsing: bytes)
+            if let related, message.kind == .notification {
+                continuation.yield(.related(message, to: related))
+                return
+            }
             if message.kind == .response, let id = message.id {
                 state.withLock { state in
                     if state.initializeID == id {
@@ -318,14 +324,16 @@ public final class HTTPUpstreamConnection: UpstreamConnection, Sendable {
         }
     }
 
-    private func readEventStream<Body: AsyncSequence>(_ body: Body, onEvent: ((SSEParser.Event) -> Bool)? = nil) async
+    private func readEventStream<Body: AsyncSequence>(
+        _ body: Body, related: JSONRPCID? = nil, onEvent: ((SSEParser.Event) -> Bool)? = nil
+    ) async
     where Body.Element == ByteBuffer {
         var parser = SSEParser(maxEventBytes: maxMessageBytes)
         do {
             for try await chunk in body {
                 for event in parser.feed(chunk.readableBytesView) {
                     if let onEvent, onEvent(event) { continue }
-                    if event.name == "message", !event.data.isEmpty { deliver(event.data) }
+                    if event.name == "message", !event.data.isEmpty { deliver(event.data, related: related) }
                 }
             }
         } catch {

@@ -25,6 +25,9 @@ extension UpstreamConnection {
 public enum UpstreamEvent: Sendable {
     /// A JSON-RPC message.
     case message(JSONRPCMessage)
+    /// A notification the upstream sent on the stream of request `to` (a Streamable HTTP POST's event stream), so it
+    /// belongs to that request (a log message sent while answering it).
+    case related(JSONRPCMessage, to: JSONRPCID)
     /// Output that is not a JSON-RPC message (a stray print on a stdio server's stdout); logged and skipped.
     case garbage(String)
     /// The connection ended; no more events follow.
