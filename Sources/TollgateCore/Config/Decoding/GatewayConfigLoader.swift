@@ -28,12 +28,12 @@ public enum GatewayConfigLoader {
         limits: SourceLimits = .default,
         accounts: SystemAccounts = .system
     ) throws(SourceValidationError) -> GatewayConfig {
-        let root = try PolicyLoader.readDocument(text, fileName: fileName, format: format, limits: limits, kind: Self.kind)
+        let root = try SourceDocument.read(text, fileName: fileName, format: format, limits: limits, kind: Self.kind)
         var decoder = GatewayConfigDecoder(
             file: fileName, directory: directory, environment: environment, limits: limits, accounts: accounts)
         let config = decoder.decodeConfig(root)
         guard let config, decoder.diagnostics.isEmpty else {
-            throw SourceValidationError(diagnostics: PolicyLoader.sorted(decoder.diagnostics))
+            throw SourceValidationError(diagnostics: SourceDocument.sorted(decoder.diagnostics))
         }
         return config
     }
@@ -48,7 +48,7 @@ public enum GatewayConfigLoader {
         limits: SourceLimits = .default,
         accounts: SystemAccounts = .system
     ) throws(SourceValidationError) -> GatewayConfig {
-        let text = try PolicyLoader.decodeText(data, fileName: fileName, limits: limits, kind: Self.kind, allowed: "a YAML or JSON file in UTF-8")
+        let text = try SourceDocument.text(data, fileName: fileName, limits: limits, kind: Self.kind, allowed: "a YAML or JSON file in UTF-8")
         return try load(
             text, fileName: fileName, directory: directory, environment: environment, format: format, limits: limits, accounts: accounts)
     }

@@ -25,11 +25,11 @@ public enum InterceptImporter {
     }
 
     public static func convert(_ text: String, fileName: String, limits: SourceLimits = .default) throws(SourceValidationError) -> Result {
-        let root = try PolicyLoader.readDocument(text, fileName: fileName, format: .yaml, limits: limits)
+        let root = try SourceDocument.read(text, fileName: fileName, format: .yaml, limits: limits, kind: PolicyLoader.kind)
         var converter = Converter(decoder: PolicyDecoder(file: fileName))
         let result = converter.convert(root)
         guard converter.decoder.diagnostics.isEmpty, let result else {
-            throw SourceValidationError(diagnostics: PolicyLoader.sorted(converter.decoder.diagnostics))
+            throw SourceValidationError(diagnostics: SourceDocument.sorted(converter.decoder.diagnostics))
         }
         // The result must be a valid Tollgate policy; check it the way `policy check` would.
         _ = try PolicyLoader.load(result.policy.canonicalYAML, fileName: fileName + " (converted)")
