@@ -6,7 +6,8 @@
 ///     did you mean `limits`?
 /// ```
 public struct SourceDiagnostic: Sendable, Hashable, CustomStringConvertible {
-    /// What kind of problem this is. Every code is listed, with its cause and fix, in `docs/policy.md`.
+    /// What kind of problem this is. Every code is listed, with its cause and fix, in `docs/policy.md`; those a
+    /// configuration file can have, in `docs/configuration.md`.
     public enum Code: String, Sendable, Hashable, CaseIterable {
         case fileTooLarge = "file-too-large"
         case syntax
