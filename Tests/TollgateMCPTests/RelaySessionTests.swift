@@ -277,4 +277,26 @@ import TollgateCore
         #expect(await iterator.next().map { String(decoding: $0, as: UTF8.self) }?.contains("roots/list") == true)
         await session.close()
     }
+
+    @Test func aRequestGivenUpWhileTheUpstreamFailsToStartStillEnds() async throws {
+        // The agent cancels while the upstream is being started, and the start fails: the request's stream ends (it
+        // used to be left open for ever, a transport waiting on it).
+        let session = RelaySession(
+            identity: identity, gate: RecordingGate(),
+            connect: {
+                try await Task.sleep(for: .milliseconds(300))
+                throw UpstreamError.notSent("cannot start")
+            }, logger: Logger(label: "test"))
+        let ended = Mutex(false)
+        let request = message(#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#)
+        Task {
+            _ = await replies(await session.receive(request))
+            ended.withLock { $0 = true }
+        }
+        try await Task.sleep(for: .milliseconds(100))
+        _ = await session.receive(message(#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1}}"#))
+        let deadline = ContinuousClock.now + .seconds(3)
+        while !ended.withLock({ $0 }), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(ended.withLock { $0 }, "the given-up request's stream ended")
+    }
 }

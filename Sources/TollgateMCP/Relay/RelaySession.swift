@@ -134,7 +134,7 @@ public actor RelaySession: RelayShell {
             }
             return .stream(stream)
         }
-        if !(await forward(message, key: id, ticket: nil)) {
+        if case .givenUp = await forward(message, key: id, ticket: nil) {
             await givenUp(ticket: nil, agentID: id, sink: sink, answer: streaming ? nil : Self.requestCancelled(id: id))
         }
         return .stream(stream)

@@ -2,6 +2,14 @@ import Foundation
 import Logging
 import TollgateCore
 
+/// What became of a request the relay tried to send.
+enum Forwarding {
+    /// Sent, or answered with why it could not be.
+    case sent
+    /// Given up by the agent (or the relay's end) before it was sent; a call would end with this outcome.
+    case givenUp(ToolCallOutcome)
+}
+
 /// What a relay's shell holds beside its state machine: the tasks and the timer that carry its actions out.
 struct RelayShellState {
     var timer = DeadlineTimer()
@@ -98,17 +106,20 @@ extension RelayShell {
                 await givenUp(ticket: nil, agentID: agentID, sink: sink, answer: answersWhenGivenUp ? bytes : nil)
             }
         case .forward(let ticket):
-            if !(await forward(message, key: key, ticket: ticket)) {
+            if case .givenUp(let outcome) = await forward(message, key: key, ticket: ticket) {
                 let answer = answersWhenGivenUp ? RelaySession.requestCancelled(id: agentID) : nil
-                await givenUp(ticket: ticket, agentID: agentID, sink: sink, answer: answer)
+                await givenUp(ticket: ticket, outcome: outcome, agentID: agentID, sink: sink, answer: answer)
             }
         }
     }
 
     /// After a decision that the agent's cancellation (or the relay's end) overtook: nothing was sent, and a call that
-    /// would have been is recorded as cancelled. The agent gets `answer`, or the session's end when it was that.
-    func givenUp(ticket: ToolCallTicket?, agentID: JSONRPCID, sink: ReplySink, answer: [UInt8]?) async {
-        if let ticket { await gate.complete(ticket, outcome: .cancelled) }
+    /// would have been is recorded with `outcome` (cancelled). The agent gets `answer`, or the session's end when it
+    /// was that.
+    func givenUp(
+        ticket: ToolCallTicket?, outcome: ToolCallOutcome = .cancelled, agentID: JSONRPCID, sink: ReplySink, answer: [UInt8]?
+    ) async {
+        if let ticket { await gate.complete(ticket, outcome: outcome) }
         if shell.closed {
             sink.answer(RelaySession.terminated(id: agentID))
         } else if let answer {
@@ -119,22 +130,19 @@ extension RelayShell {
     }
 
     /// Sends request `key` (accepted with `machine.requests.open`) upstream, its answers to go to its sink; a failure
-    /// to send is answered there. False when the request was given up before it could be sent (then nothing was, and
-    /// `ticket` is the caller's to record).
-    func forward(_ message: JSONRPCMessage, key: JSONRPCID, ticket: ToolCallTicket?) async -> Bool {
+    /// to send is answered there. `.givenUp` when the request was given up before it could be sent: then nothing was,
+    /// and the caller ends its stream and records `ticket` with the outcome given.
+    func forward(_ message: JSONRPCMessage, key: JSONRPCID, ticket: ToolCallTicket?) async -> Forwarding {
         let connection: any UpstreamConnection
         do {
             connection = try await liveUpstream()
         } catch {
-            guard let action = machine.requests.notSent(key, error: error) else {
-                if let ticket { await gate.complete(ticket, outcome: .notSent(error.description)) }
-                return true
-            }
+            guard let action = machine.requests.notSent(key, error: error) else { return .givenUp(.notSent(error.description)) }
             await perform(withTicket(action, ticket))
-            return true
+            return .sent
         }
         switch machine.requests.sent(key, ticket: ticket, now: .now) {
-        case .gone: return false
+        case .gone: return .givenUp(.cancelled)
         case .sent(let deadline): if let deadline { armTimer(deadline) }
         }
         do {
@@ -142,7 +150,7 @@ extension RelayShell {
         } catch {
             if let action = machine.requests.notSent(key, error: error) { await perform(action) }
         }
-        return true
+        return .sent
     }
 
     /// `action` with the call's ticket (which the request had not got yet, as it was never sent).

@@ -91,7 +91,7 @@ public actor StatelessRelay: RelayShell {
                     rewritten, key: key, agentID: id, identity: identity, sink: sink, progress: nil, resultType: true, meta: meta,
                     answersWhenGivenUp: true)
             }
-        } else if !(await forward(rewritten, key: key, ticket: nil)) {
+        } else if case .givenUp = await forward(rewritten, key: key, ticket: nil) {
             await givenUp(ticket: nil, agentID: id, sink: sink, answer: RelaySession.requestCancelled(id: id))
         }
         return (.stream(stream), key)
