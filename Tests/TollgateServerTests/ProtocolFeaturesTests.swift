@@ -60,13 +60,20 @@ final class ProtocolFeaturesTests: XCTestCase {
             .compactMap { $0["params"]?["data"]?.stringValue }
     }
 
-    func testLogMessagesSentWhileACallRunsReachTheAgent() async throws {
+    /// Runs `body` with a gateway in front of each kind of upstream in turn.
+    func forEachUpstream(_ body: (GatewayUnderTest, Upstream) async throws -> Void) async throws {
         for upstream in Upstream.allCases {
             let (gateway, process) = try await gateway(upstream)
             defer {
                 gateway.stop()
                 process?.kill()
             }
+            try await body(gateway, upstream)
+        }
+    }
+
+    func testLogMessagesSentWhileACallRunsReachTheAgent() async throws {
+        try await forEachUpstream { gateway, upstream in
             for mode in ["auto", "2026-07-28"] {
                 let run = try run(
                     gateway, mode: mode,
@@ -88,12 +95,7 @@ final class ProtocolFeaturesTests: XCTestCase {
     }
 
     func testListenGetsItsAcknowledgementAndTheUpstreamsChanges() async throws {
-        for upstream in Upstream.allCases {
-            let (gateway, process) = try await gateway(upstream)
-            defer {
-                gateway.stop()
-                process?.kill()
-            }
+        try await forEachUpstream { gateway, upstream in
             for mode in ["auto", "2026-07-28"] {
                 let run = try run(
                     gateway, mode: mode,
