@@ -92,15 +92,9 @@ struct MCPRoutes: Sendable {
             // it speaks that version (or refuses, and 2.x clients fall back to the initialize handshake).
             guard let relay = stateless[server.name] else { return Self.json(.ok, RelaySession.discoverRefusal(id: message.id)) }
             let identity = SessionIdentity(agent: agent.id, grant: agent.grant, session: "stateless", server: server.name)
-            // Watched from here: the decision (a call held for approval) is made before `receive` returns.
-            let receiving = Task { await relay.receive(message, identity: identity) }
-            let deciding = hangUps.arm(context.channel) { receiving.cancel() }
-            let received = await withTaskCancellationHandler {
-                await receiving.value
-            } onCancel: {
-                receiving.cancel()
-            }
-            deciding.disarm()
+            // `receive` returns at once with the request's stream (a call is decided beside the relay, perhaps held for
+            // approval); `answer` watches the connection from then on, and a hang-up before that is seen when it arms.
+            let received = await relay.receive(message, identity: identity)
             switch received.reply {
             case .accepted: return Response(status: .accepted)
             case .immediate(let reply): return Self.json(message.kind == .request ? .ok : .badRequest, reply)
@@ -131,11 +125,8 @@ struct MCPRoutes: Sendable {
         // have no GET stream to travel on); otherwise one JSON body, which costs less. Even then, see `answer`.
         let listening = await session.hasListener
         let streaming = acceptsStream && (message.progressToken != nil || !listening)
-        // A JSON answer's decision (a call held for approval) is made before `receive` returns, so it is watched from
-        // here; a stream's runs beside the session, and `answer` watches it (a hang-up meanwhile is kept for its arm).
-        let deciding = streaming ? nil : hangUps.arm(context.channel) { Task { if let id = message.id { await session.abandon(id) } } }
+        // As above: the request's stream at once, its decision beside the session, the connection watched by `answer`.
         let received = await session.receive(message, streaming: streaming)
-        deciding?.disarm()
         switch received {
         case .accepted:
             return Response(status: .accepted)
