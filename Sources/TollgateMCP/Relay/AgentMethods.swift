@@ -23,6 +23,21 @@ public enum AgentMethods {
     /// logged with who read what. The policy language does not govern them yet.
     public static let reads: Set<String> = ["resources/read", "prompts/get"]
 
+    /// Requests that change the state of the session they are sent on: passed upstream in a session (which has its
+    /// upstream to itself), refused as stateless requests, whose upstream every agent of the server shares, so that no
+    /// agent sets another's log level, subscriptions or protocol state.
+    public static let sessionOnly: Set<String> = ["initialize", "logging/setLevel", "resources/subscribe", "resources/unsubscribe"]
+
+    /// The refusal of a stateless request that only a session may send (``sessionOnly``), or nil.
+    public static func statelessRefusal(of message: JSONRPCMessage) -> [UInt8]? {
+        guard message.kind == .request, let name = message.method, sessionOnly.contains(name) else { return nil }
+        return JSONRPCWriter.error(
+            id: message.id, code: -32600,
+            message:
+                "Invalid Request: \(name) changes a session's state, and a stateless (2026-07-28) request's upstream is shared by every agent; start a session with initialize (without MCP-Protocol-Version: 2026-07-28) to send it"
+        )
+    }
+
     /// Notifications passed upstream: every client-to-server notification of those protocols.
     public static let notifications: Set<String> = [
         "notifications/initialized", "notifications/cancelled", "notifications/progress", "notifications/roots/list_changed",

@@ -44,7 +44,7 @@ public actor StatelessRelay: RelayShell {
     /// `abandon`). A `tools/call` is decided beside the relay; `abandon` before it is sent (while it is held for
     /// approval) sends nothing: the call's outcome is `cancelled`.
     public func receive(_ message: JSONRPCMessage, identity: SessionIdentity) async -> (reply: RelaySession.Reply, upstreamID: JSONRPCID?) {
-        if let refusal = AgentMethods.refusal(of: message) {
+        if let refusal = AgentMethods.refusal(of: message) ?? AgentMethods.statelessRefusal(of: message) {
             logger.notice("a message no rule lets through was refused", metadata: ["method": "\(RelaySession.quoted(message.method ?? ""))"])
             return (.immediate(refusal), nil)
         }

@@ -91,7 +91,8 @@ struct MCPRoutes: Sendable {
             // 2026-07-28: discovery and stateless requests go to the server's shared upstream, which answers them if
             // it speaks that version (or refuses, and 2.x clients fall back to the initialize handshake).
             guard let relay = stateless[server.name] else { return Self.json(.ok, RelaySession.discoverRefusal(id: message.id)) }
-            let identity = SessionIdentity(agent: agent.id, grant: agent.grant, session: "stateless", server: server.name)
+            // Each agent's stateless requests count as one session of their own (`scope: session` limits, the log).
+            let identity = SessionIdentity(agent: agent.id, grant: agent.grant, session: "stateless:\(agent.id)", server: server.name)
             // `receive` returns at once with the request's stream (a call is decided beside the relay, perhaps held for
             // approval); `answer` watches the connection from then on, and a hang-up before that is seen when it arms.
             let received = await relay.receive(message, identity: identity)
