@@ -30,14 +30,57 @@ import TollgateCore
     }
 
     @Test func idsCompareByValueAndKeepTheirBytes() throws {
-        let a = try parse(#"{"jsonrpc":"2.0","id":1,"result":{}}"#).id
-        let b = try parse(#"{"jsonrpc":"2.0","id":1.0,"result":{}}"#).id
-        let c = try parse(#"{"jsonrpc":"2.0","id":"1","result":{}}"#).id
-        #expect(a == b)
+        let a = try parse(#"{"jsonrpc":"2.0","id":0,"result":{}}"#).id
+        let b = try parse(#"{"jsonrpc":"2.0","id":-0,"result":{}}"#).id
+        let c = try parse(#"{"jsonrpc":"2.0","id":"0","result":{}}"#).id
+        #expect(a == b, "-0 is the integer 0")
         #expect(a != c, "a string id is not the number")
-        #expect(String(decoding: b!.raw, as: UTF8.self) == "1.0", "echoed as written")
+        #expect(String(decoding: b!.raw, as: UTF8.self) == "-0", "echoed as written")
         let escaped = try parse(#"{"jsonrpc":"2.0","id":"a\u0062","result":{}}"#).id
         #expect(escaped == JSONRPCID(string: "ab"))
+    }
+
+    /// Ids a peer would not echo back exactly: refused at once (`-32600`, no id to answer with), requests and
+    /// responses alike, whichever side sent them.
+    @Test(arguments: [
+        "1.5", "1e2", "1E2", "1e400", "1.0", "-1.5", "0e0", "9007199254740992", "-9007199254740992", "12345678901234567",
+        "100000000000000000000", "true", "false", "{}", "[]", #"{"x":1}"#, "[1]",
+        "\"" + String(repeating: "a", count: 255) + "\"", "\"" + String(repeating: "x", count: 65536) + "\"",
+    ])
+    func refusesAnIDThePeersCannotEchoBackExactly(id: String) {
+        for message in [
+            #"{"jsonrpc":"2.0","id":"# + id + #","method":"tools/call","params":{"name":"echo"}}"#,
+            #"{"jsonrpc":"2.0","id":"# + id + #","result":{}}"#,
+            #"{"jsonrpc":"2.0","id":"# + id + #","error":{"code":1,"message":"x"}}"#,
+        ] {
+            do {
+                _ = try parse(message)
+                Issue.record("accepted the id \(id.prefix(40))")
+            } catch {
+                #expect(error.code == -32600, "\(id.prefix(40)): \(error.message)")
+                #expect(error.id == nil, "the error's id is null")
+                #expect(error.message.contains("`id`"), "says what is wrong: \(error.message)")
+                #expect(error.message.count < 400, "and does not repeat a long id")
+            }
+        }
+    }
+
+    @Test(arguments: [
+        ("9007199254740991", "n:9007199254740991"), ("-9007199254740991", "n:-9007199254740991"), ("0", "n:0"), ("-0", "n:0"),
+        ("42", "n:42"), ("\"" + String(repeating: "a", count: 254) + "\"", "s:" + String(repeating: "a", count: 254)),
+        (#""\u00e9""#, "s:é"),
+    ])
+    func acceptsIntegersAndStringsUpToTheBounds(id: String, key: String) throws {
+        let message = try parse(#"{"jsonrpc":"2.0","id":"# + id + #","method":"ping"}"#)
+        #expect(message.id?.key == key)
+        #expect(message.id.map { String(decoding: $0.raw, as: UTF8.self) } == id)
+    }
+
+    @Test func aProgressTokenThatIsNoIDIsNotReadAsOne() throws {
+        let call = try parse(#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"slow","_meta":{"progressToken":1.5}}}"#)
+        #expect(call.progressToken == nil)
+        #expect(JSONRPCID(raw: Array("7".utf8)) == JSONRPCID(raw: Array("7".utf8)))
+        #expect(JSONRPCID(raw: Array("7.0".utf8)) == nil)
     }
 
     @Test func readsTheProgressTokenAndReferencedIDs() throws {

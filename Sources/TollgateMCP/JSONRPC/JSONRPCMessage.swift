@@ -5,6 +5,9 @@ import TollgateCore
 /// A message that repeats a key in any of its objects is refused (`-32600`): peers disagree on which of the two
 /// values counts, so the gateway could decide on one while the upstream acts on the other.
 ///
+/// An `id` is a string or an integer the peers echo back exactly, at most ``JSONRPCID/maxBytes`` bytes as written
+/// (see ``JSONRPCID``); any other is refused (`-32600`, the error's id `null`), in either direction.
+///
 /// The relay forwards ``bytes`` unchanged; it reads ``kind``, ``id`` and ``method`` to route the message, and
 /// ``params`` only for the requests it decides on (`tools/call`).
 ///
@@ -72,9 +75,19 @@ public struct JSONRPCMessage: Sendable {
                 throw ParseError(code: -32600, message: "Invalid Request: `id` must be a string or an integer, not null")
             }
         } else if let range = value("id") {
+            // Refused at once, whoever sent it: an id the peer would not echo back exactly (`1.5`, `1e2`, `2^53`, a
+            // JavaScript peer's rounding) leaves the request unanswered until the gateway's time-out.
+            guard range.count <= JSONRPCID.maxBytes else {
+                throw ParseError(
+                    code: -32600,
+                    message: "Invalid Request: `id` may have at most \(JSONRPCID.maxBytes) bytes as written; this one has \(range.count)")
+            }
             id = JSONRPCID(bytes: Array(bytes[range]), scanner: scanner, range: range)
             if id == nil {
-                throw ParseError(code: -32600, message: "Invalid Request: `id` must be a string or an integer")
+                throw ParseError(
+                    code: -32600,
+                    message: "Invalid Request: `id` must be a string or an integer (digits only, no fraction or exponent, at most "
+                        + "2^53-1 either side of 0), not \(String(decoding: bytes[range], as: UTF8.self).shortened(to: 32))")
             }
         }
         guard let version = value("jsonrpc"), scanner.string(at: version) == "2.0" else {
@@ -198,11 +211,20 @@ public struct JSONRPCMessage: Sendable {
     }
 }
 
-/// A request id or progress token: a JSON string or number, kept as written and compared by value.
+/// A request id or progress token: a JSON string or integer, kept as written and compared by value.
+///
+/// An integer is digits only (no fraction, no exponent) and at most 2^53 - 1 either side of 0, the integers every
+/// MCP SDK reads and writes back unchanged (a JavaScript peer rounds larger ones; a Python peer refuses `1.5` and
+/// `1e2` as ids and drops the request). `-0` is the id `0`.
 public struct JSONRPCID: Sendable, Hashable, CustomStringConvertible {
+    /// The most bytes an id of a message may have as written, quotes and escapes included.
+    public static let maxBytes = 256
+    /// The largest integer id either way: 2^53 - 1.
+    public static let maxInteger: Int64 = 9_007_199_254_740_991
+
     /// The id's JSON text as written (`7`, `"abc"`), for echoing it back.
     public let raw: [UInt8]
-    /// `n:<number as written without surrounding space>` or `s:<decoded string>`: equal ids compare equal.
+    /// `n:<the integer in decimal>` or `s:<decoded string>`: equal ids compare equal.
     let key: String
 
     init?(bytes: [UInt8], scanner: JSONScanner, range: Range<Int>) {
@@ -210,18 +232,31 @@ public struct JSONRPCID: Sendable, Hashable, CustomStringConvertible {
         if first == UInt8(ascii: "\"") {
             guard let text = scanner.string(at: range) else { return nil }
             key = "s:" + text
-        } else if first == UInt8(ascii: "-") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(first) {
-            let text = String(decoding: bytes, as: UTF8.self)
-            // JSON-RPC ids are integers in practice; `1.0` and `1` are the same id to a Python peer.
-            if let value = Double(text), value == value.rounded(), abs(value) < 9.0e15 {
-                key = "n:" + String(Int64(value))
-            } else {
-                key = "n:" + text
-            }
+        } else if let integer = Self.integer(bytes) {
+            key = "n:" + String(integer)
         } else {
             return nil
         }
         raw = bytes
+    }
+
+    /// The value of `bytes` when they are an integer id as written: an optional `-`, then 1 to 16 digits (JSON
+    /// allows no leading zero), at most ``maxInteger``.
+    static func integer(_ bytes: [UInt8]) -> Int64? {
+        var index = 0
+        let negative = bytes.first == UInt8(ascii: "-")
+        if negative { index = 1 }
+        let digits = bytes.count - index
+        guard digits > 0, digits <= 16 else { return nil }
+        var value: Int64 = 0
+        while index < bytes.count {
+            let digit = bytes[index] &- UInt8(ascii: "0")
+            guard digit < 10 else { return nil }
+            value = value * 10 + Int64(digit)
+            index += 1
+        }
+        guard value <= maxInteger else { return nil }
+        return negative ? -value : value
     }
 
     /// An id from its JSON text (`7`, `"abc"`), as recorded earlier from ``raw``.

@@ -107,7 +107,9 @@ public struct GatewayServer: Sendable {
         let hangUps = gateway.routes.hangUps
         return Application(
             router: router,
-            server: .http1(configuration: .init(additionalChannelHandlers: [hangUps.watcher()])),
+            // A request answered before its body was read (a 413, a 401) has the rest of its body read and dropped, so
+            // that a client that reads only once it has sent everything gets the answer.
+            server: .http1(configuration: .init(additionalChannelHandlers: [hangUps.watcher(), UnreadBodyDrain()])),
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "tollgate"),
             logger: logger)
     }
