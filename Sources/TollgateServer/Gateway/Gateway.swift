@@ -99,6 +99,8 @@ final class Gateway: Service, Sendable {
         }
         await registry.closeAll()
         for relay in stateless.values { await relay.close() }
+        // Outcomes kept while the database was away (and those of the calls just closed): written if it answers in time.
+        await gate.outcomes.flush()
         logger.info("gateway stopped; every session closed")
     }
 

@@ -18,6 +18,8 @@ struct PolicyGate: ToolCallGate {
     let logger: Logger
     /// The approval workflow: requests, and the held calls' wake-ups. Without it, `require_approval` refuses.
     let approvals: ApprovalDesk?
+    /// Outcomes the log could not take when their calls ended, kept until the database answers again.
+    let outcomes: OutcomeBacklog
     private let categories = RiskCategories()
 
     init(
@@ -30,6 +32,7 @@ struct PolicyGate: ToolCallGate {
         self.metrics = metrics
         self.approvals = approvals
         self.logger = logger
+        self.outcomes = OutcomeBacklog(metrics: metrics, logger: logger) { completed in try await recorder.record(completed) }
     }
 
     /// The metadata key under which refusals carry the decision, in the result's `_meta`.
@@ -128,6 +131,9 @@ struct PolicyGate: ToolCallGate {
         }
     }
 
+    /// Records how a forwarded call ended. When the log cannot take it (the database is away), the outcome is kept in
+    /// memory and written once the database answers (`OutcomeBacklog`); meanwhile the reservations it gives back stay
+    /// counted, so the windows err on the side of refusing.
     func complete(_ ticket: ToolCallTicket, outcome: ToolCallOutcome) async {
         let duration = ticket.forwardedAt.duration(to: .now)
         metrics.completed(outcome.name, server: ticket.identity.server, duration: duration)
@@ -142,11 +148,7 @@ struct PolicyGate: ToolCallGate {
             callID: ticket.callID, server: ticket.identity.server, tool: ticket.tool, outcome: outcome.name, errorCode: errorCode,
             error: errorText, durationMillis: Double(duration.microseconds) / 1000,
             released: outcome.releasesReservations ? ticket.reservations.map(ToolCallDecided.Reservation.init) : [], completedAt: Date())
-        do {
-            try await recorder.record(event)
-        } catch {
-            logger.error("cannot record a call's outcome", metadata: ["call": "\(ticket.callID.lowercasedString)", "error": "\(error)"])
-        }
+        await outcomes.record(event)
     }
 
     // MARK: - Helpers

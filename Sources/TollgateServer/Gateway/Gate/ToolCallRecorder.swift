@@ -123,6 +123,10 @@ struct ToolCallRecorder: Sendable {
     }
 
     /// Appends how a call ended, giving back its reservations in the same transaction when it says so.
+    ///
+    /// Idempotent: the outcome is version 2 of the call's stream, so writing it again (a retry after an answer lost
+    /// with the connection) throws `EventStoreError.wrongExpectedVersion` with the stream at version 2, and its release
+    /// rolls back with it: nothing is appended or given back twice.
     func record(_ completed: ToolCallCompleted) async throws {
         let event = NewEvent(type: ToolCallCompleted.type, data: EventCoding.encode(completed))
         let stream = Self.stream(completed.callID)

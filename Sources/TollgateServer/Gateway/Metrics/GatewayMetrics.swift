@@ -10,7 +10,9 @@ import Synchronization
 ///   recording the decision);
 /// - `tollgate_sessions_open{server}`: relay sessions open now;
 /// - `tollgate_held_call_endings_total{outcome}`: how held calls ended for their agents (released, denied, expired,
-///   pending when the hold ended).
+///   pending when the hold ended);
+/// - `tollgate_outcomes_waiting` and `tollgate_outcomes_dropped_total{reason}`: calls' outcomes kept in memory for the
+///   database to answer again, and those given up (`backlog_full`, `refused`, `shutdown`); see `OutcomeBacklog`.
 final class GatewayMetrics: Sendable {
     let registry: PrometheusCollectorRegistry
     private let overhead: DurationHistogram
@@ -73,6 +75,20 @@ final class GatewayMetrics: Sendable {
         registry.makeCounter(
             name: "tollgate_held_call_endings_total", labels: [("outcome", outcome)], help: "How held tools/call requests ended for their agents."
         ).increment()
+    }
+
+    func outcomesWaiting(_ count: Int) {
+        registry.makeGauge(
+            name: "tollgate_outcomes_waiting", help: "Calls' outcomes kept in memory until the database answers again (not yet in the log)."
+        ).set(to: Double(count))
+    }
+
+    func outcomeDropped(_ reason: String) {
+        Self.made(in: counters, "outcomes_dropped", reason) {
+            registry.makeCounter(
+                name: "tollgate_outcomes_dropped_total", labels: [("reason", reason)],
+                help: "Calls' outcomes never written to the log: backlog_full, refused (by the log) or shutdown.")
+        }.increment()
     }
 
     func sessionOpened(server: String) {

@@ -61,6 +61,7 @@ public struct StdioFront: Sendable {
             try await relay(session, policies: policies, maxBytes: config.limits.maxBodyBytes)
             waiting.cancel()
             await session.close()
+            await gate.outcomes.flush()
             await http.shutdown()
         } catch {
             await database.close()
