@@ -85,15 +85,21 @@ public struct ChildUser: Sendable, Equatable {
 
     /// The program and arguments that start `program` with `arguments` as this user, for a process whose effective user
     /// and group ids are `uid` and `gid` (this one's by default): `program` itself when it already runs as this user and
-    /// group, else `program` through `setpriv`, which only root may do (`group` is only for the message).
+    /// group, else `program` through `setpriv`, which only root may do (`group` is only for the message). With
+    /// `diesWithParent`, through ``ParentDeath`` too (in the same `setpriv`), when there is a `setpriv`.
     public func command(
         _ program: String, _ arguments: [String], group: String? = nil, runningAs uid: uid_t = geteuid(), gid: gid_t = getegid(),
-        setpriv: String? = Self.setprivCandidates.first { FileManager.default.isExecutableFile(atPath: $0) }
+        setpriv: String? = Self.setprivCandidates.first { FileManager.default.isExecutableFile(atPath: $0) }, diesWithParent: Bool = false
     ) throws(Failure) -> (program: String, arguments: [String]) {
-        if uid == self.uid && gid == self.gid { return (program, arguments) }
+        if uid == self.uid && gid == self.gid {
+            guard diesWithParent, let dying = ParentDeath.command(program, arguments, setpriv: setpriv) else { return (program, arguments) }
+            return dying
+        }
         guard uid == 0 else { throw .notPermitted(user: name, group: group, runningAs: Self.describeUser(uid)) }
         guard let setpriv else { throw .setprivMissing(searched: Self.setprivCandidates) }
-        return (setpriv, ["--reuid=\(self.uid)", "--regid=\(self.gid)", "--init-groups", "--", program] + arguments)
+        let ids = ["--reuid=\(self.uid)", "--regid=\(self.gid)", "--init-groups"]
+        if diesWithParent, let dying = ParentDeath.command(program, arguments, setprivOptions: ids, setpriv: setpriv) { return dying }
+        return (setpriv, ids + ["--", program] + arguments)
     }
 
     /// `environment` with this user's `HOME`, `USER`, `LOGNAME` and `SHELL`, as a login as this user would set them.

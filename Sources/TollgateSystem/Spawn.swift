@@ -8,6 +8,12 @@ import Foundation
 /// every other descriptor closed in the child; optionally in a process group of its own, so the whole tree can
 /// be signalled at once. Used for PostgreSQL's programs and for stdio MCP servers.
 ///
+/// Every child starts with every signal at its default disposition and an empty signal mask, whatever this process
+/// ignores or blocks (the gateway ignores SIGPIPE, and an ignored signal survives `exec`): a child that writes to a
+/// closed pipe dies of SIGPIPE as it would from a shell, and SIGTERM reaches it. Every child is started by one thread
+/// that lives as long as the process (``SpawnThread``), so a parent-death signal (``ParentDeath``) fires when the
+/// process ends, not when some pool thread does.
+///
 /// Foundation's `Process` reaps children from a run-loop source, which did not run under XCTest's async runner
 /// (children stayed zombies and `waitUntilExit` never returned); here the caller reaps with `waitpid`.
 ///
@@ -42,6 +48,32 @@ public enum Spawn {
     public static func start(
         _ program: String, _ arguments: [String], environment: [String: String]? = nil, directory: String? = nil,
         stdin: Stream = .null, stdout: Stream = .inherit, stderr: Stream = .inherit, newProcessGroup: Bool = false
+    ) throws -> SpawnedProcess {
+        try SpawnThread.shared.run {
+            try startHere(
+                program, arguments, environment: environment, directory: directory, stdin: stdin, stdout: stdout, stderr: stderr,
+                newProcessGroup: newProcessGroup)
+        }
+    }
+
+    /// `program` as `posix_spawnp` would find it for a child that starts in `directory` (ours when nil): itself when it
+    /// has a `/`, else the first file of that name in `PATH` (this process's, by default); nil when that is not an
+    /// executable file. Relative paths stay relative (to `directory`, where the child resolves them).
+    public static func resolve(
+        _ program: String, directory: String? = nil, path: String? = ProcessInfo.processInfo.environment["PATH"]
+    ) -> String? {
+        func executable(_ candidate: String) -> Bool {
+            let full = candidate.hasPrefix("/") || directory == nil ? candidate : directory! + "/" + candidate
+            return FileManager.default.isExecutableFile(atPath: full)
+        }
+        if program.contains("/") { return executable(program) ? program : nil }
+        let folders = (path ?? ChildEnvironment.defaultPath).split(separator: ":", omittingEmptySubsequences: false)
+        return folders.map { ($0.isEmpty ? "." : String($0)) + "/" + program }.first(where: executable)
+    }
+
+    private static func startHere(
+        _ program: String, _ arguments: [String], environment: [String: String]?, directory: String?,
+        stdin: Stream, stdout: Stream, stderr: Stream, newProcessGroup: Bool
     ) throws -> SpawnedProcess {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -83,10 +115,21 @@ public enum Spawn {
             guard let addChdir = GlibcExtras.addChdir else { throw failAndClose("this C library cannot set a child's directory") }
             _ = addChdir(&actions, directory)
         }
+        // Default dispositions for every signal, and nothing blocked. Every bit set by hand: glibc's sigfillset leaves out
+        // its own signals 32 and 33, which its posix_spawn would then set to SIG_IGN in the child, and an ignored signal
+        // survives exec.
+        var allSignals = sigset_t()
+        withUnsafeMutableBytes(of: &allSignals) { $0.initializeMemory(as: UInt8.self, repeating: 0xFF) }
+        posix_spawnattr_setsigdefault(&attributes, &allSignals)
+        var noSignals = sigset_t()
+        sigemptyset(&noSignals)
+        posix_spawnattr_setsigmask(&attributes, &noSignals)
+        var flags = Int32(POSIX_SPAWN_SETSIGDEF) | Int32(POSIX_SPAWN_SETSIGMASK)
         if newProcessGroup {
-            posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
+            flags |= Int32(POSIX_SPAWN_SETPGROUP)
             posix_spawnattr_setpgroup(&attributes, 0)
         }
+        posix_spawnattr_setflags(&attributes, Int16(flags))
 
         let argv: [UnsafeMutablePointer<CChar>?] = ([program] + arguments).map { strdup($0) } + [nil]
         let envp: [UnsafeMutablePointer<CChar>?]? = environment.map { $0.map { strdup("\($0.key)=\($0.value)") } + [nil] }

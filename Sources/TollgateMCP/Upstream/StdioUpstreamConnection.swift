@@ -14,9 +14,11 @@ import TollgateSystem
 /// (`PATH`, `HOME`, the locale, ...) and the server's configured `env`, never the gateway's secrets. With a `user`, the
 /// child runs as that OS user (``ChildUser``: through `setpriv` when the gateway runs as root).
 ///
-/// The child runs in a process group of its own, so ``close()`` ends it and anything it started. Its stderr goes
-/// to the log, line by line. Lines on its stdout that are not JSON-RPC are reported as ``UpstreamEvent/garbage(_:)``
-/// and skipped; a line longer than the message limit is skipped whole.
+/// The child runs in a process group of its own, so ``close()`` ends it and anything it started. It starts with default
+/// signal dispositions and an empty signal mask (``Spawn``) and gets SIGKILL when the gateway dies, even by SIGKILL
+/// (``ParentDeath``, through `setpriv`), and so does its process group (``ProcessGroupWatch``). Its stderr goes to the
+/// log line by line, rate-limited (``StderrRateLimit``). Lines on its stdout that are not JSON-RPC are reported as
+/// ``UpstreamEvent/garbage(_:)`` and skipped; a line longer than the message limit is skipped whole.
 ///
 /// Blocking reads and writes run on threads of their own, never on the cooperative pool or an event loop.
 public final class StdioUpstreamConnection: UpstreamConnection, Sendable {
@@ -53,11 +55,17 @@ public final class StdioUpstreamConnection: UpstreamConnection, Sendable {
             // As that OS user (through setpriv when it is not ours), so it cannot read what only the gateway's user can.
             do {
                 let account = try ChildUser.resolve(user: name, group: command.group)
-                (program, arguments) = try account.command(command.command, command.arguments, group: command.group)
+                (program, arguments) = try account.command(command.command, command.arguments, group: command.group, diesWithParent: true)
                 user = account
             } catch {
                 throw .notSent("cannot start the upstream server `\(command.command)` as user `\(name)`: \(error)")
             }
+        } else if ParentDeath.setpriv != nil {
+            // Looked up in the gateway's PATH here, as posix_spawnp would, so a missing program still fails at once.
+            guard let found = Spawn.resolve(command.command, directory: command.directory) else {
+                throw .notSent("cannot start the upstream server `\(command.command)`: \(String(cString: strerror(ENOENT)))")
+            }
+            (program, arguments) = ParentDeath.command(found, command.arguments) ?? (found, command.arguments)
         }
         // Never the gateway's whole environment (its database URL, secrets and keys): an allowlist, and the server's `env`.
         let environment = ChildEnvironment.mcpServer(adding: command.environment, user: user)
@@ -69,6 +77,8 @@ public final class StdioUpstreamConnection: UpstreamConnection, Sendable {
         } catch {
             throw .notSent("cannot start the upstream server `\(command.command)`: \(error)")
         }
+        // What the server starts in turn is in its group, which is killed too when the gateway dies.
+        ProcessGroupWatch.shared.add(process.pid)
         var logger = logger
         logger[metadataKey: "upstream.pid"] = "\(process.pid)"
         let upstream = StdioUpstreamConnection(process: process, description: command.command, logger: logger)
@@ -164,6 +174,7 @@ public final class StdioUpstreamConnection: UpstreamConnection, Sendable {
             readMessages(from: stdout, maxMessageBytes: maxMessageBytes)
             Glibc.close(stdout)
             let status = process.waitForExit()
+            ProcessGroupWatch.shared.remove(process.pid)
             state.withLock { $0.exited = true }
             let reason = status >= 128 ? "was killed by signal \(status - 128)" : "exited with status \(status)"
             let closing = state.withLock { $0.closing }
@@ -174,9 +185,17 @@ public final class StdioUpstreamConnection: UpstreamConnection, Sendable {
         reader.name = "tollgate-upstream-\(process.pid)"
         reader.start()
         let errors = Thread { [self] in
-            LineReader.forEachLine(of: stderr, maxLineBytes: 8192) { line, _ in
-                logger.info("upstream stderr: \(String(decoding: line, as: UTF8.self))")
+            var limit = StderrRateLimit()
+            func reportSuppressed(_ count: Int) {
+                guard count > 0 else { return }
+                logger.warning("upstream stderr: … \(count) lines of stderr suppressed (more than \(limit.linesPerSecond) a second)")
             }
+            LineReader.forEachLine(of: stderr, maxLineBytes: limit.maxLineBytes) { line, truncated in
+                guard case .log(let suppressed) = limit.admit(at: .now) else { return }
+                reportSuppressed(suppressed)
+                logger.info("upstream stderr: \(limit.text(of: line, truncated: truncated))")
+            }
+            reportSuppressed(limit.finish())
             Glibc.close(stderr)
         }
         errors.name = "tollgate-upstream-stderr-\(process.pid)"
@@ -202,7 +221,7 @@ public final class StdioUpstreamConnection: UpstreamConnection, Sendable {
 /// Reads newline-delimited lines from a file descriptor with blocking reads (on a thread of the caller's).
 public enum LineReader {
     /// Calls `body` with each line read from `fd` (without its `\n` or `\r\n`) until end of file. A line longer than
-    /// `maxLineBytes` is reported once, empty, with `truncated` set, and the rest of it skipped.
+    /// `maxLineBytes` is reported once, with its first `maxLineBytes` bytes and `truncated` set, and the rest of it skipped.
     public static func forEachLine(of fd: Int32, maxLineBytes: Int, _ body: ([UInt8], _ truncated: Bool) -> Void) {
         var buffer = [UInt8](repeating: 0, count: 65536)
         var line: [UInt8] = []
@@ -219,7 +238,7 @@ public enum LineReader {
                 if !skipping {
                     line.append(contentsOf: buffer[start..<index])
                     if line.last == 0x0D { line.removeLast() }
-                    if line.count > maxLineBytes { body([], true) } else { body(line, false) }
+                    if line.count > maxLineBytes { body(Array(line.prefix(maxLineBytes)), true) } else { body(line, false) }
                 }
                 skipping = false
                 line.removeAll(keepingCapacity: true)
@@ -228,7 +247,7 @@ public enum LineReader {
             if !skipping {
                 line.append(contentsOf: buffer[start..<count])
                 if line.count > maxLineBytes {
-                    body([], true)
+                    body(Array(line.prefix(maxLineBytes)), true)
                     skipping = true
                     line = []
                 }
