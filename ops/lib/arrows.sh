@@ -13,7 +13,7 @@ declare -A allowed=(
     [TollgateSystem]="Foundation"
     [TollgatePostgres]="Foundation Synchronization Logging NIOCore NIOPosix CLibPQ TollgateSystem ServiceLifecycle Crypto"
     [TollgateMCP]="Foundation Synchronization Logging NIOCore NIOPosix NIOHTTP1 AsyncHTTPClient TollgateCore TollgateSystem"
-    [TollgateServer]="Foundation Synchronization Logging NIOCore NIOPosix NIOHTTP1 AsyncHTTPClient Hummingbird HTTPTypes
+    [TollgateServer]="Foundation Synchronization Logging NIOCore NIOPosix NIOHTTP1 NIOHTTPTypes AsyncHTTPClient Hummingbird HTTPTypes
         ServiceLifecycle UnixSignals Prometheus Metrics Crypto TollgateCore TollgateMCP TollgatePostgres TollgateSystem"
     [tollgate]="Foundation Dispatch Logging NIOCore NIOPosix NIOHTTP1 AsyncHTTPClient ArgumentParser Yams TollgateCore
         TollgatePostgres TollgateServer"
