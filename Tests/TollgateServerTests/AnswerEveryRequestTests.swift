@@ -170,7 +170,7 @@ final class AnswerEveryRequestTests: XCTestCase {
             ],
             extraConfig: "limits: {max_body_bytes: 1048576}\n")
         defer { gateway.stop() }
-        let socket = try XCTUnwrap(RawClient.connect(port: gateway.port))
+        let socket = try XCTUnwrap(HTTPProbe.connect(port: gateway.port))
         defer { close(socket) }
         let head =
             "POST /mcp/fixture HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Bearer \(gateway.key)\r\n"
@@ -225,26 +225,6 @@ enum RawClient {
         var text: String
         var status: Int { statuses.first ?? 0 }
         var description: String { "statuses \(statuses) after \(elapsed), \(sent) bytes sent\(sendError); \(text.prefix(300))" }
-    }
-
-    static func connect(port: Int, timeout: Int = 10) -> Int32? {
-        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard socket >= 0 else { return nil }
-        var time = timeval(tv_sec: timeout, tv_usec: 0)
-        setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &time, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(socket, SOL_SOCKET, SO_SNDTIMEO, &time, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else {
-            close(socket)
-            return nil
-        }
-        return socket
     }
 
     /// Sends all of `bytes` (blocking, within the socket's send time-out); false when a send failed.
@@ -302,7 +282,9 @@ enum RawClient {
 
     /// Connects, sends `head` and `body` in full (as far as the gateway lets it), then `then`, and only then reads.
     static func sendThenRead(port: Int, head: String, body: Body, then next: String? = nil) -> Result {
-        guard let socket = connect(port: port) else { return Result(statuses: [], elapsed: .zero, sent: 0, sendError: ", no connection", text: "") }
+        guard let socket = HTTPProbe.connect(port: port) else {
+            return Result(statuses: [], elapsed: .zero, sent: 0, sendError: ", no connection", text: "")
+        }
         defer { close(socket) }
         let bytes = Array(head.utf8) + body.bytes
         var sent = 0

@@ -41,10 +41,11 @@ public enum HTTPProbe {
     }
 
     /// Sends `request` bytes as they are (for malformed HTTP) and reads the answer.
-    public static func raw(port: Int, request: [UInt8], timeout: Duration = .seconds(10)) -> Response? {
+    /// A blocking TCP connection to 127.0.0.1:`port` with `timeout` on each send and receive; nil when it cannot connect.
+    /// The caller closes it.
+    public static func connect(port: Int, timeout: Duration = .seconds(10)) -> Int32? {
         let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard socket >= 0 else { return nil }
-        defer { close(socket) }
         var time = timeval(tv_sec: Int(timeout.components.seconds), tv_usec: 0)
         setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &time, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(socket, SOL_SOCKET, SO_SNDTIMEO, &time, socklen_t(MemoryLayout<timeval>.size))
@@ -53,9 +54,18 @@ public enum HTTPProbe {
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard connected == 0 else { return nil }
+        guard connected == 0 else {
+            close(socket)
+            return nil
+        }
+        return socket
+    }
+
+    public static func raw(port: Int, request: [UInt8], timeout: Duration = .seconds(10)) -> Response? {
+        guard let socket = connect(port: port, timeout: timeout) else { return nil }
+        defer { close(socket) }
         var sent = 0
         while sent < request.count {
             let count = request.withUnsafeBytes { send(socket, $0.baseAddress! + sent, request.count - sent, Int32(MSG_NOSIGNAL)) }
