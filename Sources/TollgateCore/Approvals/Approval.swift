@@ -205,7 +205,7 @@ public enum ApprovalRefusal: Error, Sendable, Hashable, CustomStringConvertible 
         case .notApproved(let status):
             return "this approval is \(status.rawValue), not approved"
         case .alreadyConsumed(let callID):
-            return "this approval was already used by call \(callID.uuidString.lowercased())"
+            return "this approval was already used by call \(callID.lowercasedString)"
         case .lapsed(let expiresAt):
             return "this approval was not used before it expired at \(EventCoding.timestamp(expiresAt))"
         }

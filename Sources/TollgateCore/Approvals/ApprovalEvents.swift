@@ -143,7 +143,7 @@ public enum ApprovalEvent: Sendable, Hashable {
         ApprovalRequested.type, ApprovalGranted.type, ApprovalDenied.type, ApprovalExpired.type, ApprovalConsumed.type,
     ]
 
-    public static func stream(_ approvalID: UUID) -> String { "approval-\(approvalID.uuidString.lowercased())" }
+    public static func stream(_ approvalID: UUID) -> String { "approval-\(approvalID.lowercasedString)" }
 
     /// Decodes an event of type `type`; `nil` for a type that is not an approval event.
     public static func decode(type: String, data: [UInt8]) throws -> ApprovalEvent? {

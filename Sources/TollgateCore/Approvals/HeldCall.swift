@@ -82,7 +82,7 @@ public struct HeldCall: Sendable {
         var waited = (now.timeIntervalSince(startedAt) * 1000).rounded() / 1000
         if waited <= lastReported { waited = lastReported + 0.001 }
         lastReported = waited
-        let id = approval.id.uuidString.lowercased()
+        let id = approval.id.lowercasedString
         let quorum = approval.request.quorum
         let message =
             "waiting for human approval \(id) (\(approval.grants.count) of \(quorum) approval\(quorum == 1 ? "" : "s")); "

@@ -205,7 +205,7 @@ struct ApprovalCursor: Sendable, Hashable {
     var approvalID: UUID
 
     var token: String {
-        Data("\(requestedAtMicros).\(approvalID.uuidString.lowercased())".utf8).base64EncodedString()
+        Data("\(requestedAtMicros).\(approvalID.lowercasedString)".utf8).base64EncodedString()
             .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
     }
 
@@ -232,8 +232,8 @@ enum ApprovalBookError: Error, CustomStringConvertible {
 
     var description: String {
         switch self {
-        case .contended(let id): "approval \(id.uuidString.lowercased()) changed under every attempt to decide it"
-        case .missingRow(let id): "approval \(id.uuidString.lowercased()) has events but no row in tollgate.approvals"
+        case .contended(let id): "approval \(id.lowercasedString) changed under every attempt to decide it"
+        case .missingRow(let id): "approval \(id.lowercasedString) has events but no row in tollgate.approvals"
         }
     }
 }

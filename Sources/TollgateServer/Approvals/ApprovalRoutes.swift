@@ -293,10 +293,10 @@ enum ApprovalRepresentation {
         let request = approval.request
         func time(_ date: Date?) -> JSONValue { date.map { .string(EventCoding.timestamp($0)) } ?? .null }
         var object: [String: JSONValue] = [
-            "id": .string(approval.id.uuidString.lowercased()),
+            "id": .string(approval.id.lowercasedString),
             "status": .string(approval.status(at: now).rawValue),
             "consumed": .bool(approval.consumption != nil),
-            "call_id": .string(request.callID.uuidString.lowercased()),
+            "call_id": .string(request.callID.lowercasedString),
             "agent": .string(request.agent), "grant": .string(request.grant), "session": .string(request.session),
             "server": .string(request.server), "tool": .string(request.tool),
             "arguments_hash": .string(request.argumentsHash), "arguments_storage": .string(request.argumentsStorage),
@@ -311,7 +311,7 @@ enum ApprovalRepresentation {
             "denial": approval.denial.map { ["reviewer": .string($0.reviewer), "reason": .string($0.reason), "at": time($0.deniedAt)] } ?? .null,
             "requested_at": time(request.requestedAt), "expires_at": time(request.expiresAt), "decided_at": time(approval.decidedAt),
             "consumed_at": time(approval.consumption?.consumedAt),
-            "consumed_by_call": approval.consumption.map { .string($0.callID.uuidString.lowercased()) } ?? .null,
+            "consumed_by_call": approval.consumption.map { .string($0.callID.lowercasedString) } ?? .null,
             "version": .number(Double(approval.version)),
         ]
         if withArguments { object["arguments"] = request.arguments ?? .null }

@@ -64,7 +64,7 @@ public enum AuditTrail {
         public var json: JSONValue {
             let d = decided
             var object: [String: JSONValue] = [
-                "call_id": .string(d.callID.uuidString.lowercased()), "position": .number(Double(position)),
+                "call_id": .string(d.callID.lowercasedString), "position": .number(Double(position)),
                 "decided_at": .string(EventCoding.timestamp(d.decidedAt)), "agent": .string(d.agent), "grant": .string(d.grant),
                 "session": .string(d.session), "server": .string(d.server), "tool": .string(d.tool), "decision": .string(d.decision),
                 "rule": .string(d.rule), "policy_hash": .string(d.policyHash), "arguments_hash": .string(d.argumentsHash),
@@ -76,7 +76,7 @@ public enum AuditTrail {
             }
             if let approval {
                 object["approval"] = [
-                    "id": .string(approval.id.uuidString.lowercased()), "status": .string(approval.status.rawValue),
+                    "id": .string(approval.id.lowercasedString), "status": .string(approval.status.rawValue),
                     "approved_by": .array(approval.grants.map { .string($0.reviewer) }),
                     "denied_by": approval.denial.map { .string($0.reviewer) } ?? .null,
                     "deny_reason": approval.denial.map { .string($0.reason) } ?? .null,
@@ -137,7 +137,7 @@ public enum WhatIf {
 
         public var json: JSONValue {
             [
-                "call_id": .string(call.decided.callID.uuidString.lowercased()), "decided_at": .string(EventCoding.timestamp(call.decided.decidedAt)),
+                "call_id": .string(call.decided.callID.lowercasedString), "decided_at": .string(EventCoding.timestamp(call.decided.decidedAt)),
                 "agent": .string(call.decided.agent), "tool": .string(call.decided.tool), "before": .string(call.decided.decision),
                 "before_rule": .string(call.decided.rule), "after": .string(after), "after_rule": .string(afterRule),
                 "after_reason": afterReason.map { .string($0) } ?? .null, "without_arguments": .bool(withoutArguments),

@@ -75,7 +75,7 @@ public struct AuditVerifier: Sendable {
         public var quorum: Int?
 
         public var description: String {
-            let id = approvalID.uuidString.lowercased()
+            let id = approvalID.lowercasedString
             switch kind {
             case .approvedWithoutQuorum:
                 guard let logStatus else {

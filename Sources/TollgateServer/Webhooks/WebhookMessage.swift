@@ -23,7 +23,7 @@ enum WebhookMessage {
     }
 
     static func body(_ kind: WebhookConfig.Event, approval: Approval, at time: Date, format: WebhookConfig.Format, baseURL: String) -> String {
-        let id = approval.id.uuidString.lowercased()
+        let id = approval.id.lowercasedString
         let link = "\(baseURL)/v1/approvals/\(id)"
         switch format {
         case .generic:

@@ -38,7 +38,7 @@ struct ToolCallRecorder: Sendable {
         var key: CounterKey
     }
 
-    static func stream(_ callID: UUID) -> String { "call-\(callID.uuidString.lowercased())" }
+    static func stream(_ callID: UUID) -> String { "call-\(callID.lowercasedString)" }
 
     /// The current counts of `keys` (a missing window counts 0).
     func counts(_ keys: [CounterKey]) async throws -> [CounterKey: Double] {
