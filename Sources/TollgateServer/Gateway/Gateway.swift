@@ -36,7 +36,9 @@ final class Gateway: Service, Sendable {
         approvals = ApprovalDesk(book: book, waiters: ApprovalWaiters(book: book, maxHeld: config.limits.maxHeldCalls, logger: logger))
         gate = PolicyGate(
             policies: policies, recorder: ToolCallRecorder(store: store), storage: storage, metrics: metrics, approvals: approvals, logger: logger)
-        registry = SessionRegistry(maxSessions: config.limits.maxSessions, metrics: metrics, logger: logger)
+        registry = SessionRegistry(
+            maxSessions: config.limits.maxSessions, maxSessionsPerAgent: config.limits.maxSessionsPerAgent,
+            idleTimeout: config.limits.sessionIdleTimeout, metrics: metrics, logger: logger)
         http = UpstreamHTTPClients()
         var sessionOptions = RelaySession.Options()
         sessionOptions.requestTimeout = config.limits.upstreamTimeout
@@ -90,7 +92,7 @@ final class Gateway: Service, Sendable {
             }
             group.addTask {
                 while !Task.isCancelled {
-                    try? await Task.sleep(for: .seconds(60))
+                    try? await Task.sleep(for: registry.sweepInterval)
                     await registry.sweep()
                 }
             }

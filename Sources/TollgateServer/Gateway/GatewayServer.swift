@@ -2,11 +2,16 @@ import AsyncHTTPClient
 import Foundation
 import Hummingbird
 import Logging
+import NIOCore
 import ServiceLifecycle
 import TollgateCore
 import TollgateMCP
 import TollgatePostgres
 import UnixSignals
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The composition root of `tollgate serve`: opens the database (the embedded cluster when none is configured),
 /// applies migrations, and runs the HTTP server and the projector as services in one `ServiceGroup`, so SIGINT
@@ -105,13 +110,52 @@ public struct GatewayServer: Sendable {
                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: metrics.render())))
         }
         let hangUps = gateway.routes.hangUps
+        let connections = Self.connectionGuard(limits: gateway.config.limits, metrics: metrics, logger: logger)
         return Application(
             router: router,
-            // A request answered before its body was read (a 413, a 401) has the rest of its body read and dropped, so
-            // that a client that reads only once it has sent everything gets the answer.
-            server: .http1(configuration: .init(additionalChannelHandlers: [hangUps.watcher(), UnreadBodyDrain()])),
-            configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "tollgate"),
+            // Each connection's phase has its deadline and the connections their cap (ConnectionGuard). A request answered
+            // before its body was read (a 413, a 401) has the rest of its body read and dropped, so that a client that
+            // reads only once it has sent everything gets the answer.
+            server: .http1(configuration: .init(additionalChannelHandlers: [connections.handler(), hangUps.watcher(), UnreadBodyDrain()])),
+            // A backlog for bursts of connections (the kernel caps it at net.core.somaxconn).
+            configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "tollgate", backlog: 4096),
             logger: logger)
+    }
+}
+
+extension GatewayServer {
+    /// The connection bounds of `limits`, with the cap at most half the open-file limit (raised to its hard limit
+    /// first): the other half is left for upstream connections, stdio children's pipes and the database.
+    static func connectionGuard(limits: GatewayLimits, metrics: GatewayMetrics, logger: Logger) -> ConnectionGuard {
+        let files = raiseOpenFileLimit()
+        var cap = limits.maxConnections
+        if let files, cap > files / 2 {
+            cap = max(16, files / 2)
+            logger.warning(
+                "limits.max_connections is more than half the open-file limit: the cap is lowered",
+                metadata: ["max_connections": "\(limits.maxConnections)", "open_files": "\(files)", "cap": "\(cap)"])
+        }
+        func amount(_ duration: Duration) -> TimeAmount {
+            .nanoseconds(duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
+        }
+        return ConnectionGuard(
+            settings: .init(
+                maxConnections: cap, headerTimeout: amount(limits.headerTimeout), bodyTimeout: amount(limits.bodyTimeout),
+                idleTimeout: amount(limits.connectionIdleTimeout)),
+            metrics: metrics, logger: logger)
+    }
+
+    /// Raises the soft limit on open files to the hard one; returns the soft limit then in force (nil if unknown).
+    static func raiseOpenFileLimit() -> Int? {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return nil }
+        if limit.rlim_cur < limit.rlim_max {
+            var raised = limit
+            // An unlimited hard limit is not a number of files: 1,048,576 (Linux's default nr_open) is.
+            raised.rlim_cur = min(limit.rlim_max, 1 << 20)
+            if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) == 0 { limit = raised }
+        }
+        return limit.rlim_cur == rlim_t.max ? nil : Int(clamping: limit.rlim_cur)
     }
 }
 

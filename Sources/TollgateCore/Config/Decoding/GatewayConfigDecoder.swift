@@ -30,7 +30,10 @@ struct GatewayConfigDecoder: SourceDecoding {
         "reviewers", "webhooks", "public_url",
     ]
     static let loggingKeys = ["level", "format"]
-    static let limitKeys = ["max_body_bytes", "max_held_calls", "max_sessions", "upstream_timeout"]
+    static let limitKeys = [
+        "max_body_bytes", "max_held_calls", "max_sessions", "upstream_timeout", "max_sessions_per_agent", "session_idle_timeout",
+        "max_connections", "header_timeout", "body_timeout", "connection_idle_timeout",
+    ]
     static let serverKeys = [
         "command", "args", "env", "cwd", "user", "group", "url", "transport", "headers", "policy", "store_arguments",
         "store_arguments_by_tool",
@@ -169,6 +172,27 @@ struct GatewayConfigDecoder: SourceDecoding {
             let seconds = duration(resolved, at: "limits.upstream_timeout")
         {
             limits.upstreamTimeout = .seconds(seconds)
+        }
+        if let value = Self.value(fields, "max_sessions_per_agent"),
+            let count = integer(value, at: "limits.max_sessions_per_agent", in: GatewayLimits.countRange, unit: "sessions")
+        {
+            limits.maxSessionsPerAgent = count
+        }
+        if let value = Self.value(fields, "max_connections"),
+            let count = integer(value, at: "limits.max_connections", in: GatewayLimits.countRange, unit: "connections")
+        {
+            limits.maxConnections = count
+        }
+        let timeouts: [(String, WritableKeyPath<GatewayLimits, Duration>)] = [
+            ("session_idle_timeout", \.sessionIdleTimeout), ("header_timeout", \.headerTimeout), ("body_timeout", \.bodyTimeout),
+            ("connection_idle_timeout", \.connectionIdleTimeout),
+        ]
+        for (key, path) in timeouts {
+            if let value = Self.value(fields, key), let resolved = numeric(value, at: "limits.\(key)"),
+                let seconds = duration(resolved, at: "limits.\(key)")
+            {
+                limits[keyPath: path] = .seconds(seconds)
+            }
         }
         return limits
     }

@@ -8,6 +8,18 @@ public struct GatewayLimits: Sendable, Equatable {
     public var maxSessions: Int
     /// How long to wait for an upstream server's answer to one request.
     public var upstreamTimeout: Duration
+    /// The most MCP sessions one agent may have open at once (within `maxSessions`).
+    public var maxSessionsPerAgent: Int = 100
+    /// How long a session may go without a request before it is closed; an open GET stream is not a request.
+    public var sessionIdleTimeout: Duration = .seconds(1800)
+    /// The most HTTP connections open at once (at most half the process's open-file limit).
+    public var maxConnections: Int = 10_000
+    /// How long a request's head may take to arrive, from the connection's start or the head's first byte.
+    public var headerTimeout: Duration = .seconds(10)
+    /// How long a request's body may take to arrive, from the end of its head.
+    public var bodyTimeout: Duration = .seconds(60)
+    /// How long a connection may stay open with no request on it.
+    public var connectionIdleTimeout: Duration = .seconds(60)
 
     /// What `max_body_bytes` may be: 1 KiB to 64 MiB.
     static let bodyBytesRange = 1024...(64 << 20)

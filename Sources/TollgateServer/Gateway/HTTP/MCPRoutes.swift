@@ -145,8 +145,15 @@ struct MCPRoutes: Sendable {
         let identity = SessionIdentity(agent: agent.id, grant: agent.grant, session: SessionRegistry.newSessionID(), server: server.name)
         let connect = upstreams.connector(for: server)
         let session = RelaySession(identity: identity, gate: gate, options: sessionOptions, connect: connect, logger: logger)
-        guard await registry.add(session) else {
+        switch await registry.add(session) {
+        case .success: break
+        case .failure(.gatewayFull):
             return Self.error(.serviceUnavailable, id: message.id, code: -32603, "Too many sessions are open on this gateway; try again later")
+        case .failure(.agentFull(let most)):
+            return Self.error(
+                .tooManyRequests, id: message.id, code: -32603,
+                "Too many sessions: this agent has \(most) open, the most it may have (limits.max_sessions_per_agent); end one with DELETE or let one idle out"
+            )
         }
         let reply: [UInt8]
         switch await session.receive(message) {
@@ -189,6 +196,7 @@ struct MCPRoutes: Sendable {
         }
         // An agent that hangs up its GET stream gets what came meanwhile on its next one, from the backlog.
         let (messages, generation) = await session.openListener()
+        await registry.listening(sessionID, generation: generation)
         let watch = hangUps.arm(context.channel) { Task { await session.closeListener(generation) } }
         return Self.eventStream(ReplyReader(messages), first: nil, headers: [:], watch: watch) {}
     }

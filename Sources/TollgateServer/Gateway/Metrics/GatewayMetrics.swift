@@ -13,6 +13,8 @@ import Synchronization
 ///   pending when the hold ended);
 /// - `tollgate_outcomes_waiting` and `tollgate_outcomes_dropped_total{reason}`: calls' outcomes kept in memory for the
 ///   database to answer again, and those given up (`backlog_full`, `refused`, `shutdown`); see `OutcomeBacklog`.
+/// - `tollgate_http_connections` and `tollgate_http_connections_closed_total{reason}`: HTTP connections open now, and
+///   those the gateway closed (`header_timeout`, `body_timeout`, `idle`, `evicted`, `refused`); see `ConnectionGuard`.
 final class GatewayMetrics: Sendable {
     let registry: PrometheusCollectorRegistry
     private let overhead: DurationHistogram
@@ -101,6 +103,18 @@ final class GatewayMetrics: Sendable {
 
     private func sessions(_ server: String) -> Gauge {
         registry.makeGauge(name: "tollgate_sessions_open", labels: [("server", server)], help: "Relay sessions open now.")
+    }
+
+    func httpConnections(_ count: Int) {
+        registry.makeGauge(name: "tollgate_http_connections", help: "HTTP connections open now.").set(to: Double(count))
+    }
+
+    func httpConnectionClosed(_ reason: String) {
+        Self.made(in: counters, "http_connections_closed", reason) {
+            registry.makeCounter(
+                name: "tollgate_http_connections_closed_total", labels: [("reason", reason)],
+                help: "HTTP connections the gateway closed: header_timeout, body_timeout, idle, evicted (to make room) or refused (at the cap).")
+        }.increment()
     }
 
     /// The Prometheus text exposition.
