@@ -6,10 +6,9 @@ import TollgateMCP
 /// agent, and an idle timeout.
 ///
 /// A session is idle when no request has named it (a POST, a GET that opens its stream, a DELETE) for `idleTimeout`;
-/// an open GET stream is not a request. An idle session with a call in flight (perhaps held for an approval) is left
-/// alone. An idle session with a GET stream open has that stream ended, so a client that is still there opens it again
-/// (a request: the session goes on); one still idle at the next sweep is closed, and so is an idle session with
-/// nothing open. So a session whose client vanished, or left it open and forgot it, ends after the idle timeout and
+/// an open GET stream is not a request. An idle session with a GET stream open has that stream ended, so a client that
+/// is still there opens it again (a request: the session goes on); one still idle at the next sweep is closed, and so
+/// is an idle session with nothing open, unless a call is in flight in it (perhaps held for an approval). So a session whose client vanished, or left it open and forgot it, ends after the idle timeout and
 /// at most two sweeps, whatever it had open.
 actor SessionRegistry {
     private struct Entry {
