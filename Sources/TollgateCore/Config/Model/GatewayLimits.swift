@@ -18,8 +18,9 @@ public struct GatewayLimits: Sendable, Equatable {
     public var headerTimeout: Duration = .seconds(10)
     /// How long a request's body may take to arrive, from the end of its head.
     public var bodyTimeout: Duration = .seconds(60)
-    /// How long a connection may stay open with no request on it.
-    public var connectionIdleTimeout: Duration = .seconds(60)
+    /// How long a connection may stay open with no request on it (longer than the 60 s a proxy such as nginx keeps an
+    /// idle upstream connection, so that the proxy closes it first).
+    public var connectionIdleTimeout: Duration = .seconds(75)
 
     /// What `max_body_bytes` may be: 1 KiB to 64 MiB.
     static let bodyBytesRange = 1024...(64 << 20)

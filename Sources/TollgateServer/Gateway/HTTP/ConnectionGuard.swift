@@ -10,7 +10,7 @@ import Synchronization
 /// - **head**: waiting for a request's head, from the connection's start or from the head's first byte: it must be
 ///   complete within `headerTimeout` (10 s by default), or the connection is answered 408 and closed;
 /// - **body**: the head has arrived, the body must end within `bodyTimeout` (60 s) of it, or the connection is closed;
-/// - **idle**: every request answered, none begun: closed after `idleTimeout` (60 s);
+/// - **idle**: every request answered, none begun: closed after `idleTimeout` (75 s);
 /// - **answering**: a request read and its answer under way (a call, perhaps held for approval; an SSE stream): no bound
 ///   here (the answer's own bounds apply: `upstream_timeout`, the session's idle timeout, the approval's expiry).
 ///
