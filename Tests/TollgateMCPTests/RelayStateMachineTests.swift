@@ -235,13 +235,32 @@ import TollgateCore
                 (.upstream(#"{"jsonrpc":"2.0","method":"m","params":{"n":1}}"#), ["kept"]),
                 (.upstream(#"{"jsonrpc":"2.0","method":"m","params":{"n":2}}"#), ["kept"]),
                 (.upstream(#"{"jsonrpc":"2.0","method":"m","params":{"n":3}}"#), ["kept"]),
-                (.upstream(#"{"jsonrpc":"2.0","method":"m","params":{"n":4}}"#), ["kept"]),
+                (.upstream(#"{"jsonrpc":"2.0","method":"m","params":{"n":4}}"#), ["drop: \(RelayRequests<String>.backlogFull)"]),
                 (
                     .listenerOpened,
                     [
                         #"from backlog: {"jsonrpc":"2.0","method":"m","params":{"n":2}}"#,
                         #"from backlog: {"jsonrpc":"2.0","method":"m","params":{"n":3}}"#,
                         #"from backlog: {"jsonrpc":"2.0","method":"m","params":{"n":4}}"#,
+                    ]
+                ),
+            ]),
+        Case(
+            name: "session: the backlog holds its bytes too, the oldest going first, and never a message larger than all",
+            mode: .session(backlogLimit: 100, backlogBytes: 100),
+            steps: [
+                (.upstream(#"{"jsonrpc":"2.0","method":"m","params":{"n":1}}"#), ["kept"]),
+                (.upstream(#"{"jsonrpc":"2.0","method":"m","params":{"n":2}}"#), ["kept"]),
+                (.upstream(#"{"jsonrpc":"2.0","method":"m","params":{"n":3}}"#), ["drop: \(RelayRequests<String>.backlogFull)"]),
+                (
+                    .upstream(#"{"jsonrpc":"2.0","method":"m","params":{"x":"\#(String(repeating: "x", count: 100))"}}"#),
+                    ["drop: \(RelayRequests<String>.backlogFull)"]
+                ),
+                (
+                    .listenerOpened,
+                    [
+                        #"from backlog: {"jsonrpc":"2.0","method":"m","params":{"n":2}}"#,
+                        #"from backlog: {"jsonrpc":"2.0","method":"m","params":{"n":3}}"#,
                     ]
                 ),
             ]),

@@ -58,8 +58,13 @@ final class ConnectionLimitsTests: XCTestCase {
         let gateway = try await GatewayUnderTest.start(
             servers: try fixture(), extraConfig: "limits: {header_timeout: 2s, connection_idle_timeout: 2s}\n")
         defer { gateway.stop() }
-        guard let slow = HTTPProbe.connect(port: gateway.port) else { return XCTFail("no connection") }
-        defer { close(slow) }
+        guard let slow = HTTPProbe.connect(port: gateway.port), let silent = HTTPProbe.connect(port: gateway.port) else {
+            return XCTFail("no connection")
+        }
+        defer {
+            close(slow)
+            close(silent)
+        }
         let opened = ContinuousClock.now
         let head = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + String(repeating: "a", count: 200) + "\r\n\r\n"
         // One byte every 100 ms on another thread; it stops when the gateway closes the socket.
@@ -88,6 +93,10 @@ final class ConnectionLimitsTests: XCTestCase {
         XCTAssertTrue(answer.contains("limits.header_timeout"), answer)
         XCTAssertGreaterThan(closedAfter, .milliseconds(1800))
         XCTAssertLessThan(closedAfter, .seconds(4))
+        // A connection on which nothing came is closed too, without a word (as an idle one is).
+        let (nothing, silentClosed) = Self.readToClose(silent, timeout: .seconds(3))
+        XCTAssertTrue(silentClosed, "the silent socket is closed")
+        XCTAssertEqual(nothing, "", "with nothing written to it")
 
         // A keep-alive connection with nothing more to ask is closed after connection_idle_timeout.
         guard let idle = HTTPProbe.connect(port: gateway.port) else { return XCTFail("no connection") }

@@ -35,8 +35,9 @@ import TollgateCore
 struct RelayRequests<Sink> {
     /// Whether the relay is one agent's session or the stateless mode's shared upstream.
     enum Mode: Equatable {
-        /// Ids unchanged; messages nobody asked for go to the agent's listening stream (or a backlog of `backlogLimit`).
-        case session(backlogLimit: Int)
+        /// Ids unchanged; messages nobody asked for go to the agent's listening stream (or a backlog of `backlogLimit`
+        /// messages and `backlogBytes` bytes at most, the oldest dropped past either).
+        case session(backlogLimit: Int, backlogBytes: Int = 1 << 20)
         /// Ids remapped; messages that belong to no request are dropped.
         case stateless
     }
@@ -139,6 +140,9 @@ struct RelayRequests<Sink> {
     /// Session mode: whether the agent's listening stream (HTTP GET) is open, and what waits for the next one.
     private(set) var listening = false
     private(set) var backlog: [[UInt8]] = []
+    private var backlogSize = 0
+    /// Why a message left the backlog (or never entered it): it was full.
+    static var backlogFull: String { "the backlog for the agent's next listening stream was full: a message was dropped" }
 
     init(mode: Mode) { self.mode = mode }
 
@@ -177,6 +181,18 @@ struct RelayRequests<Sink> {
     enum Sending: Equatable {
         case sent(deadline: ContinuousClock.Instant?)
         case gone
+    }
+
+    /// The request's time ran out before it could be sent (the upstream's start took it all): it is answered with the
+    /// time-out and never sent. Nil when it had been given up already.
+    mutating func timedOutBeforeSending(_ key: JSONRPCID) -> Action? {
+        guard let request = remove(key) else { return nil }
+        if request.asker == .gateway { return .reply(nil, to: request.sink) }
+        let seconds = (request.limit ?? .zero).components.seconds
+        let why = "the upstream server was not ready within \(seconds) s"
+        return .answerInstead(
+            JSONRPCWriter.error(id: request.agentID(key: key), code: -32001, message: "Request timed out: \(why)"), to: request.sink,
+            ticket: request.ticket, outcome: .notSent(why))
     }
 
     /// The gate answered the request itself (it was never sent). False when it had been given up meanwhile.
@@ -293,14 +309,20 @@ struct RelayRequests<Sink> {
 
     /// A message for the agent that no request asked for (again, when its listening stream turned out to be gone).
     mutating func agentMessage(_ bytes: [UInt8]) -> Action {
-        guard case .session(let backlogLimit) = mode else { return .drop("a server message with no session to carry it") }
+        guard case .session(let backlogLimit, let backlogBytes) = mode else { return .drop("a server message with no session to carry it") }
         if listening { return .toListener(bytes) }
         for request in requests.values where request.asker == .agent(streams: true) {
             if case .sent = request.phase { return .send(bytes, to: request.sink) }
         }
-        if backlog.count >= backlogLimit { backlog.removeFirst() }
+        guard bytes.count <= backlogBytes else { return .drop(Self.backlogFull) }
+        var dropped = false
+        while !backlog.isEmpty, backlog.count >= backlogLimit || backlogSize + bytes.count > backlogBytes {
+            backlogSize -= backlog.removeFirst().count
+            dropped = true
+        }
         backlog.append(bytes)
-        return .drop(nil)
+        backlogSize += bytes.count
+        return .drop(dropped ? Self.backlogFull : nil)
     }
 
     /// A message of the gateway's own for the agent (`notifications/tools/list_changed` after a policy reload): to every
@@ -381,7 +403,10 @@ struct RelayRequests<Sink> {
     /// The agent opened its listening stream: what the backlog kept, to send there first.
     mutating func listenerOpened() -> [[UInt8]] {
         listening = true
-        defer { backlog.removeAll() }
+        defer {
+            backlog.removeAll()
+            backlogSize = 0
+        }
         return backlog
     }
 

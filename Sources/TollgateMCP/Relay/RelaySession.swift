@@ -36,8 +36,16 @@ public actor RelaySession: RelayShell {
     public struct Options: Sendable {
         /// How long a request may wait for the upstream's answer.
         public var requestTimeout: Duration = .seconds(120)
-        /// Messages kept for the agent while no stream is open to carry them.
+        /// Messages kept for the agent while no stream is open to carry them, and their bytes at most (the oldest go).
         public var backlogLimit = 256
+        public var backlogBytes = 1 << 20
+        /// What one request's stream, or the listening stream, holds unread before it drops what it may
+        /// (``ReplyStream``).
+        public var replyBufferBytes = ReplyStream.defaultBound
+        /// The process's bound on unread bytes, shared by every relay.
+        public var buffers = BufferBudget.process
+        /// The agent's open `subscriptions/listen` streams, within their cap; nil: no cap.
+        public var listenStreams: ListenStreamCap?
         public init() {}
     }
 
@@ -51,7 +59,7 @@ public actor RelaySession: RelayShell {
 
     var machine: RelayStateMachine<ReplySink, any UpstreamConnection>
     var shell = RelayShellState()
-    private var listener: AsyncStream<[UInt8]>.Continuation?
+    private var listener: ReplySink?
     private var listenerGeneration = 0
     public private(set) var lastActivity: ContinuousClock.Instant = .now
 
@@ -64,7 +72,7 @@ public actor RelaySession: RelayShell {
         self.gate = gate
         self.options = options
         self.connect = connect
-        self.machine = RelayStateMachine(mode: .session(backlogLimit: options.backlogLimit))
+        self.machine = RelayStateMachine(mode: .session(backlogLimit: options.backlogLimit, backlogBytes: options.backlogBytes))
         var logger = logger
         logger[metadataKey: "session"] = "\(identity.session)"
         logger[metadataKey: "server"] = "\(identity.server)"
@@ -73,7 +81,7 @@ public actor RelaySession: RelayShell {
     }
 
     /// Whether any request is in flight or a listening stream is open (such a session is not idle).
-    public var isBusy: Bool { !machine.requests.isEmpty || listener != nil }
+    public var isBusy: Bool { !machine.requests.isEmpty || hasListener }
 
     // MARK: - From the agent
 
@@ -91,8 +99,11 @@ public actor RelaySession: RelayShell {
         switch message.kind {
         case .notification:
             if message.method == "notifications/cancelled", let target = message.paramsID("requestId") {
-                // The agent's own notification goes upstream: the relay does not send another.
+                // The agent's own notification goes upstream: the relay does not send another. A request still waiting
+                // its turn to be written never is, and then there is nothing to cancel upstream.
+                let sending = stopSending(target)
                 await perform(machine.requests.cancelled(target))
+                if let sending, await sending.value?.notSent == true { return .accepted }
             }
             if let upstream = machine.upstream.connection { try? await upstream.send(message) }
             return .accepted
@@ -105,12 +116,17 @@ public actor RelaySession: RelayShell {
     }
 
     /// Whether the agent's listening stream (HTTP GET) is open.
-    public var hasListener: Bool { listener != nil }
+    public var hasListener: Bool { listener.map { !$0.isTerminated } ?? false }
 
     private func request(_ message: JSONRPCMessage, streaming: Bool) async -> Reply {
         guard let id = message.id, let method = message.method else { return .accepted }
         if method == "server/discover" { return .immediate(Self.discoverRefusal(id: id)) }
-        let (stream, sink) = ReplyStream.make()
+        var place: ListenStreamCap.Place?
+        if method == "subscriptions/listen", let cap = options.listenStreams {
+            place = cap.take(identity.agent)
+            if place == nil { return .immediate(cap.refusal(id: id)) }
+        }
+        let (stream, sink) = ReplyStream.make(bound: options.replyBufferBytes, budget: options.buffers, holding: place)
         let request = RelayRequests<ReplySink>.Request(
             sink: sink, asker: .agent(streams: streaming), method: method, token: message.progressToken,
             firstPage: message.paramsString("cursor") == nil, limit: method == "subscriptions/listen" ? nil : options.requestTimeout)
@@ -148,19 +164,18 @@ public actor RelaySession: RelayShell {
 
     /// Opens the agent's listening stream (HTTP GET): server-initiated messages go there. A second one replaces
     /// the first. Messages kept while none was open are sent first.
-    public func listen() -> AsyncStream<[UInt8]> { openListener().messages }
+    /// What the agent has not read yet is bounded as a request's stream is (``ReplyStream``): past the bound, messages
+    /// are dropped and counted.
+    public func listen() -> ReplyStream { openListener().messages }
 
     /// `listen()`, with the listener's generation, for `closeListener`.
-    public func openListener() -> (messages: AsyncStream<[UInt8]>, generation: Int) {
+    public func openListener() -> (messages: ReplyStream, generation: Int) {
         listenerGeneration += 1
         listener?.finish()
         let generation = listenerGeneration
-        let (stream, sink) = AsyncStream.makeStream(of: [UInt8].self, bufferingPolicy: .bufferingNewest(options.backlogLimit))
-        for message in machine.requests.listenerOpened() { sink.yield(message) }
+        let (stream, sink) = ReplyStream.make(bound: options.replyBufferBytes, budget: options.buffers)
+        for message in machine.requests.listenerOpened() { sink.send(message) }
         listener = sink
-        sink.onTermination = { [weak self] _ in
-            Task { await self?.listenerEnded(generation) }
-        }
         return (stream, generation)
     }
 
@@ -173,16 +188,9 @@ public actor RelaySession: RelayShell {
         listener.finish()
     }
 
-    /// Forgets the listener when its stream ends, unless a newer one has replaced it.
-    private func listenerEnded(_ generation: Int) {
-        guard generation == listenerGeneration, listener != nil else { return }
-        listener = nil
-        machine.requests.listenerClosed()
-    }
-
     func writeToListener(_ bytes: [UInt8]) -> Bool {
         guard let listener else { return false }
-        if case .terminated = listener.yield(bytes) {
+        if !listener.send(bytes), listener.isTerminated {
             self.listener = nil
             return false
         }
@@ -201,6 +209,7 @@ public actor RelaySession: RelayShell {
         guard !shell.closed else { return }
         shell.closed = true
         let (actions, connection) = machine.close { Self.terminated(id: $0) }
+        stopAllSending()
         await perform(actions)
         shell.timer.cancel()
         listener?.finish()

@@ -15,6 +15,10 @@ struct RelayShellState {
     var timer = DeadlineTimer()
     /// `tools/call` requests being decided (perhaps held for approval) before they go upstream, by key.
     var deciding: [JSONRPCID: Task<Void, Never>] = [:]
+    /// Requests being written upstream, by key: a request given up meanwhile has its sending cancelled, so one still
+    /// waiting its turn (behind the HTTP connection limit, or a child's full pipe) is never written. Each ends with the
+    /// failure to send, if any.
+    var sending: [JSONRPCID: Task<UpstreamError?, Never>] = [:]
     /// The upstream's start under way, which requests that need it wait for.
     var starting: Task<any UpstreamConnection, any Error>?
     /// The gateway's own listing of the upstream's tools under way, which calls that need it wait for together.
@@ -78,10 +82,18 @@ extension RelayShell {
                 await perform(machine.requests.agentMessage(bytes))
             }
         case .cancelUpstream(let key, let reason):
-            await machine.upstream.connection?.sendCancellation(of: key, reason: reason)
+            let sending = stopSending(key)
+            guard let connection = machine.upstream.connection else { return }
+            // Beside the relay: the cancellation may wait for a connection (at the head of the line), and the relay's
+            // timer and reading must not wait with it. A request that was never written is not cancelled upstream.
+            Task {
+                if let sending, await sending.value?.notSent == true { return }
+                await connection.sendCancellation(of: key, reason: reason)
+            }
         case .stopDecision(let key):
             shell.deciding.removeValue(forKey: key)?.cancel()
         case .drop(let why):
+            if why == RelayRequests<ReplySink>.backlogFull { options.buffers.count(.backlogFull) }
             if let why { logger.debug("an upstream message was not relayed", metadata: ["why": "\(why)"]) }
         }
     }
@@ -132,7 +144,11 @@ extension RelayShell {
     /// Sends request `key` (accepted with `machine.requests.open`) upstream, its answers to go to its sink; a failure
     /// to send is answered there. `.givenUp` when the request was given up before it could be sent: then nothing was,
     /// and the caller ends its stream and records `ticket` with the outcome given.
+    ///
+    /// `upstream_timeout` counts from here: the wait for the upstream's (re)start, its replayed handshake included, is
+    /// part of it, and a request whose time ran out meanwhile is answered with the time-out and not sent at all.
     func forward(_ message: JSONRPCMessage, key: JSONRPCID, ticket: ToolCallTicket?) async -> Forwarding {
+        let begun = ContinuousClock.now
         let connection: any UpstreamConnection
         do {
             connection = try await liveUpstream()
@@ -141,16 +157,41 @@ extension RelayShell {
             await perform(withTicket(action, ticket))
             return .sent
         }
-        switch machine.requests.sent(key, ticket: ticket, now: .now) {
+        switch machine.requests.sent(key, ticket: ticket, now: begun) {
         case .gone: return .givenUp(.cancelled)
+        case .sent(let deadline?) where deadline <= .now:
+            if let action = machine.requests.timedOutBeforeSending(key) { await perform(action) }
+            return .sent
         case .sent(let deadline): if let deadline { armTimer(deadline) }
         }
-        do {
-            try await connection.send(message)
-        } catch {
-            if let action = machine.requests.notSent(key, error: error) { await perform(action) }
+        let sending = Task { () async -> UpstreamError? in
+            do throws(UpstreamError) {
+                try await connection.send(message)
+                return nil
+            } catch {
+                return error
+            }
         }
+        shell.sending[key] = sending
+        let failure = await sending.value
+        if shell.sending[key] == sending { shell.sending[key] = nil }
+        if let failure, let action = machine.requests.notSent(key, error: failure) { await perform(action) }
         return .sent
+    }
+
+    /// Stops the sending of request `key`, if it is under way: one still waiting for its turn is never written. The
+    /// sending task, to learn from its end whether anything left (`notSent`).
+    @discardableResult
+    func stopSending(_ key: JSONRPCID) -> Task<UpstreamError?, Never>? {
+        guard let sending = shell.sending.removeValue(forKey: key) else { return nil }
+        sending.cancel()
+        return sending
+    }
+
+    /// The relay ends: nothing waiting to be sent is sent any more.
+    func stopAllSending() {
+        for sending in shell.sending.values { sending.cancel() }
+        shell.sending.removeAll()
     }
 
     /// `action` with the call's ticket (which the request had not got yet, as it was never sent).
@@ -238,6 +279,7 @@ extension RelayShell {
             case .closed(let reason):
                 await perform(machine.upstreamEnded(generation: generation, reason: reason, now: .now))
             }
+            connection.taken(event)
         }
     }
 
@@ -280,11 +322,16 @@ extension RelayShell {
         }
         var tools: [String: ToolDescriptor] = [:]
         var cursor: String?
+        // The whole list, every page, within `upstream_timeout` (each page within the load limit).
+        let until = ContinuousClock.now + options.requestTimeout
         for _ in 0..<ToolCatalog.maxPages {
             var members: [String] = []
             if let meta { members.append(#""_meta":"# + String(decoding: meta, as: UTF8.self)) }
             if let cursor { members.append(#""cursor":"# + JSONRPCWriter.string(cursor)) }
-            let limit = min(options.requestTimeout, ToolCatalog.loadLimit)
+            let limit = min(until - .now, ToolCatalog.loadLimit)
+            guard limit > .zero else {
+                return .unavailable("the whole tool list did not come within \(options.requestTimeout.components.seconds) s (upstream_timeout)")
+            }
             let params = members.isEmpty ? nil : "{" + members.joined(separator: ",") + "}"
             let reply = await internalRequest(method: "tools/list", params: params, on: connection, limit: limit)
             let list: ToolListResponse
@@ -307,7 +354,7 @@ extension RelayShell {
         shell.counter += 1
         let key = JSONRPCID(string: "tollgate-\(shell.counter)-\(UUID().uuidString.prefix(8))")
         guard let message = try? JSONRPCMessage(parsing: JSONRPCWriter.request(id: key, method: method, params: params)) else { return nil }
-        let (stream, sink) = ReplyStream.make()
+        let (stream, sink) = ReplyStream.make(bound: options.replyBufferBytes, budget: options.buffers)
         guard machine.requests.open(key, .init(sink: sink, asker: .gateway, method: method, limit: limit)),
             case .sent(let deadline) = machine.requests.sent(key, now: .now)
         else { return nil }

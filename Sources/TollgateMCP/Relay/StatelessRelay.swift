@@ -78,7 +78,12 @@ public actor StatelessRelay: RelayShell {
             case "subscriptions/listen": nil
             default: options.requestTimeout
             }
-        let (stream, sink) = ReplyStream.make()
+        var place: ListenStreamCap.Place?
+        if method == "subscriptions/listen", let cap = options.listenStreams {
+            place = cap.take(identity.agent)
+            if place == nil { return (.immediate(cap.refusal(id: id)), nil) }
+        }
+        let (stream, sink) = ReplyStream.make(bound: options.replyBufferBytes, budget: options.buffers, holding: place)
         let request = RelayRequests<ReplySink>.Request(
             sink: sink, asker: .agent(streams: false), method: method, agentID: id.raw, token: token, agentToken: agentToken,
             wantsLogs: message.metaString(RelayRequests<ReplySink>.logLevelKey) != nil, firstPage: message.paramsString("cursor") == nil,
@@ -115,6 +120,7 @@ public actor StatelessRelay: RelayShell {
     /// Ends the shared upstream connection.
     public func close() async {
         let (actions, connection) = machine.close { _ in nil }
+        stopAllSending()
         await perform(actions)
         shell.timer.cancel()
         await connection?.close()

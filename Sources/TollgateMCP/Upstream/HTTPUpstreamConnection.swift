@@ -38,7 +38,7 @@ public struct UpstreamHTTPClients: Sendable {
     public let plain: PlainHTTPClient
 
     /// Clients set up for upstreams: no redirects, bounded connect time, answers up to `maxMessageBytes`.
-    public init(maxMessageBytes: Int = 16 << 20) {
+    public init(maxMessageBytes: Int = 16 << 20, maxConnectionsPerTarget: Int = 64) {
         var configuration = HTTPClient.Configuration()
         configuration.redirectConfiguration = .disallow
         configuration.timeout = .init(connect: .seconds(10))
@@ -47,7 +47,7 @@ public struct UpstreamHTTPClients: Sendable {
         // upstream would wait in that queue behind each other's answers.
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 64
         general = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-        plain = PlainHTTPClient(maxBodyBytes: maxMessageBytes)
+        plain = PlainHTTPClient(maxBodyBytes: maxMessageBytes, maxConnectionsPerTarget: maxConnectionsPerTarget)
     }
 
     /// Closes every connection of both clients.
@@ -70,6 +70,8 @@ public struct UpstreamHTTPClients: Sendable {
 public final class HTTPUpstreamConnection: UpstreamConnection, Sendable {
     public let events: AsyncStream<UpstreamEvent>
     private let continuation: AsyncStream<UpstreamEvent>.Continuation
+    /// What the event streams have read ahead of the relay, bounded: past it, they stop reading.
+    private let pending = PendingEvents()
     private let endpoint: HTTPEndpoint
     private let http: UpstreamHTTPClients
     /// The endpoint's URL parsed for the lean client; nil when it is not a plain `http://` URL.
@@ -117,7 +119,10 @@ public final class HTTPUpstreamConnection: UpstreamConnection, Sendable {
         }
         guard !closed else { throw .notSent("the connection to \(endpoint.url) is closed") }
         let routing = state.withLock { $0.sessionID == nil } ? Self.statelessHeaders(of: message) : []
-        let answer = try await post(message.bytes, to: endpoint.transport == .sse ? (postURL ?? endpoint.url) : endpoint.url, routing: routing)
+        // A cancellation goes before the calls waiting for a connection: behind them it would come too late.
+        let answer = try await post(
+            message.bytes, to: endpoint.transport == .sse ? (postURL ?? endpoint.url) : endpoint.url, routing: routing,
+            urgent: message.method == "notifications/cancelled")
         if message.method == "initialize", let session = answer.headers.first(name: "Mcp-Session-Id") {
             state.withLock { $0.sessionID = session }
         }
@@ -132,14 +137,14 @@ public final class HTTPUpstreamConnection: UpstreamConnection, Sendable {
         case (_, .generalStream(let body)): track { [self] in await self.readEventStream(body, related: message.id) }
         case (_, .plainStream(let body)): track { [self] in await self.readEventStream(body, related: message.id) }
         case (200..<300, .complete(let body)):
-            if !body.isEmpty { deliver(body) }
+            if !body.isEmpty { await deliver(body) }
         case (404, _) where state.withLock({ $0.sessionID != nil }):
             // The upstream forgot the session (it restarted): the relay starts a new one.
             finishStream(reason: "the upstream server \(endpoint.url) ended the session (HTTP 404)")
             throw UpstreamError("the upstream server ended the session")
         case (_, .complete(let body)):
             if let reply = try? JSONRPCMessage(parsing: body), reply.kind == .error, reply.id != nil, reply.id == message.id {
-                continuation.yield(.message(reply))
+                await emit(.message(reply))
                 return
             }
             let text = String(decoding: body.prefix(200), as: UTF8.self)
@@ -162,14 +167,16 @@ public final class HTTPUpstreamConnection: UpstreamConnection, Sendable {
     }
 
     /// POSTs one message: plain `http://` URLs through the lean client, anything else through AsyncHTTPClient.
-    private func post(_ bytes: [UInt8], to url: String, routing: [(name: String, value: String)] = []) async throws(UpstreamError) -> Answer {
+    private func post(
+        _ bytes: [UInt8], to url: String, routing: [(name: String, value: String)] = [], urgent: Bool = false
+    ) async throws(UpstreamError) -> Answer {
         let headers = requestHeaders(
             setting: [(name: "Content-Type", value: "application/json"), (name: "Accept", value: "application/json, text/event-stream")] + routing)
         let body = ByteBuffer(bytes: bytes)
         if let target = url == endpoint.url ? endpointTarget : PlainHTTPClient.Target(url: url) {
             let response: PlainHTTPClient.Response
             do {
-                response = try await http.plain.execute(.POST, target, headers: headers, body: body)
+                response = try await http.plain.execute(.POST, target, headers: headers, body: body, urgent: urgent)
             } catch {
                 throw UpstreamError("cannot reach \(endpoint.url): \(error)", notSent: error is PlainHTTPClient.NotSent)
             }
@@ -241,6 +248,7 @@ public final class HTTPUpstreamConnection: UpstreamConnection, Sendable {
             return (Array(state.tasks.values), state.sessionID, state.closed)
         }
         guard !wasClosed else { return }
+        pending.close()
         tasks.forEach { $0.cancel() }
         if let session, endpoint.transport == .streamableHTTP {
             var request = HTTPClientRequest(url: endpoint.url)
@@ -284,11 +292,11 @@ public final class HTTPUpstreamConnection: UpstreamConnection, Sendable {
     }
 
     /// Reports one message; a notification on the event stream of request `related` as ``UpstreamEvent/related(_:to:)``.
-    private func deliver(_ bytes: [UInt8], related: JSONRPCID? = nil) {
+    private func deliver(_ bytes: [UInt8], related: JSONRPCID? = nil) async {
         do {
             let message = try JSONRPCMessage(parsing: bytes)
             if let related, message.kind == .notification {
-                continuation.yield(.related(message, to: related))
+                await emit(.related(message, to: related))
                 return
             }
             if message.kind == .response, let id = message.id {
@@ -299,11 +307,19 @@ public final class HTTPUpstreamConnection: UpstreamConnection, Sendable {
                     }
                 }
             }
-            continuation.yield(.message(message))
+            await emit(.message(message))
         } catch {
-            continuation.yield(.garbage(String(decoding: bytes.prefix(200), as: UTF8.self)))
+            await emit(.garbage(String(decoding: bytes.prefix(200), as: UTF8.self)))
         }
     }
+
+    /// Reports one event once the relay is not too far behind (``PendingEvents``).
+    private func emit(_ event: UpstreamEvent) async {
+        await pending.enter(event.cost)
+        continuation.yield(event)
+    }
+
+    public func taken(_ event: UpstreamEvent) { pending.leave(event.cost) }
 
     /// Runs `body` as a task that `close()` cancels.
     private func track(_ body: @escaping @Sendable () async -> Void) {
@@ -333,14 +349,14 @@ public final class HTTPUpstreamConnection: UpstreamConnection, Sendable {
             for try await chunk in body {
                 for event in parser.feed(chunk.readableBytesView) {
                     if let onEvent, onEvent(event) { continue }
-                    if event.name == "message", !event.data.isEmpty { deliver(event.data, related: related) }
+                    if event.name == "message", !event.data.isEmpty { await deliver(event.data, related: related) }
                 }
             }
         } catch {
             logger.debug("upstream event stream ended", metadata: ["error": "\(error)"])
         }
         if parser.droppedOversized > 0 {
-            continuation.yield(.garbage("\(parser.droppedOversized) event(s) larger than \(maxMessageBytes) bytes"))
+            await emit(.garbage("\(parser.droppedOversized) event(s) larger than \(maxMessageBytes) bytes"))
         }
     }
 
@@ -381,8 +397,17 @@ public final class HTTPUpstreamConnection: UpstreamConnection, Sendable {
         addHeaders(to: &request)
         request.headers.replaceOrAdd(name: "Accept", value: "text/event-stream")
         let response: HTTPClientResponse
+        // The head, like the `endpoint` event after it, within 10 s: a server that accepts the connection and never
+        // answers must not hold the requests waiting for the upstream's start for ever.
+        let (http, logger) = (http, logger)
+        let opening = Task { try await http.general.execute(request, timeout: .hours(24), logger: logger) }
+        let headLimit = Task {
+            try? await Task.sleep(for: .seconds(10))
+            opening.cancel()
+        }
+        defer { headLimit.cancel() }
         do {
-            response = try await http.general.execute(request, timeout: .hours(24), logger: logger)
+            response = try await opening.value
         } catch {
             throw UpstreamError("cannot reach \(endpoint.url): \(error)")
         }

@@ -141,10 +141,15 @@ public final class PlainHTTPClient: Sendable {
     /// Throws ``NotSent`` when the request was certainly not written (no connection could be had: refused, timed out,
     /// the client shut down, the wait for a free one cancelled; or the connections found had closed). Any other error
     /// came after the request started out, which the upstream may have received.
+    ///
+    /// A request whose task is cancelled while it waits for a connection (behind the limit) leaves the line and is never
+    /// written: it throws ``NotSent`` with a `CancellationError`, also when a connection came free just as it was
+    /// cancelled. `urgent`: it waits at the head of the line, before every request already waiting (a
+    /// `notifications/cancelled`, which is useless behind the calls it cancels).
     public func execute(
-        _ method: HTTPMethod, _ target: Target, headers: [(name: String, value: String)], body: ByteBuffer?
+        _ method: HTTPMethod, _ target: Target, headers: [(name: String, value: String)], body: ByteBuffer?, urgent: Bool = false
     ) async throws -> Response {
-        let connection = try await leaseOrNotSent(target)
+        let connection = try await leaseOrNotSent(target, urgent: urgent)
         var head = HTTPRequestHead(version: .http1_1, method: method, uri: target.pathAndQuery)
         head.headers.reserveCapacity(headers.count + 2)
         head.headers.add(name: "Host", value: target.authority)
@@ -153,19 +158,28 @@ public final class PlainHTTPClient: Sendable {
         let request = Request(head: head, body: body)
         do {
             return try await exchange(request, on: connection)
-        } catch is NotSent {
-            // The pooled connection closed before anything was written: the request can safely go on another one.
-            return try await exchange(request, on: try await leaseOrNotSent(target))
+        } catch let error as NotSent {
+            // The pooled connection closed before anything was written: the request can safely go on another one,
+            // unless it was given up meanwhile.
+            guard !Task.isCancelled else { throw error.cause == nil ? NotSent(cause: CancellationError()) : error }
+            return try await exchange(request, on: try await leaseOrNotSent(target, urgent: urgent))
         }
     }
 
-    /// `lease`, whose failures all come before the request is written.
-    private func leaseOrNotSent(_ target: Target) async throws(NotSent) -> Connection {
+    /// `lease`, whose failures all come before the request is written; a connection had for a request given up
+    /// meanwhile goes back unused.
+    private func leaseOrNotSent(_ target: Target, urgent: Bool) async throws(NotSent) -> Connection {
+        let connection: Connection
         do {
-            return try await lease(target)
+            connection = try await lease(target, urgent: urgent)
         } catch {
             throw NotSent(cause: error)
         }
+        guard !Task.isCancelled else {
+            release(connection)
+            throw NotSent(cause: CancellationError())
+        }
+        return connection
     }
 
     private func exchange(_ request: Request, on connection: Connection) async throws -> Response {
@@ -199,7 +213,7 @@ public final class PlainHTTPClient: Sendable {
 
     // MARK: - The pool
 
-    private func lease(_ target: Target) async throws -> Connection {
+    private func lease(_ target: Target, urgent: Bool) async throws -> Connection {
         var stale: [Channel] = []
         let onOwnLoop = callerLoop != nil
         var grant = try pool.withLock { pool throws(Failure) in
@@ -217,7 +231,14 @@ public final class PlainHTTPClient: Sendable {
                         try pool.withLock { pool throws(Failure) -> Grant? in
                             // Something may have come free since the first look.
                             if let grant = try self.grant(target, in: &pool, stale: &late, canOpenHere: false) { return grant }
-                            pool.waiters[target, default: []].append(Waiter(id: id, continuation: continuation))
+                            // Cancelled before it could wait (its cancellation handler found nobody to take out).
+                            if Task.isCancelled { throw Failure("the request was given up while it waited for a connection") }
+                            let waiter = Waiter(id: id, continuation: continuation)
+                            if urgent {
+                                pool.waiters[target, default: []].insert(waiter, at: 0)
+                            } else {
+                                pool.waiters[target, default: []].append(waiter)
+                            }
                             return nil
                         }
                     }

@@ -24,6 +24,8 @@ import TollgateSystem
 public final class StdioUpstreamConnection: UpstreamConnection, Sendable {
     public let events: AsyncStream<UpstreamEvent>
     private let continuation: AsyncStream<UpstreamEvent>.Continuation
+    /// What the reader has read ahead of the relay, bounded: past it, the reader stops reading the child's stdout.
+    private let pending = PendingEvents()
     private let process: SpawnedProcess
     private let writer: DispatchQueue
     private let state = Mutex(State())
@@ -101,11 +103,20 @@ public final class StdioUpstreamConnection: UpstreamConnection, Sendable {
         var line = message.singleLine
         line.append(0x0A)
         let bytes = line
-        let failure: WriteFailure? = await withCheckedContinuation { (done: CheckedContinuation<WriteFailure?, Never>) in
-            writer.async {
-                done.resume(returning: Self.writeAll(fd, bytes))
+        // A write waits its turn behind the others (a child that reads slowly fills its pipe): one given up meanwhile
+        // (its task cancelled) is never written.
+        let givenUp = Abandoned()
+        let failure: WriteFailure? = await withTaskCancellationHandler {
+            await withCheckedContinuation { (done: CheckedContinuation<WriteFailure?, Never>) in
+                writer.async {
+                    guard !givenUp.flag.load(ordering: .acquiring) else { return done.resume(returning: .givenUp) }
+                    done.resume(returning: Self.writeAll(fd, bytes))
+                }
             }
+        } onCancel: {
+            givenUp.flag.store(true, ordering: .releasing)
         }
+        if let failure, failure.givenUp { throw .notSent("the request was given up before it was written") }
         if let failure {
             state.withLock { $0.stdinOpen = false }
             // Only a write that failed before its first byte left nothing for the child to read.
@@ -117,7 +128,16 @@ public final class StdioUpstreamConnection: UpstreamConnection, Sendable {
     private struct WriteFailure {
         var reason: String
         var bytesWritten: Int
+        var givenUp = false
+
+        static let givenUp = WriteFailure(reason: "given up", bytesWritten: 0, givenUp: true)
     }
+
+    private final class Abandoned: Sendable {
+        let flag = Atomic<Bool>(false)
+    }
+
+    public func taken(_ event: UpstreamEvent) { pending.leave(event.cost) }
 
     private static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> WriteFailure? {
         var offset = 0
@@ -140,6 +160,7 @@ public final class StdioUpstreamConnection: UpstreamConnection, Sendable {
             return state.closing
         }
         guard !alreadyClosing else { return }
+        pending.close()
         writer.sync {
             if let fd = process.stdin { Glibc.close(fd) }
         }
@@ -204,16 +225,19 @@ public final class StdioUpstreamConnection: UpstreamConnection, Sendable {
 
     private func readMessages(from fd: Int32, maxMessageBytes: Int) {
         LineReader.forEachLine(of: fd, maxLineBytes: maxMessageBytes) { line, truncated in
+            let event: UpstreamEvent
             if truncated {
-                continuation.yield(.garbage("a line of more than \(maxMessageBytes) bytes"))
-                return
+                event = .garbage("a line of more than \(maxMessageBytes) bytes")
+            } else {
+                guard line.contains(where: { $0 != 0x20 && $0 != 0x09 }) else { return }
+                do {
+                    event = .message(try JSONRPCMessage(parsing: line))
+                } catch {
+                    event = .garbage(String(decoding: line.prefix(200), as: UTF8.self))
+                }
             }
-            guard line.contains(where: { $0 != 0x20 && $0 != 0x09 }) else { return }
-            do {
-                continuation.yield(.message(try JSONRPCMessage(parsing: line)))
-            } catch {
-                continuation.yield(.garbage(String(decoding: line.prefix(200), as: UTF8.self)))
-            }
+            pending.enterBlocking(event.cost)
+            continuation.yield(event)
         }
     }
 }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A connection to one upstream MCP server, carrying the messages of one relay session.
 ///
 /// Two implementations: ``StdioUpstreamConnection`` (a child process speaking newline-delimited JSON-RPC) and
@@ -9,6 +11,99 @@ public protocol UpstreamConnection: AnyObject, Sendable {
     func send(_ message: JSONRPCMessage) async throws(UpstreamError)
     /// Ends the connection: terminates a child process with its process group, or deletes the HTTP session.
     func close() async
+    /// The relay has dealt with `event`: its bytes no longer count against the connection's read-ahead
+    /// (``PendingEvents``), so its reader may go on.
+    func taken(_ event: UpstreamEvent)
+}
+
+extension UpstreamConnection {
+    public func taken(_ event: UpstreamEvent) {}
+}
+
+/// The bytes an upstream connection has read that its relay has not dealt with yet, within a bound (4 MiB by
+/// default, or one message when it is larger): past it, the reader stops reading the upstream until the relay has
+/// caught up, so an upstream that floods the gateway is held back by the socket or pipe rather than queued in memory.
+/// The relay itself never waits for an agent (``ReplyStream`` drops what a slow agent cannot take), so this only
+/// bounds the moments when the relay is busier than the upstream is fast.
+final class PendingEvents: @unchecked Sendable {
+    static let defaultLimit = 4 << 20
+
+    let limit: Int
+    private let lock = NSCondition()
+    private var bytes = 0
+    private var closed = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    init(limit: Int = defaultLimit) { self.limit = limit }
+
+    private func admits(_ cost: Int) -> Bool { closed || bytes == 0 || bytes + cost <= limit }
+
+    /// From a reader thread: waits while the relay is behind, then counts `cost`.
+    func enterBlocking(_ cost: Int) {
+        lock.lock()
+        while !admits(cost) { lock.wait() }
+        bytes += cost
+        lock.unlock()
+    }
+
+    /// From a reading task: waits while the relay is behind, then counts `cost`.
+    func enter(_ cost: Int) async {
+        while !tryEnter(cost) {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                if !park(continuation, cost) { continuation.resume() }
+            }
+        }
+    }
+
+    private func tryEnter(_ cost: Int) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        guard admits(cost) else { return false }
+        bytes += cost
+        return true
+    }
+
+    /// Keeps `continuation` to be resumed when the relay catches up; false when it has already.
+    private func park(_ continuation: CheckedContinuation<Void, Never>, _ cost: Int) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !admits(cost) else { return false }
+        waiters.append(continuation)
+        return true
+    }
+
+    /// The relay dealt with `cost` bytes.
+    func leave(_ cost: Int) {
+        lock.lock()
+        bytes = max(0, bytes - cost)
+        let woken = waiters
+        waiters.removeAll()
+        lock.broadcast()
+        lock.unlock()
+        for waiter in woken { waiter.resume() }
+    }
+
+    /// The connection ends: nobody waits any more.
+    func close() {
+        lock.lock()
+        closed = true
+        let woken = waiters
+        waiters.removeAll()
+        lock.broadcast()
+        lock.unlock()
+        for waiter in woken { waiter.resume() }
+    }
+}
+
+extension UpstreamEvent {
+    /// What the event counts against a connection's read-ahead.
+    var cost: Int {
+        switch self {
+        case .message(let message), .related(let message, _): message.bytes.count + 64
+        case .garbage(let text): text.utf8.count + 64
+        case .closed: 0
+        }
+    }
 }
 
 extension UpstreamConnection {

@@ -42,6 +42,8 @@ final class Gateway: Service, Sendable {
         http = UpstreamHTTPClients()
         var sessionOptions = RelaySession.Options()
         sessionOptions.requestTimeout = config.limits.upstreamTimeout
+        BufferBudget.process.limit = config.limits.maxBufferedBytes
+        sessionOptions.listenStreams = ListenStreamCap(limit: config.limits.maxListenStreamsPerAgent)
         let upstreams = UpstreamFactory(clients: http, maxMessageBytes: 16 << 20, logger: logger)
         var stateless: [String: StatelessRelay] = [:]
         for server in config.servers {

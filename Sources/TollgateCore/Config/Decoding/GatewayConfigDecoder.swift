@@ -33,6 +33,7 @@ struct GatewayConfigDecoder: SourceDecoding {
     static let limitKeys = [
         "max_body_bytes", "max_held_calls", "max_sessions", "upstream_timeout", "max_sessions_per_agent", "session_idle_timeout",
         "max_connections", "header_timeout", "body_timeout", "connection_idle_timeout",
+        "max_buffered_bytes", "max_listen_streams_per_agent",
     ]
     static let serverKeys = [
         "command", "args", "env", "cwd", "user", "group", "url", "transport", "headers", "policy", "store_arguments",
@@ -172,6 +173,16 @@ struct GatewayConfigDecoder: SourceDecoding {
             let seconds = duration(resolved, at: "limits.upstream_timeout")
         {
             limits.upstreamTimeout = .seconds(seconds)
+        }
+        if let value = Self.value(fields, "max_buffered_bytes"),
+            let bytes = integer(value, at: "limits.max_buffered_bytes", in: (1 << 20)...(1 << 40), unit: "bytes (1 MiB to 1 TiB)")
+        {
+            limits.maxBufferedBytes = bytes
+        }
+        if let value = Self.value(fields, "max_listen_streams_per_agent"),
+            let count = integer(value, at: "limits.max_listen_streams_per_agent", in: GatewayLimits.countRange, unit: "streams")
+        {
+            limits.maxListenStreamsPerAgent = count
         }
         if let value = Self.value(fields, "max_sessions_per_agent"),
             let count = integer(value, at: "limits.max_sessions_per_agent", in: GatewayLimits.countRange, unit: "sessions")

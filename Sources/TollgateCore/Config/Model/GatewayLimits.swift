@@ -8,6 +8,11 @@ public struct GatewayLimits: Sendable, Equatable {
     public var maxSessions: Int
     /// How long to wait for an upstream server's answer to one request.
     public var upstreamTimeout: Duration
+    /// The most bytes the relay holds at once for agents that have not read them yet (replies, listening streams), across
+    /// the process; past it, what may be dropped is (and counted), and an answer is replaced by an error.
+    public var maxBufferedBytes: Int = 256 << 20
+    /// The most `subscriptions/listen` streams one agent may have open at once; the next is refused.
+    public var maxListenStreamsPerAgent: Int = 16
     /// The most MCP sessions one agent may have open at once (within `maxSessions`).
     public var maxSessionsPerAgent: Int = 100
     /// How long a session may go without a request before it is closed; an open GET stream is not a request.

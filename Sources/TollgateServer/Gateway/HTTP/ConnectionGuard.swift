@@ -8,7 +8,8 @@ import Synchronization
 ///
 /// Each connection is in one phase at a time, and each phase but one has a time bound:
 /// - **head**: waiting for a request's head, from the connection's start or from the head's first byte: it must be
-///   complete within `headerTimeout` (10 s by default), or the connection is answered 408 and closed;
+///   complete within `headerTimeout` (10 s by default), or the connection is closed (answered 408 if part of a head
+///   came);
 /// - **body**: the head has arrived, the body must end within `bodyTimeout` (60 s) of it, or the connection is closed;
 /// - **idle**: every request answered, none begun: closed after `idleTimeout` (75 s);
 /// - **answering**: a request read and its answer under way (a call, perhaps held for approval; an SSE stream): no bound
@@ -181,6 +182,8 @@ final class ConnectionGuard: Sendable {
         private var context: ChannelHandlerContext?
         fileprivate var bytes: ByteWatcher?
         private var reading = Reading.head
+        /// Whether a byte of the head now awaited has arrived.
+        private var headStarted = false
         /// Requests whose head was read and whose answer is not written in full yet.
         private var answering = 0
         private var phase = Phase.head
@@ -231,6 +234,7 @@ final class ConnectionGuard: Sendable {
             switch unwrapInboundIn(data) {
             case .head:
                 reading = .body
+                headStarted = false
                 answering += 1
                 update()
             case .body: break
@@ -251,9 +255,14 @@ final class ConnectionGuard: Sendable {
 
         /// Bytes came in front of the codec: between requests, they begin the next one's head.
         fileprivate func bytesArrived() {
-            guard reading == .between else { return }
-            reading = .head
-            update()
+            switch reading {
+            case .head: headStarted = true
+            case .body: break
+            case .between:
+                reading = .head
+                headStarted = true
+                update()
+            }
         }
 
         private var currentPhase: Phase {
@@ -299,7 +308,9 @@ final class ConnectionGuard: Sendable {
             switch phase {
             case .head:
                 guardian.ended(.headerTimeout)
-                if answering == 0 {
+                // A client that sent part of a head is told why; a connection on which nothing came (a client's
+                // connection opened ahead of need) is closed as an idle one is, and the client opens another.
+                if answering == 0, headStarted {
                     closeWithAnswer(
                         "408 Request Timeout",
                         #"{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"Request Timeout: the request's head did not arrive in time (limits.header_timeout)"}}"#,

@@ -119,6 +119,7 @@ final class GatewayMetrics: Sendable {
 
     /// The Prometheus text exposition.
     func render() -> [UInt8] {
-        registry.emitToBuffer()
+        recordBuffers()
+        return registry.emitToBuffer()
     }
 }
