@@ -179,10 +179,11 @@ final class WebhookTests: XCTestCase {
         }
         let gateway = try await start(
             """
-              - {name: stuck, url: "\(hanging.url)", secrets: ["\(secret.text)"], timeout: 20s}
-              - {name: fine, url: "\(healthy.url)", secrets: ["\(secret.text)"]}
+              - {name: stuck, url: "\(hanging.url)", secrets: ["\(secret.text)"], timeout: 20s, coalesce: off}
+              - {name: fine, url: "\(healthy.url)", secrets: ["\(secret.text)"], coalesce: off}
             """)
         defer { gateway.stop() }
+        // One agent's three requests, each told on its own (`coalesce: off`; AgentBudgetTests holds bursts).
         for amount in [1.0, 2.0, 3.0] {
             let asked = Date()
             try requestApproval(gateway, amount: amount)

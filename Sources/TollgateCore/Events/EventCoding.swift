@@ -67,6 +67,7 @@ extension EventCoding {
         if let retryAfter = event.retryAfter { object["retryAfter"] = .number(Double(retryAfter)) }
         if let category = event.category { object["category"] = .string(category) }
         if let approvalID = event.approvalID { object["approvalID"] = .string(approvalID.lowercasedString) }
+        if let summary = event.argumentsSummary { object["argumentsSummary"] = summary.json }
         return Array(JSONValue.object(object).canonicalJSON.utf8)
     }
 

@@ -19,8 +19,12 @@ public struct ToolCallDecided: Codable, Sendable, Hashable {
     public var arguments: JSONValue?
     /// SHA-256 (hex) of the arguments' canonical JSON: the same arguments always give the same hash.
     public var argumentsHash: String
-    /// `full`, `hash` or `keys`.
+    /// `full`, `hash` or `keys`; `summary` for a refused call whose arguments, as stored, were over the bound
+    /// (`limits.max_refused_argument_bytes`): then `arguments` is absent and `argumentsSummary` says what they were.
     public var argumentsStorage: String
+    /// A refused call's arguments too big to keep: their size and top-level keys (the hash is `argumentsHash`).
+    /// Absent in events written before the bound, and whenever the arguments are stored as `argumentsStorage` says.
+    public var argumentsSummary: ArgumentsSummary?
     /// `allow`, `deny`, `limited`, `require_approval`, `hidden` or `error` (the gate could not decide: refused).
     public var decision: String
     /// For the agent, when the call was refused.
@@ -43,7 +47,7 @@ public struct ToolCallDecided: Codable, Sendable, Hashable {
         callID: UUID, agent: String, grant: String, session: String, server: String, tool: String, requestID: String,
         arguments: JSONValue?, argumentsHash: String, argumentsStorage: String, decision: String, reason: String?,
         retryAfter: Int?, rule: String, policyHash: String, category: String?, reservations: [Reservation],
-        decisionMicros: Int, decidedAt: Date, approvalID: UUID? = nil
+        decisionMicros: Int, decidedAt: Date, approvalID: UUID? = nil, argumentsSummary: ArgumentsSummary? = nil
     ) {
         self.callID = callID
         self.agent = agent
@@ -65,6 +69,7 @@ public struct ToolCallDecided: Codable, Sendable, Hashable {
         self.decisionMicros = decisionMicros
         self.decidedAt = decidedAt
         self.approvalID = approvalID
+        self.argumentsSummary = argumentsSummary
     }
 
     /// One counter increment made with the decision.

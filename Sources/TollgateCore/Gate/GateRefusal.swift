@@ -104,6 +104,28 @@ extension GateRefusal {
     }
 }
 
+// MARK: - Refusals of a call that needs approval
+
+extension GateRefusal {
+    /// The rule a call refused for too many pending approval requests is recorded under.
+    public static let maxPendingRule = "limits.max_pending_approvals"
+
+    /// Why a call that needs approval is refused when its agent has `cap` requests pending.
+    public static func tooManyPendingReason(agent: String, pending: Int, cap: Int) -> String {
+        "the agent `\(agent)` already has \(pending) approval requests pending, the most one agent may have (\(maxPendingRule) is \(cap))"
+    }
+
+    /// The call needs approval and its agent has as many requests pending as it may: no request is made, nothing is
+    /// forwarded, no reviewer is notified.
+    public static func tooManyPending(tool: String, agent: String, pending: Int, cap: Int, policyHash: String) -> GateRefusal {
+        GateRefusal(
+            outcome: "limited", rule: maxPendingRule, policyHash: policyHash,
+            text: "Tollgate refused this call to `\(tool)`: it needs human approval, and "
+                + "\(tooManyPendingReason(agent: agent, pending: pending, cap: cap)). No request was made and nothing was forwarded. "
+                + "Retry once reviewers have decided some of the pending requests or they have expired.")
+    }
+}
+
 // MARK: - Refusals of a held call
 
 extension GateRefusal {

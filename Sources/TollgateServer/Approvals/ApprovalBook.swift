@@ -36,9 +36,17 @@ struct ApprovalBook: Sendable {
     /// decision, when it is not recorded yet) pointing at it, all in one transaction. Identical calls are serialised
     /// by a lock on their fingerprint, so two of them never make two requests.
     ///
+    /// A new request is made only while its agent has fewer than `maxPending` pending (not expired) requests: the
+    /// count and the request are serialised per agent by a lock taken after the fingerprint's (one order, so no
+    /// deadlock), so concurrent calls, in this gateway or another, never make it one more. Joining or using a request
+    /// adds none.
+    ///
     /// - Throws: `ToolCallRecorder.NotAdmitted` when a usable approval exists but the call's limits have no room
-    ///   (nothing was written; the approval stays usable).
-    func admit(call: ToolCallDecided?, request: ApprovalRequested, reservations: [CounterReservation], now: Date) async throws -> Admission {
+    ///   (nothing was written; the approval stays usable). `TooManyPending` when a new request would be one more than
+    ///   `maxPending` (nothing was written).
+    func admit(
+        call: ToolCallDecided?, request: ApprovalRequested, reservations: [CounterReservation], maxPending: Int? = nil, now: Date
+    ) async throws -> Admission {
         let store = store
         let admission = try await store.client.withTransaction { connection -> Admission in
             let fingerprint = request.fingerprint
@@ -67,6 +75,11 @@ struct ApprovalBook: Sendable {
                 try recordCall(pending.id)
                 return .joined(pending)
             }
+            if let maxPending {
+                try ApprovalStore.lock(fingerprint: "pending-approvals|" + fingerprint.agent, on: connection)
+                let pending = try Self.pendingCount(agent: fingerprint.agent, now: now, on: connection)
+                if pending >= maxPending { throw TooManyPending(agent: fingerprint.agent, pending: pending, cap: maxPending) }
+            }
             try recordCall(request.approvalID)
             let event = NewEvent(type: ApprovalRequested.type, data: try EventCoding.encode(request))
             try store.append(stream: ApprovalEvent.stream(request.approvalID), expectedVersion: .noStream, events: [event], on: connection)
@@ -76,6 +89,20 @@ struct ApprovalBook: Sendable {
         }
         store.noteCommit(notify: true)
         return admission
+    }
+
+    /// A new approval request would be one more than its agent may have pending.
+    struct TooManyPending: Error {
+        var agent: String
+        var pending: Int
+        var cap: Int
+    }
+
+    /// The agent's pending requests that have not expired (an expired one not yet marked frees its slot).
+    static func pendingCount(agent: String, now: Date, on connection: PostgresConnection) throws -> Int {
+        let result = try connection.query(
+            "SELECT count(*)::int FROM tollgate.approvals WHERE agent = $1 AND status = 'pending' AND expires_at > $2", [agent, now])
+        return try result[0].decode(Int.self, 0)
     }
 
     // MARK: - Deciding

@@ -68,8 +68,15 @@ public enum AuditTrail {
                 "decided_at": .string(EventCoding.timestamp(d.decidedAt)), "agent": .string(d.agent), "grant": .string(d.grant),
                 "session": .string(d.session), "server": .string(d.server), "tool": .string(d.tool), "decision": .string(d.decision),
                 "rule": .string(d.rule), "policy_hash": .string(d.policyHash), "arguments_hash": .string(d.argumentsHash),
-                "arguments": d.arguments ?? .null, "reason": d.reason.map { .string($0) } ?? .null, "outcome": .string(outcome),
+                "arguments": d.arguments ?? .null, "arguments_storage": .string(d.argumentsStorage),
+                "reason": d.reason.map { .string($0) } ?? .null, "outcome": .string(outcome),
             ]
+            if let summary = d.argumentsSummary {
+                object["arguments_summary"] = [
+                    "bytes": .number(Double(summary.bytes)), "keys": .array(summary.keys.map { .string($0) }),
+                    "keys_omitted": .number(Double(summary.keysOmitted)),
+                ]
+            }
             if let completed {
                 object["duration_ms"] = .number(completed.durationMillis)
                 object["completed_at"] = .string(EventCoding.timestamp(completed.completedAt))
@@ -159,8 +166,9 @@ public enum WhatIf {
         var counts: [CounterKey: Double] = [:]
         for call in calls {
             let d = call.decided
-            // Refusals the gateway made without the policy (no policy loaded, database down) are not policy decisions.
-            guard d.decision != "error" else { continue }
+            // Refusals the gateway made without the policy (no policy loaded, database down, an agent's pending approval
+            // requests at their cap) are not policy decisions.
+            guard d.decision != "error", d.rule != GateRefusal.maxPendingRule else { continue }
             let full = d.argumentsStorage == "full" && d.arguments != nil
             if !full { result.withoutArguments += 1 }
             let input = PolicyCall(

@@ -35,7 +35,8 @@ final class Gateway: Service, Sendable {
         let book = ApprovalBook(store: store)
         approvals = ApprovalDesk(book: book, waiters: ApprovalWaiters(book: book, maxHeld: config.limits.maxHeldCalls, logger: logger))
         gate = PolicyGate(
-            policies: policies, recorder: ToolCallRecorder(store: store), storage: storage, metrics: metrics, approvals: approvals, logger: logger)
+            policies: policies, recorder: ToolCallRecorder(store: store), storage: storage, metrics: metrics, approvals: approvals,
+            limits: config.limits, logger: logger)
         registry = SessionRegistry(
             maxSessions: config.limits.maxSessions, maxSessionsPerAgent: config.limits.maxSessionsPerAgent,
             idleTimeout: config.limits.sessionIdleTimeout, metrics: metrics, logger: logger)
@@ -105,6 +106,7 @@ final class Gateway: Service, Sendable {
         for relay in stateless.values { await relay.close() }
         // Outcomes kept while the database was away (and those of the calls just closed): written if it answers in time.
         await gate.outcomes.flush()
+        await gate.refusals.flush()
         logger.info("gateway stopped; every session closed")
     }
 

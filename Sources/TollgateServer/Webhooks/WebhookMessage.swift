@@ -68,6 +68,52 @@ enum WebhookMessage {
         }
     }
 
+    /// The `type` of a burst's generic message, and its deliveries' event in `tollgate webhooks deliveries`.
+    static let burstType = "approval.requested.burst"
+    /// Requests a burst's message lists at most (its count is all of them).
+    static let burstListed = 20
+
+    /// One message for a burst of an agent's approval requests that followed its first within the endpoint's
+    /// `coalesce` window: how many, the first ``burstListed`` with their links, and a link to all the agent's pending
+    /// requests.
+    static func burst(agent: String, count: Int, approvals: [Approval], at time: Date, format: WebhookConfig.Format, baseURL: String) -> String {
+        let pending = "\(baseURL)/v1/approvals?status=pending&agent=\(agent.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? agent)"
+        let headline = "Approval needed: agent \(agent): \(count) more \(count == 1 ? "request" : "requests") pending"
+        switch format {
+        case .generic:
+            let listed: [JSONValue] = approvals.map { approval in
+                let id = approval.id.lowercasedString
+                let link = "\(baseURL)/v1/approvals/\(id)"
+                return [
+                    "id": .string(id), "server": .string(approval.request.server), "tool": .string(approval.request.tool),
+                    "requested_at": .string(EventCoding.timestamp(approval.request.requestedAt)),
+                    "expires_at": .string(EventCoding.timestamp(approval.request.expiresAt)),
+                    "links": ["approval": .string(link), "approve": .string(link + "/approve"), "deny": .string(link + "/deny")],
+                ]
+            }
+            let data: JSONValue = [
+                "agent": .string(agent), "count": .number(Double(count)), "text": .string(headline), "approvals": .array(listed),
+                "not_listed": .number(Double(max(0, count - approvals.count))), "links": ["pending": .string(pending)],
+            ]
+            return JSONValue.object(["type": .string(burstType), "timestamp": .string(EventCoding.timestamp(time)), "data": data]).canonicalJSON
+        case .slack:
+            var lines = approvals.map { approval in
+                let id = approval.id.lowercasedString
+                let link = "\(baseURL)/v1/approvals/\(id)"
+                return "• \(Self.escape("\(approval.request.server)/\(approval.request.tool)")): <\(link)|\(id.prefix(8))>"
+            }
+            if count > approvals.count { lines.append("… and \(count - approvals.count) more") }
+            let blocks: [JSONValue] = [
+                ["type": "section", "text": ["type": "mrkdwn", "text": .string("*\(Self.escape(headline))*\n" + lines.joined(separator: "\n"))]],
+                [
+                    "type": "context",
+                    "elements": [["type": "mrkdwn", "text": .string("<\(pending)|All pending requests of \(Self.escape(agent))>")]],
+                ],
+            ]
+            return JSONValue.object(["text": .string(headline.escapingInvisibles()), "blocks": .array(blocks)]).canonicalJSON
+        }
+    }
+
     /// The arguments as one short line.
     static func summary(_ arguments: JSONValue) -> String {
         let text = arguments.canonicalJSON

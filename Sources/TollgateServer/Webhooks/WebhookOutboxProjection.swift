@@ -39,6 +39,10 @@ struct WebhookOutboxProjection: Projection {
             for endpoint in endpoints where endpoint.events.contains(kind) {
                 guard endpoint.covers(server: approval.request.server, tool: approval.request.tool) else { continue }
                 guard event.recordedAt.addingTimeInterval(TimeInterval(endpoint.retryFor)) > now else { continue }
+                if kind == .requested {
+                    try queueRequest(approval, event: event, endpoint: endpoint, on: connection)
+                    continue
+                }
                 let body = WebhookMessage.body(kind, approval: approval, at: event.recordedAt, format: endpoint.format, baseURL: baseURL)
                 try WebhookOutboxStore.enqueue(
                     id: WebhookMessage.id(endpoint: endpoint.name, position: event.position), endpoint: endpoint.name, eventType: kind.rawValue,
@@ -46,5 +50,47 @@ struct WebhookOutboxProjection: Projection {
                     giveUpAt: event.recordedAt.addingTimeInterval(TimeInterval(endpoint.retryFor)), on: connection)
             }
         }
+    }
+
+    /// Queues an approval request for `endpoint`, coalesced per agent: the agent's first request is queued at once and
+    /// opens a window of `coalesce` seconds; the requests that follow within it go into one burst delivery ("agent X:
+    /// N more requests pending"), due when the window ends. A burst takes requests until its first attempt; one that
+    /// comes later, still within the window, starts another burst, due at once. The windows go by the events' times,
+    /// so a rebuild (which queues nothing already told) coalesces the same way.
+    private func queueRequest(_ approval: Approval, event: RecordedEvent, endpoint: WebhookConfig, on connection: PostgresConnection) throws {
+        let agent = approval.request.agent
+        let time = event.recordedAt
+        let id = WebhookMessage.id(endpoint: endpoint.name, position: event.position)
+        let retryFor = TimeInterval(endpoint.retryFor)
+        guard
+            try !WebhookOutboxStore.tells(endpoint: endpoint.name, agent: agent, id: id, approvalID: approval.id, at: time, on: connection)
+        else { return }
+        if endpoint.coalesce > 0, let latest = try WebhookOutboxStore.latestRequest(endpoint: endpoint.name, agent: agent, at: time, on: connection) {
+            if let coalesced = latest.coalesced, latest.open {
+                let ids = coalesced + [approval.id]
+                let body = try burstBody(ids, agent: agent, at: time, endpoint: endpoint, on: connection)
+                try WebhookOutboxStore.coalesce(into: latest.id, approvalIDs: ids, body: body, on: connection)
+            } else {
+                let body = try burstBody([approval.id], agent: agent, at: time, endpoint: endpoint, on: connection)
+                try WebhookOutboxStore.enqueueRequest(
+                    id: id, endpoint: endpoint.name, eventType: WebhookMessage.burstType, eventPosition: event.position, approvalID: approval.id,
+                    agent: agent, body: body, dueAt: latest.windowEndsAt, windowEndsAt: latest.windowEndsAt, coalesced: [approval.id],
+                    giveUpAt: latest.windowEndsAt.addingTimeInterval(retryFor), on: connection)
+            }
+            return
+        }
+        let body = WebhookMessage.body(.requested, approval: approval, at: time, format: endpoint.format, baseURL: baseURL)
+        try WebhookOutboxStore.enqueueRequest(
+            id: id, endpoint: endpoint.name, eventType: WebhookConfig.Event.requested.rawValue, eventPosition: event.position,
+            approvalID: approval.id, agent: agent, body: body, dueAt: nil, windowEndsAt: time.addingTimeInterval(TimeInterval(endpoint.coalesce)),
+            coalesced: nil, giveUpAt: time.addingTimeInterval(retryFor), on: connection)
+    }
+
+    /// A burst's message, from the requests' rows (each folded in the transaction of its event, so all are there).
+    private func burstBody(_ ids: [UUID], agent: String, at time: Date, endpoint: WebhookConfig, on connection: PostgresConnection) throws -> String {
+        let shown = Array(ids.prefix(WebhookMessage.burstListed))
+        let approvals = try ApprovalBook.states(shown, on: connection, forUpdate: false)
+        return WebhookMessage.burst(
+            agent: agent, count: ids.count, approvals: shown.compactMap { approvals[$0] }, at: time, format: endpoint.format, baseURL: baseURL)
     }
 }

@@ -96,12 +96,13 @@ struct AuditReplayCommand: AsyncParsableCommand {
             case .jsonl:
                 for call in calls { print(call.json.canonicalJSON) }
             case .table:
-                var rows = [["DECIDED", "AGENT", "SERVER", "TOOL", "DECISION", "RULE", "POLICY", "REVIEWERS", "OUTCOME"]]
+                var rows = [["DECIDED", "AGENT", "SERVER", "TOOL", "DECISION", "RULE", "POLICY", "ARGUMENTS", "REVIEWERS", "OUTCOME"]]
                 for call in calls {
                     let d = call.decided
                     let reviewers = (call.approval?.grants.map(\.reviewer) ?? []) + (call.approval?.denial.map { ["\($0.reviewer) (denied)"] } ?? [])
                     rows.append([
                         EventCoding.timestamp(d.decidedAt), d.agent, d.server, d.tool, d.decision, d.rule, String(d.policyHash.suffix(12)),
+                        d.argumentsSummary.map { "summary (\($0.bytes) bytes)" } ?? d.argumentsStorage,
                         reviewers.isEmpty ? "-" : reviewers.joined(separator: ","), call.outcome,
                     ])
                 }

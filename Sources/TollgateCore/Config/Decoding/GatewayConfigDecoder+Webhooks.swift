@@ -1,5 +1,5 @@
 extension GatewayConfigDecoder {
-    static let webhookKeys = ["name", "url", "secrets", "events", "servers", "tools", "format", "timeout", "retry_for", "backoff"]
+    static let webhookKeys = ["name", "url", "secrets", "events", "servers", "tools", "format", "timeout", "retry_for", "backoff", "coalesce"]
 
     mutating func decodeWebhooks(_ node: SourceNode, servers: [ServerConfig]) -> [WebhookConfig] {
         guard let items = list(node, at: "webhooks") else { return [] }
@@ -98,8 +98,18 @@ extension GatewayConfigDecoder {
                 ("timeout", 1...60, { (webhook: inout WebhookConfig, seconds: Int) in webhook.timeout = seconds }),
                 ("retry_for", 1...(30 * 86400), { (webhook: inout WebhookConfig, seconds: Int) in webhook.retryFor = seconds }),
                 ("backoff", 1...3600, { (webhook: inout WebhookConfig, seconds: Int) in webhook.backoff = seconds }),
+                ("coalesce", 1...3600, { (webhook: inout WebhookConfig, seconds: Int) in webhook.coalesce = seconds }),
             ] {
                 guard let node = Self.value(fields, key) else { continue }
+                // `coalesce: off` (or 0): every request is sent on its own.
+                if key == "coalesce" {
+                    switch node.value {
+                    case .string("off"), .number(0):
+                        webhook.coalesce = 0
+                        continue
+                    default: break
+                    }
+                }
                 let keyPath = FieldPath.key(path, key)
                 guard let resolved = numeric(node, at: keyPath), let seconds = duration(resolved, at: keyPath) else {
                     valid = false

@@ -34,6 +34,7 @@ struct GatewayConfigDecoder: SourceDecoding {
         "max_body_bytes", "max_held_calls", "max_sessions", "upstream_timeout", "max_sessions_per_agent", "session_idle_timeout",
         "max_connections", "header_timeout", "body_timeout", "connection_idle_timeout",
         "max_buffered_bytes", "max_listen_streams_per_agent",
+        "max_refused_argument_bytes", "max_recorded_refusals_per_minute", "max_pending_approvals",
     ]
     static let serverKeys = [
         "command", "args", "env", "cwd", "user", "group", "url", "transport", "headers", "policy", "store_arguments",
@@ -204,6 +205,21 @@ struct GatewayConfigDecoder: SourceDecoding {
             {
                 limits[keyPath: path] = .seconds(seconds)
             }
+        }
+        if let value = Self.value(fields, "max_refused_argument_bytes"),
+            let bytes = integer(value, at: "limits.max_refused_argument_bytes", in: 256...(1 << 20), unit: "bytes (256 to 1 MiB)")
+        {
+            limits.maxRefusedArgumentBytes = bytes
+        }
+        if let value = Self.value(fields, "max_recorded_refusals_per_minute"),
+            let count = integer(value, at: "limits.max_recorded_refusals_per_minute", in: 0...1_000_000, unit: "refusals")
+        {
+            limits.maxRecordedRefusalsPerMinute = count
+        }
+        if let value = Self.value(fields, "max_pending_approvals"),
+            let count = integer(value, at: "limits.max_pending_approvals", in: GatewayLimits.countRange, unit: "approval requests")
+        {
+            limits.maxPendingApprovals = count
         }
         return limits
     }

@@ -27,6 +27,15 @@ public struct GatewayLimits: Sendable, Equatable {
     /// idle upstream connection, so that the proxy closes it first).
     public var connectionIdleTimeout: Duration = .seconds(75)
 
+    /// A refused call whose arguments, as stored, have more bytes of canonical JSON keeps only their hash, size and
+    /// top-level keys in the log.
+    public var maxRefusedArgumentBytes: Int = 4096
+    /// Refusals of one agent recorded one by one per minute; past it they are answered as always and counted in one
+    /// `RefusalsSummarized` event per agent and minute.
+    public var maxRecordedRefusalsPerMinute: Int = 60
+    /// The most approval requests one agent may have pending at once; its next call that needs approval is refused.
+    public var maxPendingApprovals: Int = 20
+
     /// What `max_body_bytes` may be: 1 KiB to 64 MiB.
     static let bodyBytesRange = 1024...(64 << 20)
     /// What `max_held_calls` and `max_sessions` may be.

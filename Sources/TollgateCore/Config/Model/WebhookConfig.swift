@@ -11,6 +11,7 @@
 ///     format: generic                             # or slack (an incoming-webhook message)
 ///     timeout: 10s
 ///     retry_for: 1d
+///     coalesce: 30s                               # one agent's burst of requests: one message (0: one each)
 /// ```
 public struct WebhookConfig: Sendable, Equatable {
     public enum Format: String, Sendable, CaseIterable {
@@ -43,6 +44,9 @@ public struct WebhookConfig: Sendable, Equatable {
     public var retryFor: Int
     /// Seconds before the first retry; each later one waits twice as long (with jitter), up to an hour.
     public var backoff: Int
+    /// Seconds over which one agent's approval requests are coalesced: the first is sent at once, those that follow
+    /// within this time are sent as one message when it ends (0: every request is sent on its own).
+    public var coalesce: Int = 30
 
     public init(
         name: String, url: String, secrets: [WebhookSecret], events: Set<Event> = Set(Event.allCases), servers: [String] = [], tools: [String] = [],

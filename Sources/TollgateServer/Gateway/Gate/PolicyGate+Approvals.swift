@@ -34,10 +34,13 @@ extension PolicyGate {
             var seen = desk.waiters.generation
             let admission: ApprovalBook.Admission
             do {
-                admission = try await desk.book.admit(call: call, request: requested, reservations: reservations, now: now)
+                admission = try await desk.book.admit(
+                    call: call, request: requested, reservations: reservations, maxPending: maxPendingApprovals, now: now)
             } catch let refusal as ToolCallRecorder.NotAdmitted {
                 if let call { try await recorder.record(call) }
                 return noRoomOnRelease(request, callID: callID, ruling: ruling, key: refusal.key)
+            } catch let full as ApprovalBook.TooManyPending {
+                return try await tooManyPending(request, callID: callID, call: call, ruling: ruling, full: full)
             }
             call = nil
             var approval: Approval
@@ -142,6 +145,29 @@ extension PolicyGate {
     private enum Release {
         case reservations([CounterReservation])
         case refused(ToolCallVerdict)
+    }
+
+    /// Refuses a call that needs approval because its agent has as many requests pending as it may: recorded as
+    /// `limited` by `limits.max_pending_approvals` (a refusal: bounded arguments, the refusal budget), no request is
+    /// made, nothing is forwarded and no reviewer is notified.
+    private func tooManyPending(
+        _ request: ToolCallRequest, callID: UUID, call: ToolCallDecided?, ruling: GateRuling, full: ApprovalBook.TooManyPending
+    ) async throws -> ToolCallVerdict {
+        let refusal = GateRefusal.tooManyPending(
+            tool: request.tool, agent: full.agent, pending: full.pending, cap: full.cap, policyHash: ruling.policyHash)
+        metrics.pendingApprovalsRefused(server: request.identity.server)
+        logger.notice(
+            "call refused: its agent has the most approval requests pending it may have",
+            metadata: ["agent": "\(full.agent)", "pending": "\(full.pending)", "tool": "\(request.tool)"])
+        if var refused = call {
+            refused.decision = "limited"
+            refused.rule = GateRefusal.maxPendingRule
+            refused.reason = GateRefusal.tooManyPendingReason(agent: full.agent, pending: full.pending, cap: full.cap)
+            refused.bound(
+                arguments: request.arguments, canonicalBytes: request.arguments.canonicalJSON.utf8.count, maxBytes: maxRefusedArgumentBytes)
+            try await recordRefusal(refused)
+        }
+        return verdict(refusal, callID: callID)
     }
 
     private func noRoomOnRelease(_ request: ToolCallRequest, callID: UUID, ruling: GateRuling, key: CounterKey) -> ToolCallVerdict {

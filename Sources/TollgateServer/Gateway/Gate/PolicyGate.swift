@@ -20,11 +20,17 @@ struct PolicyGate: ToolCallGate {
     let approvals: ApprovalDesk?
     /// Outcomes the log could not take when their calls ended, kept until the database answers again.
     let outcomes: OutcomeBacklog
+    /// Each agent's budget of refusals recorded one by one per minute (`limits.max_recorded_refusals_per_minute`).
+    let refusals: RefusalBudget
+    /// A refused call keeps at most this many bytes of arguments (`limits.max_refused_argument_bytes`).
+    let maxRefusedArgumentBytes: Int
+    /// The most approval requests one agent may have pending (`limits.max_pending_approvals`).
+    let maxPendingApprovals: Int
     private let categories = RiskCategories()
 
     init(
         policies: PolicyBook, recorder: ToolCallRecorder, storage: [String: ArgumentRedaction], metrics: GatewayMetrics, approvals: ApprovalDesk?,
-        logger: Logger
+        limits: GatewayLimits = GatewayLimits(), logger: Logger
     ) {
         self.policies = policies
         self.recorder = recorder
@@ -33,6 +39,11 @@ struct PolicyGate: ToolCallGate {
         self.approvals = approvals
         self.logger = logger
         self.outcomes = OutcomeBacklog(metrics: metrics, logger: logger) { completed in try await recorder.record(completed) }
+        self.refusals = RefusalBudget(perMinute: limits.maxRecordedRefusalsPerMinute, metrics: metrics, logger: logger) { summary in
+            try await recorder.record(summary)
+        }
+        self.maxRefusedArgumentBytes = limits.maxRefusedArgumentBytes
+        self.maxPendingApprovals = limits.maxPendingApprovals
     }
 
     /// The metadata key under which refusals carry the decision, in the result's `_meta`.
@@ -88,7 +99,7 @@ struct PolicyGate: ToolCallGate {
             let ruling = GateRuling(decision, tool: request.tool, approvals: approvals != nil)
             let event = ToolCallDecided(
                 request, callID: callID, ruling: ruling, category: category, storage: storage(of: request),
-                micros: Int(started.duration(to: .now).microseconds))
+                micros: Int(started.duration(to: .now).microseconds), maxRefusedArgumentBytes: maxRefusedArgumentBytes)
             do {
                 return try await carryOut(ruling, event: event, request: request, started: started)
             } catch let refusal as ToolCallRecorder.NotAdmitted {
@@ -117,7 +128,7 @@ struct PolicyGate: ToolCallGate {
             metrics.relayOverhead(started.duration(to: .now))
             return .forward(ToolCallTicket(callID: event.callID, identity: request.identity, tool: request.tool, reservations: ruling.reservations))
         case .refuse(let refusal):
-            try await recorder.record(event)
+            try await recordRefusal(event)
             metrics.decided(ruling.decision, server: server)
             return verdict(refusal, callID: event.callID)
         case .hold(let requirement, let reservations):
@@ -125,7 +136,7 @@ struct PolicyGate: ToolCallGate {
             metrics.decided(ruling.decision, server: server)
             return try await hold(request, ruling: ruling, requirement: requirement, reservations: reservations, event: event, desk: approvals)
         case .unknownTool:
-            try await recorder.record(event)
+            try await recordRefusal(event)
             metrics.decided(ruling.decision, server: server)
             return .unknownTool
         }
@@ -153,6 +164,13 @@ struct PolicyGate: ToolCallGate {
 
     // MARK: - Helpers
 
+    /// Records a refused call in full while its agent has budget left this minute; past it, the call is counted in the
+    /// agent's `RefusalsSummarized` for the minute instead.
+    func recordRefusal(_ event: ToolCallDecided) async throws {
+        guard refusals.admit(event) else { return }
+        try await recorder.record(event)
+    }
+
     /// How `request`'s arguments are stored in the log.
     func storage(of request: ToolCallRequest) -> ArgumentStorage {
         (storage[request.identity.server] ?? ArgumentRedaction()).storage(for: request.tool)
@@ -165,10 +183,10 @@ struct PolicyGate: ToolCallGate {
     ) async -> ToolCallVerdict {
         let event = ToolCallDecided(
             request, callID: callID, ruling: ruling, category: nil, storage: storage(of: request),
-            micros: Int(started.duration(to: .now).microseconds))
+            micros: Int(started.duration(to: .now).microseconds), maxRefusedArgumentBytes: maxRefusedArgumentBytes)
         metrics.decided(ruling.decision, server: request.identity.server)
         do {
-            try await recorder.record(event)
+            try await recordRefusal(event)
         } catch {
             logger.error("cannot record a refusal", metadata: ["tool": "\(request.tool)", "error": "\(error)"])
         }

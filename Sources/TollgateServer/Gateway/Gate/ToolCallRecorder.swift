@@ -56,6 +56,12 @@ struct ToolCallRecorder: Sendable {
         try await store.append(stream: Self.stream(decided.callID), expectedVersion: .noStream, events: [event], notify: false)
     }
 
+    /// Appends the count of an agent's refusals past its budget for one minute.
+    func record(_ summary: RefusalsSummarized) async throws {
+        let event = NewEvent(type: RefusalsSummarized.type, data: try EventCoding.encode(summary))
+        try await store.append(stream: RefusalsSummarized.stream(summary.summaryID), expectedVersion: .noStream, events: [event], notify: false)
+    }
+
     /// Makes every reservation and appends the decision, all or nothing.
     ///
     /// Concurrent decisions share a transaction (group commit), as decisions without reservations do in the event store:

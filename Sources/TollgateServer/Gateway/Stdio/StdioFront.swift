@@ -49,7 +49,7 @@ public struct StdioFront: Sendable {
             let approvals = ApprovalDesk(book: book, waiters: ApprovalWaiters(book: book, maxHeld: config.limits.maxHeldCalls, logger: logger))
             let gate = PolicyGate(
                 policies: policies, recorder: ToolCallRecorder(store: store), storage: [server.name: server.argumentRedaction], metrics: metrics,
-                approvals: approvals, logger: logger)
+                approvals: approvals, limits: config.limits, logger: logger)
             let http = UpstreamHTTPClients()
             let factory = UpstreamFactory(clients: http, maxMessageBytes: 16 << 20, logger: logger)
             var options = RelaySession.Options()
@@ -62,6 +62,7 @@ public struct StdioFront: Sendable {
             waiting.cancel()
             await session.close()
             await gate.outcomes.flush()
+            await gate.refusals.flush()
             await http.shutdown()
         } catch {
             await database.close()
