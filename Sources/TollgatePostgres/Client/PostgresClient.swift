@@ -178,18 +178,35 @@ public final class PostgresClient: Sendable {
         }
         let timeout = LoopTimer.schedule(in: options.waitTimeout) { self.timeOut(waiterID) }
         defer { timeout.cancel() }
-        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Grant, any Error>) in
-            // Something may have been released between the check above and now: look again before queueing.
-            let immediate = state.withLock { state -> Grant? in
-                if let connection = state.idle.popLast() { return .connection(connection) }
-                if state.open < options.maxConnections {
-                    state.open += 1
-                    return .openSlot
+        // A caller whose task is cancelled while it waits (a decision past its deadline) leaves the line at once, so work
+        // nobody waits for any more is not done once connections come back.
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Grant, any Error>) in
+                // Something may have been released between the check above and now: look again before queueing.
+                enum Immediate { case grant(Grant), cancelled, queued }
+                let immediate = state.withLock { state -> Immediate in
+                    if let connection = state.idle.popLast() { return .grant(.connection(connection)) }
+                    if state.open < options.maxConnections {
+                        state.open += 1
+                        return .grant(.openSlot)
+                    }
+                    // Under the lock the cancellation handler takes: a cancellation is seen here, or finds the waiter in line.
+                    if Task.isCancelled { return .cancelled }
+                    state.waiters.append(Waiter(id: waiterID, continuation: continuation))
+                    return .queued
                 }
-                state.waiters.append(Waiter(id: waiterID, continuation: continuation))
-                return nil
+                switch immediate {
+                case .grant(let grant): continuation.resume(returning: grant)
+                case .cancelled: continuation.resume(throwing: CancellationError())
+                case .queued: break
+                }
             }
-            if let immediate { continuation.resume(returning: immediate) }
+        } onCancel: {
+            let waiter = state.withLock { state -> Waiter? in
+                guard let index = state.waiters.firstIndex(where: { $0.id == waiterID }) else { return nil }
+                return state.waiters.remove(at: index)
+            }
+            waiter?.continuation.resume(throwing: CancellationError())
         }
     }
 

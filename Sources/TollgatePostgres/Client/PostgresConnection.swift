@@ -59,8 +59,11 @@ public final class PostgresConnection: @unchecked Sendable {
         // ("schema already exists, skipping") would go to stderr through libpq's default printer: keep them back.
         // Prepared statements (see `query`) save parsing; each run is still planned for its own parameters, so a
         // statement never gets stuck with a plan made without them.
+        // The session time-outs ride in the same round trip (see `PostgresConfiguration.SessionTimeouts`).
+        let timeouts = configuration.timeouts.sql
         try connection.execute(
-            "SET TimeZone TO 'UTC'; SET DateStyle TO 'ISO, YMD'; SET client_min_messages TO warning; SET plan_cache_mode TO force_custom_plan")
+            "SET TimeZone TO 'UTC'; SET DateStyle TO 'ISO, YMD'; SET client_min_messages TO warning; SET plan_cache_mode TO force_custom_plan"
+                + (timeouts.isEmpty ? "" : "; " + timeouts))
         return connection
     }
 
@@ -151,8 +154,11 @@ public final class PostgresConnection: @unchecked Sendable {
     ///
     /// The body is synchronous on purpose: a transaction cannot wait on anything but this connection, so it
     /// stays short, which keeps the event log's committed high-water mark moving.
+    ///
+    /// Every transaction takes the event log's append lock (shared, see ``appendLockSQL``) before anything else, so one
+    /// that appends events after other writes is still seen by the log's readers as a possible appender.
     public func transaction<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
-        try execute("BEGIN")
+        try execute("BEGIN; " + Self.appendLockSQL)
         do {
             let value = try body(self)
             try execute("COMMIT")
@@ -162,6 +168,16 @@ public final class PostgresConnection: @unchecked Sendable {
             throw error
         }
     }
+
+    /// Takes the event log's append lock in the current transaction: a shared, transaction-level advisory lock that every
+    /// transaction appending to `tollgate.events` holds from before it has a transaction id (migration 0014), so the log's
+    /// readers wait only for transactions that hold it, not for every transaction of the cluster. Shared: appends never
+    /// wait for each other on it. The `tollgate.append_lock` setting tells the events table's trigger it is held.
+    public static let appendLockSQL =
+        "SELECT pg_advisory_xact_lock_shared(\(appendLockKey.0), \(appendLockKey.1)), set_config('tollgate.append_lock', 'on', true)"
+
+    /// The append lock's two keys ("toll", 1): in `pg_locks` an advisory lock with classid, objid = these and objsubid 2.
+    public static let appendLockKey: (Int32, Int32) = (1_953_459_308, 1)
 
     /// Whether the connection is open and not broken: reads whatever the server sent while it was idle
     /// (a termination notice, end of stream) without blocking.

@@ -304,24 +304,59 @@ public final class EventStore: Sendable {
     }
 
     /// Up to `limit` events after `position`, in global order, never skipping one whose transaction commits
-    /// late: only events from transactions older than every transaction still running are returned.
+    /// late: only events from transactions older than every appending transaction still running are returned
+    /// (see ``horizon(on:)``).
     public func readAll(after position: LogPosition, limit: Int = 1000) async throws -> [RecordedEvent] {
         try await client.withConnection { connection in try Self.readAll(after: position, limit: limit, on: connection) }
     }
 
     /// `readAll` on a connection the caller holds (inside a projection's transaction, say).
     public static func readAll(after position: LogPosition, limit: Int, on connection: PostgresConnection) throws -> [RecordedEvent] {
-        try decodeEvents(
+        let horizon = try horizon(on: connection)
+        return try decodeEvents(
             connection.query(
                 """
                 SELECT \(columns) FROM tollgate.events e
                 WHERE (transaction_id, position) > ($1::text::xid8, $2::bigint)
-                  AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+                  AND transaction_id < $4::text::xid8
                 ORDER BY e.transaction_id, e.position
                 LIMIT $3
                 """,
-                [String(position.transactionID), position.position, max(1, limit)]))
+                [String(position.transactionID), position.position, max(1, limit), horizon]))
     }
+
+    /// Where the log is readable up to (exclusive): the least transaction id among the transactions that hold the log's
+    /// append lock (every appending transaction does, from before it has an id: migration 0014), or the next transaction
+    /// id when none does; as text. Read in a statement of its own, before the statement that reads the rows: that
+    /// statement's later snapshot sees every transaction below it that ended.
+    ///
+    /// An open transaction that never appended (an idle `BEGIN; SELECT pg_current_xact_id();` in another session, a
+    /// report) holds nothing back; an appending one holds the log back until it ends (its time-outs bound that).
+    public static func horizon(on connection: PostgresConnection) throws -> String {
+        try connection.query(horizonSQL)[0].decode(String.self, 0)
+    }
+
+    /// `horizon(on:)`'s statement. The 32-bit ids in `pg_locks` are widened to 64 bits against the next id, which they
+    /// precede by less than 2^31. Two reads of `pg_locks`: a holder seen in the first that ended before the second ended
+    /// before the rows are read, and one that got its id after the snapshot's xmax has a greater id.
+    static let horizonSQL = """
+        WITH s AS (SELECT pg_snapshot_xmax(pg_current_snapshot()) AS next),
+        holders AS (
+            SELECT k.virtualtransaction FROM pg_locks k
+            WHERE k.locktype = 'advisory' AND k.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+              AND k.classid = \(PostgresConnection.appendLockKey.0) AND k.objid = \(PostgresConnection.appendLockKey.1) AND k.objsubid = 2
+              AND k.pid IS DISTINCT FROM pg_backend_pid()
+        ),
+        ids AS (
+            SELECT x.transactionid::text::bigint AS low FROM pg_locks x
+            WHERE x.locktype = 'transactionid' AND x.mode = 'ExclusiveLock' AND x.granted
+              AND x.virtualtransaction IN (SELECT virtualtransaction FROM holders)
+        )
+        SELECT least(s.next, (
+            SELECT min((n.v - ((n.v % 4294967296 - ids.low + 4294967296) % 4294967296))::text::xid8)
+            FROM ids, (SELECT s.next::text::bigint AS v) n
+        ))::text FROM s
+        """
 
     /// Up to `limit` readable events after `position` of the given `types` (all when `nil`), in global order, with
     /// their data and metadata or without them (`{}`), and how far the log was scanned: the caller's next position
@@ -359,11 +394,12 @@ public final class EventStore: Sendable {
 
     /// The last readable event's position (every event at or before it has committed), or `nil` for an empty log.
     public static func readableHead(on connection: PostgresConnection) throws -> LogPosition? {
+        let horizon = try horizon(on: connection)
         let head = try connection.query(
             """
             SELECT transaction_id::text, position FROM tollgate.events e
-            WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY e.transaction_id DESC, e.position DESC LIMIT 1
-            """)
+            WHERE transaction_id < $1::text::xid8 ORDER BY e.transaction_id DESC, e.position DESC LIMIT 1
+            """, [horizon])
         guard head.rowCount == 1 else { return nil }
         return LogPosition(transactionID: try head[0].decode(UInt64.self, 0), position: try head[0].decode(Int64.self, 1))
     }
@@ -372,14 +408,15 @@ public final class EventStore: Sendable {
     public func readLatest(limit: Int, stream: String? = nil) async throws -> [RecordedEvent] {
         guard limit > 0 else { return [] }
         return try await client.withConnection { connection in
-            try Self.decodeEvents(
+            let horizon = try Self.horizon(on: connection)
+            return try Self.decodeEvents(
                 connection.query(
                     """
                     SELECT \(Self.columns) FROM tollgate.events e
-                    WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot()) AND ($1::text IS NULL OR stream_id = $1)
+                    WHERE transaction_id < $3::text::xid8 AND ($1::text IS NULL OR stream_id = $1)
                     ORDER BY e.transaction_id DESC, e.position DESC
                     LIMIT $2
-                    """, [stream, limit])
+                    """, [stream, limit, horizon])
             ).reversed()
         }
     }
@@ -387,16 +424,7 @@ public final class EventStore: Sendable {
     /// The position of the last readable event, or `.start` for an empty log: where to start following
     /// only what comes next.
     public func headPosition() async throws -> LogPosition {
-        try await client.withConnection { connection in
-            let result = try connection.query(
-                """
-                SELECT transaction_id::text, position FROM tollgate.events e
-                WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-                ORDER BY e.transaction_id DESC, e.position DESC LIMIT 1
-                """)
-            guard result.rowCount == 1 else { return .start }
-            return LogPosition(transactionID: try result[0].decode(UInt64.self, 0), position: try result[0].decode(Int64.self, 1))
-        }
+        try await client.withConnection { connection in try Self.readableHead(on: connection) ?? .start }
     }
 
     /// Follows the log from `position`: every event after it exactly once, in global order, then each new one

@@ -23,6 +23,7 @@ public final class GroupCommitQueue<Request: Sendable, Outcome: Sendable>: Senda
     private let state = Mutex(State())
 
     private struct Pending {
+        var id: UInt64
         var request: Request
         var continuation: CheckedContinuation<Outcome, any Error>
         /// The event loop the caller was on: it is resumed there (see `drain`).
@@ -34,6 +35,7 @@ public final class GroupCommitQueue<Request: Sendable, Outcome: Sendable>: Senda
         var activeGroups = 0
         /// A lingering request's timer is running: requests that linger meanwhile are committed when it fires at the latest.
         var lingerTimerArmed = false
+        var nextID: UInt64 = 0
     }
 
     public init(maxGroupSize: Int = 32, maxConcurrentGroups: Int = 1, commit: @escaping Commit) {
@@ -46,14 +48,40 @@ public final class GroupCommitQueue<Request: Sendable, Outcome: Sendable>: Senda
     ///
     /// - Parameter linger: how long the request may wait for company before it is committed alone (`nil`: a commit
     ///   starts at once when none is running). A request whose caller is not in a hurry then rides in the next group.
+    ///
+    /// A request whose task is cancelled while it waits for its group is taken out of the queue and never committed
+    /// (`CancellationError`); once its group has started, it is committed (or not) with the group.
     public func submit(_ request: Request, linger: Duration? = nil) async throws -> Outcome {
+        if Task.isCancelled { throw CancellationError() }
+        let id = state.withLock { state -> UInt64 in
+            state.nextID += 1
+            return state.nextID
+        }
+        return try await withTaskCancellationHandler {
+            try await enqueue(request, id: id, linger: linger)
+        } onCancel: {
+            let pending = state.withLock { state -> Pending? in
+                guard let index = state.pending.firstIndex(where: { $0.id == id }) else { return nil }
+                return state.pending.remove(at: index)
+            }
+            pending?.continuation.resume(throwing: CancellationError())
+        }
+    }
+
+    private func enqueue(_ request: Request, id: UInt64, linger: Duration?) async throws -> Outcome {
         try await withCheckedThrowingContinuation { continuation in
-            let armTimer = state.withLock { state -> Bool in
-                state.pending.append(Pending(request: request, continuation: continuation, loop: LoopTimer.callerLoop))
+            let armTimer = state.withLock { state -> Bool? in
+                // Checked under the lock the cancellation handler takes: a cancellation is seen here or finds the request queued.
+                if Task.isCancelled { return nil }
+                state.pending.append(Pending(id: id, request: request, continuation: continuation, loop: LoopTimer.callerLoop))
                 // A group commit under way takes this request when it is done (it drains the queue): no timer needed.
                 guard linger != nil, state.activeGroups == 0, !state.lingerTimerArmed else { return false }
                 state.lingerTimerArmed = true
                 return true
+            }
+            guard let armTimer else {
+                continuation.resume(throwing: CancellationError())
+                return
             }
             if let linger {
                 // Taken by the next group that starts meanwhile, or committed when the time is up. One timer serves

@@ -39,6 +39,7 @@ extension Migration {
         Migration("0011_reserve_counter.sql", PackageResources._011_reserve_counter_sql),
         Migration("0012_runtime_role.sql", PackageResources._012_runtime_role_sql),
         Migration("0013_rebuild_rate_windows.sql", PackageResources._013_rebuild_rate_windows_sql),
+        Migration("0014_append_horizon.sql", PackageResources._014_append_horizon_sql),
         Migration("0015_webhook_bursts.sql", PackageResources._015_webhook_bursts_sql),
     ]
 }

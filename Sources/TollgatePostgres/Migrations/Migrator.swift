@@ -56,6 +56,16 @@ public struct Migrator: Sendable {
         let migrations = self.migrations
         let logger = self.logger
         return try await client.withConnection { connection in
+            // A migration may take long (a table rewritten, a log folded) and wait for another process's migration or for
+            // a running gateway's locks: no session time-outs while migrating; the connection's own are put back after.
+            let saved = try connection.query(
+                "SELECT current_setting('statement_timeout'), current_setting('lock_timeout'), set_config('statement_timeout', '0', false), "
+                    + "set_config('lock_timeout', '0', false)")[0]
+            let (statementTimeout, lockTimeout) = (try saved.decode(String.self, 0), try saved.decode(String.self, 1))
+            defer {
+                _ = try? connection.query(
+                    "SELECT set_config('statement_timeout', $1, false), set_config('lock_timeout', $2, false)", [statementTimeout, lockTimeout])
+            }
             try connection.query("SELECT pg_advisory_lock($1)", [Self.lockKey])
             defer { _ = try? connection.query("SELECT pg_advisory_unlock($1)", [Self.lockKey]) }
             let role = (try? connection.query("SELECT current_user::text")[0].decode(String.self, 0)) ?? "?"

@@ -26,6 +26,15 @@ public final class ProjectionRunner: Service, Sendable {
     let logger: Logger
     /// When each lazy projection last wrote its checkpoint.
     private let checkpointWrites = Mutex<[String: ContinuousClock.Instant]>([:])
+    /// Who holds the log's horizon back, and since when (see `watchHorizon`).
+    private let horizon = Mutex(HorizonWatch())
+    /// Told how many seconds the horizon has been held back, at each look (a metric).
+    private let horizonObserver = Mutex<(@Sendable (Double) -> Void)?>(nil)
+
+    /// How long one appending transaction may hold the log's readers back before a warning names it.
+    static let horizonWarning = Duration.seconds(5)
+    /// How often the runner looks at who holds the horizon back.
+    static let horizonLookInterval = Duration.seconds(1)
 
     public init(
         store: EventStore, projections: [any Projection], batchSize: Int = 2000, pollInterval: Duration = .milliseconds(500),
@@ -57,7 +66,122 @@ public final class ProjectionRunner: Service, Sendable {
                 } catch {
                     self.logger.error("projection update failed; retrying", metadata: ["error": "\(error)"])
                 }
+                await self.watchHorizonIfDue()
                 await signal.wait(after: seen, timeout: self.pollInterval)
+            }
+        }
+    }
+
+    // MARK: - The horizon
+
+    /// Calls `body` with the seconds the log's horizon has been held back (0 when nothing holds it) each time the runner
+    /// looks (about every second while it runs): for `tollgate_log_horizon_held_seconds`.
+    public func observeHorizon(_ body: @escaping @Sendable (Double) -> Void) {
+        horizonObserver.withLock { $0 = body }
+    }
+
+    /// Seconds the log's horizon has been held back by the oldest transaction that holds the append lock (0: none),
+    /// as of the last look.
+    public var horizonHeldSeconds: Double { horizon.withLock { $0.heldSeconds } }
+
+    struct HorizonWatch {
+        var lastLook: ContinuousClock.Instant?
+        /// The oldest holder seen, and when it was first seen.
+        var holder: (pid: Int32, transactionID: String)?
+        var since: ContinuousClock.Instant = .now
+        var warned = false
+        var heldSeconds: Double = 0
+    }
+
+    /// The oldest transaction that holds the append lock with a transaction id (the log's readers wait for it), if any.
+    public struct HorizonHolder: Sendable, Hashable {
+        public var pid: Int32
+        public var transactionID: String
+        public var user: String?
+        public var applicationName: String?
+        public var state: String?
+        /// Seconds since its transaction began, when this role may see it (`pg_read_all_stats` or the same role).
+        public var transactionAge: Double?
+    }
+
+    /// The oldest holder of the append lock with a transaction id, other than this connection.
+    public static func horizonHolder(on connection: PostgresConnection) throws -> HorizonHolder? {
+        let result = try connection.query(
+            """
+            WITH holders AS (
+                SELECT k.pid, k.virtualtransaction FROM pg_locks k
+                WHERE k.locktype = 'advisory' AND k.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                  AND k.classid = \(PostgresConnection.appendLockKey.0) AND k.objid = \(PostgresConnection.appendLockKey.1) AND k.objsubid = 2
+                  AND k.pid IS DISTINCT FROM pg_backend_pid()
+            ), ids AS (
+                SELECT h.pid, x.transactionid FROM holders h
+                JOIN pg_locks x ON x.virtualtransaction = h.virtualtransaction AND x.locktype = 'transactionid'
+                  AND x.mode = 'ExclusiveLock' AND x.granted
+            )
+            SELECT coalesce(i.pid, 0), i.transactionid::text, a.usename::text, a.application_name, a.state,
+                   extract(epoch FROM now() - a.xact_start)::float8
+            FROM ids i LEFT JOIN pg_stat_activity a ON a.pid = i.pid
+            ORDER BY age(i.transactionid) DESC LIMIT 1
+            """)
+        guard result.rowCount == 1 else { return nil }
+        let row = result[0]
+        return HorizonHolder(
+            pid: Int32(try row.decode(Int.self, 0)), transactionID: try row.decode(String.self, 1), user: try row.decode(String?.self, 2),
+            applicationName: try row.decode(String?.self, 3), state: try row.decode(String?.self, 4), transactionAge: try row.decode(Double?.self, 5))
+    }
+
+    /// Looks at who holds the horizon back, at most every `horizonLookInterval`: updates the held seconds (and the
+    /// observer), and logs a warning naming the transaction once it has held the log back `horizonWarning`, and a line
+    /// when it lets go. The wait itself is bounded by that transaction's own time-outs (`statement_timeout`,
+    /// `idle_in_transaction_session_timeout`) for the gateway's connections.
+    private func watchHorizonIfDue() async {
+        let due = horizon.withLock { watch -> Bool in
+            if let last = watch.lastLook, last.duration(to: .now) < Self.horizonLookInterval { return false }
+            watch.lastLook = .now
+            return true
+        }
+        guard due else { return }
+        let holder: HorizonHolder?
+        do {
+            holder = try await store.client.withConnection { try Self.horizonHolder(on: $0) }
+        } catch {
+            return
+        }
+        enum Say { case warn(Double), released(Double) }
+        let (held, says) = horizon.withLock { watch -> (Double, [Say]) in
+            var says: [Say] = []
+            let same = holder.map { now in watch.holder.map { $0.pid == now.pid && $0.transactionID == now.transactionID } ?? false } ?? false
+            if !same {
+                if watch.warned { says.append(.released(watch.heldSeconds)) }
+                watch.holder = holder.map { ($0.pid, $0.transactionID) }
+                watch.since = .now
+                watch.warned = false
+                watch.heldSeconds = 0
+            }
+            guard let holder else { return (0, says) }
+            let seen = watch.since.duration(to: .now)
+            watch.heldSeconds = max(Double(seen.components.seconds) + Double(seen.components.attoseconds) / 1e18, holder.transactionAge ?? 0)
+            if !watch.warned, watch.heldSeconds >= Double(Self.horizonWarning.components.seconds) {
+                watch.warned = true
+                says.append(.warn(watch.heldSeconds))
+            }
+            return (watch.heldSeconds, says)
+        }
+        horizonObserver.withLock { $0 }?(held)
+        for say in says {
+            switch say {
+            case .warn(let seconds):
+                guard let holder else { break }
+                logger.warning(
+                    "an open transaction that appends to the event log holds its readers back (projections, seals, webhooks, held calls' releases)",
+                    metadata: [
+                        "pid": "\(holder.pid)", "user": "\(holder.user ?? "?")", "application_name": "\(holder.applicationName ?? "?")",
+                        "state": "\(holder.state ?? "?")",
+                        "transaction_age_seconds": "\(holder.transactionAge.map { String(format: "%.1f", $0) } ?? "?")",
+                        "held_seconds": "\(String(format: "%.1f", seconds))",
+                    ])
+            case .released(let seconds):
+                logger.notice("the event log's readers are no longer held back", metadata: ["held_seconds": "\(String(format: "%.1f", seconds))"])
             }
         }
     }
@@ -161,6 +285,8 @@ public final class ProjectionRunner: Service, Sendable {
         let projection = try self.projection(named: name)
         let batchSize = batchSize
         return try await store.client.withTransaction { connection in
+            // A rebuild folds the whole log, in statements that may take longer than the session's statement time-out.
+            try connection.execute("SET LOCAL statement_timeout = 0")
             try Self.lockCheckpoint(projection.name, on: connection)
             try projection.reset(on: connection)
             var position = LogPosition.start

@@ -7,6 +7,8 @@ extension RateWindowStore {
     /// is counted twice or lost; the rate windows are written with each decision, not by the projector, so this is the
     /// only way they are rebuilt.
     public static func rebuild(on connection: PostgresConnection) throws -> Int {
-        try connection.query("SELECT tollgate.rebuild_rate_windows()")[0].decode(Int.self, 0)
+        // It folds the whole log in one statement, which may take longer than the session's statement time-out.
+        try connection.execute("SET LOCAL statement_timeout = 0")
+        return try connection.query("SELECT tollgate.rebuild_rate_windows()")[0].decode(Int.self, 0)
     }
 }

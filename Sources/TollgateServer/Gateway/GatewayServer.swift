@@ -69,6 +69,8 @@ public struct GatewayServer: Sendable {
                 store: store, projections: Self.projections(config: config, baseURL: "http://\(settings.host):\(settings.port)"), logger: logger)
             let webhooks = WebhookDispatcher(endpoints: config.webhooks, store: store, http: WebhookDispatcher.makeClient(), logger: logger)
             let gateway = Gateway(config: settings.config ?? GatewayConfig(), store: store, logger: logger)
+            let metrics = gateway.metrics
+            runner.observeHorizon { metrics.logHorizonHeld($0) }
             let app = makeApplication(client: database.client, readiness: readiness, gateway: gateway, logger: logger)
             let group = ServiceGroup(
                 configuration: .init(

@@ -33,8 +33,8 @@ struct GatewayConfigDecoder: SourceDecoding {
     static let limitKeys = [
         "max_body_bytes", "max_held_calls", "max_sessions", "upstream_timeout", "max_sessions_per_agent", "session_idle_timeout",
         "max_connections", "header_timeout", "body_timeout", "connection_idle_timeout",
+        "max_refused_argument_bytes", "max_recorded_refusals_per_minute", "max_pending_approvals", "decision_deadline",
         "max_buffered_bytes", "max_listen_streams_per_agent",
-        "max_refused_argument_bytes", "max_recorded_refusals_per_minute", "max_pending_approvals",
     ]
     static let serverKeys = [
         "command", "args", "env", "cwd", "user", "group", "url", "transport", "headers", "policy", "store_arguments",
@@ -197,7 +197,7 @@ struct GatewayConfigDecoder: SourceDecoding {
         }
         let timeouts: [(String, WritableKeyPath<GatewayLimits, Duration>)] = [
             ("session_idle_timeout", \.sessionIdleTimeout), ("header_timeout", \.headerTimeout), ("body_timeout", \.bodyTimeout),
-            ("connection_idle_timeout", \.connectionIdleTimeout),
+            ("connection_idle_timeout", \.connectionIdleTimeout), ("decision_deadline", \.decisionDeadline),
         ]
         for (key, path) in timeouts {
             if let value = Self.value(fields, key), let resolved = numeric(value, at: "limits.\(key)"),

@@ -13,6 +13,9 @@ public struct GatewayLimits: Sendable, Equatable {
     public var maxBufferedBytes: Int = 256 << 20
     /// The most `subscriptions/listen` streams one agent may have open at once; the next is refused.
     public var maxListenStreamsPerAgent: Int = 16
+    /// How long deciding a `tools/call` may take, recording the decision included; past it the call is refused ("the
+    /// decision log did not answer") and nothing is forwarded.
+    public var decisionDeadline: Duration = .seconds(2)
     /// The most MCP sessions one agent may have open at once (within `maxSessions`).
     public var maxSessionsPerAgent: Int = 100
     /// How long a session may go without a request before it is closed; an open GET stream is not a request.

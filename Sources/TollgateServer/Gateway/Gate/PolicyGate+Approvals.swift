@@ -43,6 +43,9 @@ extension PolicyGate {
                 return try await tooManyPending(request, callID: callID, call: call, ruling: ruling, full: full)
             }
             call = nil
+            // The decision deadline (PolicyGate+Deadline) ends once the request is recorded: the wait for reviewers has its own
+            // bounds. Past it, the agent was refused already: the call is not held (an identical retry uses the request).
+            if DecisionRace.current?.disarm() == false { throw DecisionRace.Expired() }
             var approval: Approval
             switch admission {
             case .released(let used):

@@ -26,6 +26,8 @@ struct PolicyGate: ToolCallGate {
     let maxRefusedArgumentBytes: Int
     /// The most approval requests one agent may have pending (`limits.max_pending_approvals`).
     let maxPendingApprovals: Int
+    /// How long a decision may take (`limits.decision_deadline`); see `decide(_:)` in PolicyGate+Deadline.
+    let decisionDeadline: Duration?
     private let categories = RiskCategories()
 
     init(
@@ -44,6 +46,7 @@ struct PolicyGate: ToolCallGate {
         }
         self.maxRefusedArgumentBytes = limits.maxRefusedArgumentBytes
         self.maxPendingApprovals = limits.maxPendingApprovals
+        self.decisionDeadline = limits.decisionDeadline
     }
 
     /// The metadata key under which refusals carry the decision, in the result's `_meta`.
@@ -55,9 +58,9 @@ struct PolicyGate: ToolCallGate {
         policies.policy(for: server)?.isHidden(tool) ?? true
     }
 
-    func decide(_ request: ToolCallRequest) async -> ToolCallVerdict {
+    /// Decides `request` as call `callID`, without a deadline (`decide(_:)` puts one around this).
+    func decide(_ request: ToolCallRequest, callID: UUID) async -> ToolCallVerdict {
         let started = ContinuousClock.now
-        let callID = UUID.random()
         let server = request.identity.server
         let policy = policies.policy(for: server)
         if let reason = request.catalogRefusal {
@@ -73,6 +76,8 @@ struct PolicyGate: ToolCallGate {
         do {
             return try await decide(request, call: call, policy: policy, callID: callID, category: category, started: started)
         } catch {
+            // Past the decision deadline the agent has its answer, and the work left is dropped: nothing to report.
+            if Task.isCancelled { return verdict(.unrecorded(tool: request.tool, policyHash: policy.contentHash), callID: callID) }
             logger.error("cannot record a decision; the call is refused", metadata: ["tool": "\(request.tool)", "error": "\(error)"])
             metrics.decided("error", server: server)
             return verdict(.unrecorded(tool: request.tool, policyHash: policy.contentHash), callID: callID)
