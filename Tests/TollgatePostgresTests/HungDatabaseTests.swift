@@ -147,4 +147,61 @@ final class HungDatabaseTests: XCTestCase {
         XCTAssertNil(none)
         await store.client.shutdown()
     }
+
+    /// The projector's runner reports an appending transaction that holds the log back: the held seconds climb (the
+    /// metric's source), a warning past 5 s names its backend and application, and a notice says when it let go.
+    func testTheRunnerNamesAnAppendingTransactionThatHoldsTheLogBack() async throws {
+        let configuration = try await TestCluster.freshDatabase()
+        let lines = CapturedLines()
+        let logger = Logger(label: "test") { _ in CapturingLogHandler(lines: lines) }
+        let store = EventStore(client: PostgresClient(configuration: configuration))
+        let runner = ProjectionRunner(store: store, projections: [StreamSummaryProjection()], logger: logger)
+        let held = Mutex(0.0)
+        runner.observeHorizon { seconds in held.withLock { $0 = max($0, seconds) } }
+        var named = configuration
+        named.applicationName = "stuck-appender"
+        let stuck = try PostgresConnection.connect(named)
+        defer { stuck.close() }
+        try stuck.execute("BEGIN")
+        _ = try EventStore.append(
+            [AppendRequest(stream: "open", expected: .noStream, events: [NewEvent(type: "E", data: Array("{}".utf8))])], on: stuck)
+        let running = Task { try await runner.run() }
+        defer { running.cancel() }
+        let deadline = ContinuousClock.now + .seconds(10)
+        func line(_ text: String) -> String? { lines.value.withLock { $0.first { $0.contains(text) } } }
+        while line("holds its readers back") == nil, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
+        let warning = try XCTUnwrap(line("holds its readers back"), "no warning within 10 s")
+        XCTAssertTrue(warning.contains("application_name=stuck-appender"), warning)
+        XCTAssertTrue(warning.contains("pid=\(stuck.backendPID)"), warning)
+        XCTAssertGreaterThanOrEqual(held.withLock { $0 }, 5)
+        try stuck.execute("COMMIT")
+        let released = ContinuousClock.now + .seconds(5)
+        while line("no longer held back") == nil, ContinuousClock.now < released { try await Task.sleep(for: .milliseconds(100)) }
+        XCTAssertNotNil(line("no longer held back"))
+        running.cancel()
+        await store.client.shutdown()
+    }
+}
+
+private final class CapturedLines: Sendable {
+    let value = Mutex<[String]>([])
+}
+
+/// Keeps every log line as text: its message and metadata.
+private struct CapturingLogHandler: LogHandler {
+    let lines: CapturedLines
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(
+        level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String, function: String, line: UInt
+    ) {
+        let fields = (metadata ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        lines.value.withLock { $0.append("\(level) \(message) \(fields)") }
+    }
 }
