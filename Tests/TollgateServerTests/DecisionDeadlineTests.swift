@@ -45,6 +45,8 @@ final class DecisionDeadlineTests: XCTestCase {
         }
         XCTAssertEqual(post(1).result?["isError"]?.boolValue, false)
         XCTAssertEqual(ledgerLines(), 1)
+        // Its outcome is in the log, so no append of it is in flight when the log is locked: the next decision is.
+        _ = try await gateway.events(type: ToolCallCompleted.type, atLeast: 1)
 
         // Another session locks the log: every append waits (up to the lock time-out, 10 s).
         let locker = try PostgresConnection.connect(try TestCluster.owner(of: gateway.database))

@@ -38,9 +38,15 @@ extension PolicyGate {
             if race.expire(verdict(refusal, callID: callID)) {
                 work.cancel()
                 metrics.decided("deadline", server: request.identity.server)
-                logger.warning(
-                    "the decision log did not answer in time; the call is refused",
-                    metadata: ["tool": "\(request.tool)", "call": "\(callID.lowercasedString)", "deadline": "\(Self.seconds(limit))"])
+                // At most one line a second while the database does not answer (at 100 calls/s, 100 lines a second otherwise).
+                if let others = DecisionRace.logLimiter.admit() {
+                    logger.warning(
+                        "the decision log did not answer in time; the call is refused",
+                        metadata: [
+                            "tool": "\(request.tool)", "call": "\(callID.lowercasedString)", "deadline": "\(Self.seconds(limit))",
+                            "others_refused_since_last_line": "\(others)",
+                        ])
+                }
             }
         }
         let answer = await withTaskCancellationHandler {
@@ -86,6 +92,26 @@ final class DecisionRace: Sendable {
     }
 
     private let state = Mutex(State())
+
+    /// Lets one log line a second through, and counts the rest.
+    final class LogLimiter: Sendable {
+        private let state = Mutex((last: ContinuousClock.Instant?.none, suppressed: 0))
+
+        /// The lines held back since the last one let through, or `nil` to hold this one back.
+        func admit() -> Int? {
+            state.withLock { state in
+                if let last = state.last, last.duration(to: .now) < .seconds(1) {
+                    state.suppressed += 1
+                    return nil
+                }
+                defer { state = (.now, 0) }
+                return state.suppressed
+            }
+        }
+    }
+
+    /// The deadline's warnings, process-wide.
+    static let logLimiter = LogLimiter()
 
     /// The decision's verdict, unless the deadline answered first (`false`).
     func finish(_ verdict: ToolCallVerdict) -> Bool {
