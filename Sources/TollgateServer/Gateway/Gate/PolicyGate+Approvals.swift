@@ -44,8 +44,12 @@ extension PolicyGate {
             }
             call = nil
             // The decision deadline (PolicyGate+Deadline) ends once the request is recorded: the wait for reviewers has its own
-            // bounds. Past it, the agent was refused already: the call is not held (an identical retry uses the request).
-            if DecisionRace.current?.disarm() == false { throw DecisionRace.Expired() }
+            // bounds. Past it, the agent was refused already: the call is not held (an identical retry uses the request). A
+            // call released at once by an approved request goes on: past the deadline, its outcome is recorded as not sent.
+            if case .released = admission {
+            } else if DecisionRace.current?.disarm() == false {
+                throw DecisionRace.Expired()
+            }
             var approval: Approval
             switch admission {
             case .released(let used):
