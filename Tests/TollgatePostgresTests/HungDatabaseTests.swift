@@ -120,6 +120,25 @@ final class HungDatabaseTests: XCTestCase {
         await store.client.shutdown()
     }
 
+    /// The runtime role appends only through the functions that take the append lock first: the unlocked ones they wrap
+    /// (migration 0014) are not its to call.
+    func testTheRuntimeRoleCannotCallTheUnlockedAppends() async throws {
+        let configuration = try await TestCluster.freshDatabase()
+        let connection = try PostgresConnection.connect(configuration)
+        defer { connection.close() }
+        for sql in [
+            "SELECT * FROM tollgate.append_events_unlocked(ARRAY['s'], ARRAY[0::bigint], ARRAY[1], ARRAY['E'], ARRAY['{}'::jsonb], ARRAY['{}'::jsonb])",
+            "SELECT * FROM tollgate.reserve_and_append_unlocked('{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', ARRAY['s'], ARRAY['E'], ARRAY['{}'::jsonb], ARRAY['{}'::jsonb])",
+            "SELECT tollgate.take_append_lock()",
+        ] {
+            XCTAssertThrowsError(try connection.execute(sql), sql) { XCTAssertEqual(($0 as? PostgresError)?.sqlState, "42501", "\($0)") }
+        }
+        XCTAssertEqual(
+            try connection.query(
+                "SELECT * FROM tollgate.append_events(ARRAY['s'], ARRAY[0::bigint], ARRAY[1], ARRAY['E'], ARRAY['{}'::jsonb], ARRAY['{}'::jsonb])"
+            ).rowCount, 1)
+    }
+
     /// An open transaction that appended holds the readers back (its event may commit), and is named: its backend,
     /// role and application name.
     func testAnOpenAppendingTransactionHoldsTheReadersBackAndIsNamed() async throws {
