@@ -90,6 +90,32 @@ import TollgateCore
         await clients.shutdown()
     }
 
+    /// `upstream_timeout` counts from forwarding, the upstream's start included: a request whose time runs out while a
+    /// slow upstream starts is answered -32001 and never sent to it.
+    @Test func aRequestWhoseTimeRunsOutWhileTheUpstreamStartsIsAnsweredAndNeverSent() async throws {
+        let connections = RelaySessionTests.Connections()
+        var options = RelaySession.Options()
+        options.requestTimeout = .milliseconds(300)
+        let session = RelaySession(
+            identity: SessionIdentity(agent: "a", grant: "g", session: "s1", server: "srv"), gate: RelaySessionTests.RecordingGate(),
+            options: options,
+            connect: {
+                try await Task.sleep(for: .milliseconds(800))
+                let upstream = Scripted(respond: RelaySessionTests.server)
+                connections.append(upstream)
+                return upstream
+            }, logger: Logger(label: "test"))
+        let started = ContinuousClock.now
+        let answers = await Self.all(
+            await session.receive(
+                Self.message(#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{}}}"#)))
+        #expect(answers.count == 1 && answers[0].contains("-32001") && answers[0].contains("was not ready within"), "\(answers)")
+        #expect(ContinuousClock.now - started < .seconds(2))
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(connections.sent(0).isEmpty, "nothing is sent once the request's time is up: \(connections.sent(0))")
+        await session.close()
+    }
+
     /// `notifications/cancelled` waits at the head of the line for a connection, before the calls already waiting.
     @Test func anUrgentRequestGoesBeforeThoseAlreadyWaiting() async throws {
         let held = Gate()
@@ -301,5 +327,27 @@ import TollgateCore
             return
         }
         for relay in [first, second, other] { await relay.close() }
+    }
+
+    /// The same cap holds for an agent's stateless `subscriptions/listen` requests (on the shared upstream).
+    @Test func theListenStreamCapHoldsForStatelessRequests() async throws {
+        let cap = ListenStreamCap(limit: 1)
+        var options = RelaySession.Options()
+        options.listenStreams = cap
+        let relay = StatelessRelay(
+            server: "srv", gate: RelaySessionTests.RecordingGate(), options: options,
+            connect: { Scripted { message in message.method == "subscriptions/listen" ? [] : RelaySessionTests.server(message) } },
+            logger: Logger(label: "test"))
+        let identity = SessionIdentity(agent: "a", grant: "g", session: "stateless:a", server: "srv")
+        let listen = Self.message(
+            #"{"jsonrpc":"2.0","id":1,"method":"subscriptions/listen","params":{"notifications":{},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#
+        )
+        guard case .stream = await relay.receive(listen, identity: identity).reply else {
+            Issue.record("the first is accepted")
+            return
+        }
+        let refused = await Self.all(await relay.receive(listen, identity: identity).reply)
+        #expect(refused.count == 1 && refused[0].contains("max_listen_streams_per_agent"), "\(refused)")
+        await relay.close()
     }
 }
