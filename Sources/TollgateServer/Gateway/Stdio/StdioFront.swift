@@ -54,6 +54,8 @@ public struct StdioFront: Sendable {
             let factory = UpstreamFactory(clients: http, maxMessageBytes: 16 << 20, logger: logger)
             var options = RelaySession.Options()
             options.requestTimeout = config.limits.upstreamTimeout
+            BufferBudget.process.limit = config.limits.maxBufferedBytes
+            options.listenStreams = ListenStreamCap(limit: config.limits.maxListenStreamsPerAgent)
             let identity = SessionIdentity(
                 agent: agent.id, grant: agent.grant, session: "stdio-" + SessionRegistry.newSessionID(), server: server.name)
             let session = RelaySession(identity: identity, gate: gate, options: options, connect: factory.connector(for: server), logger: logger)
