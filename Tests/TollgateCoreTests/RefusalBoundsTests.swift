@@ -18,7 +18,8 @@ import Testing
         for n in 0..<40 { members["k\(n)" + String(repeating: "é", count: n == 0 ? 100 : 1)] = .number(Double(n)) }
         let arguments = JSONValue.object(members)
         let size = arguments.canonicalJSON.utf8.count
-        var event = decided(arguments: arguments, requestID: "\"" + String(repeating: "i", count: 400) + "\"", tool: String(repeating: "t", count: 300))
+        var event = decided(
+            arguments: arguments, requestID: "\"" + String(repeating: "i", count: 400) + "\"", tool: String(repeating: "t", count: 300))
         event.bound(arguments: arguments, canonicalBytes: size, maxBytes: 4096)
         #expect(event.arguments == nil)
         #expect(event.argumentsStorage == "summary")
@@ -81,6 +82,42 @@ import Testing
         #expect(ledger.pending == 0 && ledger.dueAt == nil)
         // A new minute starts with a full budget.
         #expect(ledger.refused(agent: "bot", server: "s", tool: "a", decision: "deny", reason: "no", now: start + 61) == .record)
+    }
+
+    @Test func theBudgetsAreConfiguredWithDefaultsAndRanges() throws {
+        let secret = WebhookSecret.generate().text
+        let defaults = try loadConfig(
+            """
+            servers:
+              pay: {command: pay-server, policy: pay.yaml}
+            webhooks:
+              - {name: a, url: "https://example.com", secrets: ["\(secret)"]}
+              - {name: b, url: "https://example.com", secrets: ["\(secret)"], coalesce: off}
+              - {name: c, url: "https://example.com", secrets: ["\(secret)"], coalesce: 0}
+              - {name: d, url: "https://example.com", secrets: ["\(secret)"], coalesce: 2m}
+            """)
+        #expect(defaults.limits.maxRefusedArgumentBytes == 4096 && defaults.limits.maxRecordedRefusalsPerMinute == 60)
+        #expect(defaults.limits.maxPendingApprovals == 20)
+        #expect(defaults.webhooks.map(\.coalesce) == [30, 0, 0, 120])
+        let set = try loadConfig(
+            """
+            limits: {max_refused_argument_bytes: 1024, max_recorded_refusals_per_minute: 0, max_pending_approvals: 3}
+            servers:
+              pay: {command: pay-server, policy: pay.yaml}
+            """)
+        #expect(set.limits.maxRefusedArgumentBytes == 1024 && set.limits.maxRecordedRefusalsPerMinute == 0)
+        #expect(set.limits.maxPendingApprovals == 3)
+        let found = configDiagnostics(
+            """
+            limits: {max_refused_argument_bytes: 100, max_pending_approvals: 0}
+            servers:
+              pay: {command: pay-server, policy: pay.yaml}
+            webhooks:
+              - {name: a, url: "https://example.com", secrets: ["\(secret)"], coalesce: 2h}
+            """)
+        for path in ["limits.max_refused_argument_bytes", "limits.max_pending_approvals", "webhooks[0].coalesce"] {
+            #expect(found.contains { $0.path == path }, "\(path): \(found.map(\.path))")
+        }
     }
 
     @Test func aSummaryHoldsAtMostItsEntriesAndCountsTheRestAsOther() throws {

@@ -208,7 +208,8 @@ final class AgentBudgetTests: XCTestCase {
         func transfer(_ amount: Int) -> JSONValue? {
             wire.call("transfer", #"{"amount":\#(amount),"to":"bob"}"#, id: amount, session: session)
         }
-        let first = postAll((1...3).map { Self.call(id: "\($0)", tool: "transfer", arguments: #"{"amount":\#($0),"to":"bob"}"#) }, wire: wire, session: session)
+        let first = postAll(
+            (1...3).map { Self.call(id: "\($0)", tool: "transfer", arguments: #"{"amount":\#($0),"to":"bob"}"#) }, wire: wire, session: session)
         for answer in first {
             XCTAssertEqual(answer?["result"]?["structuredContent"]?["status"]?.stringValue, "pending_approval", "\(String(describing: answer))")
         }
