@@ -99,4 +99,45 @@ final class DecisionDeadlineTests: XCTestCase {
             XCTAssertTrue(completed.error?.contains("did not answer") == true, "\(String(describing: completed.error))")
         }
     }
+
+    /// An answer that waits for its outcome to be in the log (one the gateway makes up: the upstream timed out) waits at
+    /// most the deadline for a log that does not answer; the outcome lands once it does.
+    func testAnOutcomeTheLogCannotTakeHoldsTheAgentsAnswerAtMostTheDeadline() async throws {
+        let gateway = try await GatewayUnderTest.start(
+            servers: [
+                "fx": .stdio(command: try Peers.python2(), arguments: [Peers.fixtureServer, "--transport", "stdio"], policy: Self.policy)
+            ],
+            extraConfig: "limits: {decision_deadline: 1s, upstream_timeout: 2s}\n")
+        defer { gateway.stop() }
+        let wire = Wire(port: gateway.port, server: "fx", key: gateway.key)
+        let locker = try PostgresConnection.connect(try TestCluster.owner(of: gateway.database))
+        defer { locker.close() }
+        // The shared upstream is started (and its tools listed) by a first call.
+        var warm = false
+        for id in 1...20 where !warm {
+            let response = wire.post(Self.call(id), accept: "application/json", extra: Self.stateless)
+            warm = (try? JSONValue(parsing: response.body))?["result"]?["isError"]?.boolValue == false
+            if !warm { try await Task.sleep(for: .milliseconds(500)) }
+        }
+        XCTAssertTrue(warm, "the upstream did not start")
+        _ = try await gateway.events(type: ToolCallCompleted.type, atLeast: 1)
+        let decided = try await gateway.events(type: ToolCallDecided.type).count
+        let body =
+            #"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"slow","arguments":{"seconds":5},\#(StatelessSharingTests.meta)}}"#
+        let started = ContinuousClock.now
+        let call = Task.detached {
+            wire.post(body, accept: "application/json", extra: [("MCP-Protocol-Version", "2026-07-28")], timeout: .seconds(20))
+        }
+        // The decision is in the log once the call reaches the upstream; then the log stops answering.
+        _ = try await gateway.events(type: ToolCallDecided.type, atLeast: decided + 1)
+        try locker.execute("BEGIN; LOCK TABLE tollgate.events IN ACCESS EXCLUSIVE MODE")
+        let response = await call.value
+        let elapsed = started.duration(to: .now)
+        XCTAssertNotNil((try? JSONValue(parsing: response.body))?["error"], response.body)
+        XCTAssertLessThan(elapsed, .milliseconds(3800), "upstream_timeout (2 s) and at most the deadline (1 s) for the outcome")
+        try locker.execute("ROLLBACK")
+        let completed = try await gateway.events(type: ToolCallCompleted.type, atLeast: 2)
+        let outcomes = try completed.map { try EventCoding.decode(ToolCallCompleted.self, from: $0.data).outcome }
+        XCTAssertEqual(outcomes.last, "timed_out", "\(outcomes)")
+    }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOCore
 import Synchronization
 import TollgateCore
 import TollgateMCP
@@ -67,11 +68,47 @@ extension PolicyGate {
         await complete(ticket, outcome: .notSent("the decision log did not answer in \(Self.seconds(limit)); the call was refused"))
     }
 
+    /// Records a call's outcome, waiting at most the decision deadline: some answers wait for their outcome to be in the
+    /// log (those that give reservations back, and those the gateway makes up instead of the upstream's), and a database
+    /// that hangs must not hold them. Past it the write goes on beside the agent's answer (kept in the outcome backlog if
+    /// it fails), and the reservations it gives back stay counted until it lands.
+    func recordWithinDeadline(_ event: ToolCallCompleted) async {
+        guard let limit = decisionDeadline else {
+            await outcomes.record(event)
+            return
+        }
+        let outcomes = outcomes
+        let waiting = OneResume()
+        var timer: Scheduled<Void>?
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            waiting.arm(continuation)
+            Task {
+                await outcomes.record(event)
+                waiting.resume()
+            }
+            timer = LoopTimer.schedule(in: limit) { waiting.resume() }
+        }
+        timer?.cancel()
+    }
+
     /// "2 s", "0.5 s".
     static func seconds(_ duration: Duration) -> String {
         let (seconds, attoseconds) = duration.components
         if attoseconds == 0 { return "\(seconds) s" }
         return String(format: "%g s", Double(seconds) + Double(attoseconds) / 1e18)
+    }
+}
+
+/// A continuation resumed once, by whichever comes first.
+final class OneResume: Sendable {
+    private let continuation = Mutex<CheckedContinuation<Void, Never>?>(nil)
+
+    func arm(_ continuation: CheckedContinuation<Void, Never>) {
+        self.continuation.withLock { $0 = continuation }
+    }
+
+    func resume() {
+        continuation.withLock { $0.take() }?.resume()
     }
 }
 

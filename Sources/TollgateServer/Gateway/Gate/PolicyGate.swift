@@ -164,7 +164,7 @@ struct PolicyGate: ToolCallGate {
             callID: ticket.callID, server: ticket.identity.server, tool: ticket.tool, outcome: outcome.name, errorCode: errorCode,
             error: errorText, durationMillis: Double(duration.microseconds) / 1000,
             released: outcome.releasesReservations ? ticket.reservations.map(ToolCallDecided.Reservation.init) : [], completedAt: Date())
-        await outcomes.record(event)
+        await recordWithinDeadline(event)
     }
 
     // MARK: - Helpers
