@@ -116,6 +116,54 @@ import TollgateCore
         await session.close()
     }
 
+    /// A call answered with an event stream that it then never ends, given up at its time-out: the stream's
+    /// connection is closed (before, it stayed open, one of the 64, until the upstream ended it).
+    @Test func anEventStreamAnswerOfACallGivenUpIsClosed() async throws {
+        let never = Gate()
+        let server = try await ScriptedHTTPServer { request, _ in
+            guard let message = try? JSONRPCMessage(parsing: request.body), message.kind == .request, let id = message.id else {
+                return [.send("HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n")]
+            }
+            switch message.method {
+            case "tools/call":
+                return [
+                    .send("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"),
+                    .send(ScriptedHTTPServer.chunk(": started\n\n")), .waitFor(never),
+                ]
+            case "tools/list":
+                return [.send(ScriptedHTTPServer.answer(#"{"jsonrpc":"2.0","id":\#(id),"result":{"tools":[{"name":"echo","inputSchema":{}}]}}"#))]
+            default:
+                return [
+                    .send(ScriptedHTTPServer.answer(#"{"jsonrpc":"2.0","id":\#(id),"result":{"protocolVersion":"2025-11-25","capabilities":{}}}"#))
+                ]
+            }
+        }
+        defer {
+            never.open()
+            server.stop()
+        }
+        let clients = UpstreamHTTPClients()
+        let url = "http://127.0.0.1:\(server.port)/mcp"
+        var options = RelaySession.Options()
+        options.requestTimeout = .milliseconds(500)
+        let session = RelaySession(
+            identity: SessionIdentity(agent: "a", grant: "g", session: "s1", server: "srv"), gate: RelaySessionTests.RecordingGate(),
+            options: options,
+            connect: {
+                try await HTTPUpstreamConnection.connect(
+                    HTTPEndpoint(url: url, transport: .streamableHTTP), http: clients, logger: Logger(label: "t"))
+            }, logger: Logger(label: "test"))
+        _ = await Self.all(
+            await session.receive(
+                Self.message(#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{}}}"#)))
+        let answers = await Self.all(await session.receive(Self.message(#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo"}}"#)))
+        #expect(answers.last?.contains("-32001") == true, "\(answers)")
+        try await Self.waitUntil(.seconds(2)) { server.closed >= 1 }
+        #expect(server.closed >= 1, "the given-up call's event stream is closed")
+        await session.close()
+        await clients.shutdown()
+    }
+
     /// `notifications/cancelled` waits at the head of the line for a connection, before the calls already waiting.
     @Test func anUrgentRequestGoesBeforeThoseAlreadyWaiting() async throws {
         let held = Gate()

@@ -102,6 +102,7 @@ public actor RelaySession: RelayShell {
                 // The agent's own notification goes upstream: the relay does not send another. A request still waiting
                 // its turn to be written never is, and then there is nothing to cancel upstream.
                 let sending = stopSending(target)
+                machine.upstream.connection?.abandon(target)
                 await perform(machine.requests.cancelled(target))
                 if let sending, await sending.value?.notSent == true { return .accepted }
             }

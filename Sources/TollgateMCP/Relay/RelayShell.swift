@@ -84,6 +84,7 @@ extension RelayShell {
         case .cancelUpstream(let key, let reason):
             let sending = stopSending(key)
             guard let connection = machine.upstream.connection else { return }
+            connection.abandon(key)
             // Beside the relay: the cancellation may wait for a connection (at the head of the line), and the relay's
             // timer and reading must not wait with it. A request that was never written is not cancelled upstream.
             Task {

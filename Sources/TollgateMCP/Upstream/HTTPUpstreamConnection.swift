@@ -86,6 +86,8 @@ public final class HTTPUpstreamConnection: UpstreamConnection, Sendable {
         var initializeID: JSONRPCID?
         var postURL: String?
         var tasks: [Int: Task<Void, Never>] = [:]
+        /// The task reading each request's own event stream, by the request's id.
+        var streams: [JSONRPCID: Int] = [:]
         var nextTaskKey = 0
         /// Tracked tasks that ended before they were registered.
         var finishedEarly: Set<Int> = []
@@ -134,8 +136,8 @@ public final class HTTPUpstreamConnection: UpstreamConnection, Sendable {
             return
         // An event stream (a success of that type, `PlainHTTPClient.isEventStream`), read as it arrives.
         // What comes on a request's event stream belongs to that request.
-        case (_, .generalStream(let body)): track { [self] in await self.readEventStream(body, related: message.id) }
-        case (_, .plainStream(let body)): track { [self] in await self.readEventStream(body, related: message.id) }
+        case (_, .generalStream(let body)): track(request: message.id) { [self] in await self.readEventStream(body, related: message.id) }
+        case (_, .plainStream(let body)): track(request: message.id) { [self] in await self.readEventStream(body, related: message.id) }
         case (200..<300, .complete(let body)):
             if !body.isEmpty { await deliver(body) }
         case (404, _) where state.withLock({ $0.sessionID != nil }):
@@ -321,10 +323,18 @@ public final class HTTPUpstreamConnection: UpstreamConnection, Sendable {
 
     public func taken(_ event: UpstreamEvent) { pending.leave(event.cost) }
 
-    /// Runs `body` as a task that `close()` cancels.
-    private func track(_ body: @escaping @Sendable () async -> Void) {
+    /// The relay gave request `id` up: the event stream of its answer, if one is being read, is closed (so it holds
+    /// no connection until the upstream ends it).
+    public func abandon(_ id: JSONRPCID) {
+        let task = state.withLock { state in state.streams.removeValue(forKey: id).flatMap { state.tasks[$0] } }
+        task?.cancel()
+    }
+
+    /// Runs `body` as a task that `close()` cancels (and `abandon(request)`, for a request's own event stream).
+    private func track(request: JSONRPCID? = nil, _ body: @escaping @Sendable () async -> Void) {
         let key = state.withLock { state in
             state.nextTaskKey += 1
+            if let request { state.streams[request] = state.nextTaskKey }
             return state.nextTaskKey
         }
         let task = Task {
@@ -332,6 +342,7 @@ public final class HTTPUpstreamConnection: UpstreamConnection, Sendable {
             // A short body may end before it is registered below: then it leaves a note instead of an entry behind.
             self.state.withLock { state in
                 if state.tasks.removeValue(forKey: key) == nil { state.finishedEarly.insert(key) }
+                if let request, state.streams[request] == key { state.streams[request] = nil }
             }
         }
         state.withLock { state in

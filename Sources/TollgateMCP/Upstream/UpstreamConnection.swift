@@ -14,10 +14,14 @@ public protocol UpstreamConnection: AnyObject, Sendable {
     /// The relay has dealt with `event`: its bytes no longer count against the connection's read-ahead
     /// (``PendingEvents``), so its reader may go on.
     func taken(_ event: UpstreamEvent)
+    /// The relay gave request `id` up after it was sent: what is still being read for it alone (an HTTP answer's event
+    /// stream) stops.
+    func abandon(_ id: JSONRPCID)
 }
 
 extension UpstreamConnection {
     public func taken(_ event: UpstreamEvent) {}
+    public func abandon(_ id: JSONRPCID) {}
 }
 
 /// The bytes an upstream connection has read that its relay has not dealt with yet, within a bound (4 MiB by
