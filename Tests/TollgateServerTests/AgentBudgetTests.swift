@@ -311,6 +311,15 @@ final class AgentBudgetTests: XCTestCase {
         XCTAssertEqual(slack.requests.count, 3)
         let texts = try slack.requests.map { try JSONValue(parsing: $0["body"]?.stringValue ?? "")["text"]?.stringValue ?? "" }
         XCTAssertTrue(texts.contains("Approval needed: agent agent-a: 7 more requests pending"), "\(texts)")
+        // A rebuild of the outbox (or a second gateway's projector) queues nothing again: every request is told once.
+        let rebuild = try RunningProgram.run(
+            RunningProgram.tollgateBinary,
+            ["projections", "rebuild", "webhooks", "--config", gateway.configPath, "--database", gateway.database.connectionString])
+        XCTAssertEqual(rebuild.status, 0, rebuild.stderr)
+        try await Task.sleep(for: .seconds(1))
+        XCTAssertEqual(generic.requests.count, 3, "nothing sent again after a rebuild")
+        XCTAssertEqual(slack.requests.count, 3)
+
         print("9 approval requests (8 from one agent in \(started.duration(to: .now))): 3 messages per endpoint")
     }
 }
