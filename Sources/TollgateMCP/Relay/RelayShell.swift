@@ -269,7 +269,11 @@ extension RelayShell {
     }
 
     private func pump(_ connection: any UpstreamConnection, generation: Int) async {
+        var handled = 0
         for await event in connection.events {
+            // An upstream that floods keeps this loop busy: let the other relays' work run between its messages.
+            handled &+= 1
+            if handled % 16 == 0 { await Task.yield() }
             switch event {
             case .message(let message):
                 await perform(machine.upstreamMessage(message))
