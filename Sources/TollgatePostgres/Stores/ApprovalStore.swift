@@ -67,6 +67,13 @@ public struct ApprovalStore: Sendable {
         try connection.query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))", [fingerprint])
     }
 
+    /// The agent's pending requests that have not expired (an expired one not yet marked frees its slot).
+    public static func pendingCount(agent: String, now: Date, on connection: PostgresConnection) throws -> Int {
+        let result = try connection.query(
+            "SELECT count(*)::int FROM tollgate.approvals WHERE agent = $1 AND status = 'pending' AND expires_at > $2", [agent, now])
+        return try result[0].decode(Int.self, 0)
+    }
+
     /// The pending, and the approved but unused, requests of one call's fingerprint, oldest first.
     public static func candidates(
         agent: String, server: String, tool: String, argumentsHash: String, policyHash: String, on connection: PostgresConnection

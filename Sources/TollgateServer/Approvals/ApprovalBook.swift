@@ -77,7 +77,7 @@ struct ApprovalBook: Sendable {
             }
             if let maxPending {
                 try ApprovalStore.lock(fingerprint: "pending-approvals|" + fingerprint.agent, on: connection)
-                let pending = try Self.pendingCount(agent: fingerprint.agent, now: now, on: connection)
+                let pending = try ApprovalStore.pendingCount(agent: fingerprint.agent, now: now, on: connection)
                 if pending >= maxPending { throw TooManyPending(agent: fingerprint.agent, pending: pending, cap: maxPending) }
             }
             try recordCall(request.approvalID)
@@ -96,13 +96,6 @@ struct ApprovalBook: Sendable {
         var agent: String
         var pending: Int
         var cap: Int
-    }
-
-    /// The agent's pending requests that have not expired (an expired one not yet marked frees its slot).
-    static func pendingCount(agent: String, now: Date, on connection: PostgresConnection) throws -> Int {
-        let result = try connection.query(
-            "SELECT count(*)::int FROM tollgate.approvals WHERE agent = $1 AND status = 'pending' AND expires_at > $2", [agent, now])
-        return try result[0].decode(Int.self, 0)
     }
 
     // MARK: - Deciding
