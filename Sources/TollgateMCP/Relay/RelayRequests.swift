@@ -183,6 +183,11 @@ struct RelayRequests<Sink> {
         case gone
     }
 
+    /// How long request `key` has for its answer (nil: no limit, or no such request).
+    func limit(of key: JSONRPCID) -> Duration? {
+        requests[key]?.limit
+    }
+
     /// The request's time ran out before it could be sent (the upstream's start took it all): it is answered with the
     /// time-out and never sent. Nil when it had been given up already.
     mutating func timedOutBeforeSending(_ key: JSONRPCID) -> Action? {

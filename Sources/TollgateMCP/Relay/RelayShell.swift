@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 import TollgateCore
 
 /// What became of a request the relay tried to send.
@@ -151,10 +152,16 @@ extension RelayShell {
     func forward(_ message: JSONRPCMessage, key: JSONRPCID, ticket: ToolCallTicket?) async -> Forwarding {
         let begun = ContinuousClock.now
         let connection: any UpstreamConnection
-        do {
-            connection = try await liveUpstream()
-        } catch {
+        switch await liveUpstream(within: machine.requests.limit(of: key)) {
+        case .ready(let live):
+            connection = live
+        case .failed(let error):
             guard let action = machine.requests.notSent(key, error: error) else { return .givenUp(.notSent(error.description)) }
+            await perform(withTicket(action, ticket))
+            return .sent
+        case .timedOut:
+            // Answered at its time-out while the start goes on (a later request uses the upstream it brings up).
+            guard let action = machine.requests.timedOutBeforeSending(key) else { return .givenUp(.cancelled) }
             await perform(withTicket(action, ticket))
             return .sent
         }
@@ -202,6 +209,29 @@ extension RelayShell {
     }
 
     // MARK: - The upstream
+
+    /// ``liveUpstream()``, waited for at most `limit` (nil: without a limit): a request must not wait past its
+    /// `upstream_timeout` for an upstream that is slow to start. The start itself goes on when the wait ends.
+    private func liveUpstream(within limit: Duration?) async -> UpstreamWait {
+        if let connection = machine.upstream.connection { return .ready(connection) }
+        guard let limit else {
+            do throws(UpstreamError) { return .ready(try await liveUpstream()) } catch { return .failed(error) }
+        }
+        let first = FirstOf<UpstreamWait>()
+        return await withCheckedContinuation { continuation in
+            first.arm(continuation)
+            let timer = Task {
+                try? await Task.sleep(for: limit)
+                first.resume(.timedOut)
+            }
+            Task {
+                let wait: UpstreamWait
+                do throws(UpstreamError) { wait = .ready(try await self.liveUpstream()) } catch { wait = .failed(error) }
+                timer.cancel()
+                first.resume(wait)
+            }
+        }
+    }
 
     /// The upstream connection, started (or restarted) if there is none. Requests that arrive while a start is under
     /// way wait for it, so none is sent before the handshake is replayed.
@@ -372,5 +402,25 @@ extension RelayShell {
         var replies = stream.makeAsyncIterator()
         guard let bytes = await replies.next() else { return nil }
         return try? JSONRPCMessage(parsing: bytes)
+    }
+}
+
+/// How a request's wait for the upstream ended.
+enum UpstreamWait: Sendable {
+    case ready(any UpstreamConnection)
+    case failed(UpstreamError)
+    case timedOut
+}
+
+/// A continuation resumed once, with whichever value comes first.
+final class FirstOf<Value: Sendable>: Sendable {
+    private let continuation = Mutex<CheckedContinuation<Value, Never>?>(nil)
+
+    func arm(_ continuation: CheckedContinuation<Value, Never>) {
+        self.continuation.withLock { $0 = continuation }
+    }
+
+    func resume(_ value: Value) {
+        continuation.withLock { $0.take() }?.resume(returning: value)
     }
 }
