@@ -183,6 +183,13 @@ import TollgateCore
             print(json.dumps({"repeated": repeated[0], "name": params.get("name"), "arguments": {} if arguments is None else arguments}))
         """#
 
+    /// Runs blocking `work` on a thread of its own and waits for it without holding one of the cooperative pool's.
+    static func onOwnThread<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            Thread { continuation.resume(returning: work()) }.start()
+        }
+    }
+
     @Test func theGatewayRefusesOrReadsExactlyWhatPythonReads() async throws {
         var generator = Generator(state: 20_261_207)
         let messages = (0..<600).map { generator.message(index: $0) }
@@ -194,10 +201,16 @@ import TollgateCore
         python.standardInput = input
         python.standardOutput = output
         try python.run()
-        let reading = Task.detached { output.fileHandleForReading.readDataToEndOfFile() }
-        input.fileHandleForWriting.write(Data((messages.joined(separator: "\n") + "\n").utf8))
-        try input.fileHandleForWriting.close()
-        python.waitUntilExit()
+        // The pipe's reads and writes and the wait for Python block: each on a thread of its own, never on the two
+        // threads of Swift's cooperative pool, where they would stall every other test of this process meanwhile.
+        let reading = Task { await Self.onOwnThread { output.fileHandleForReading.readDataToEndOfFile() } }
+        let writer = input.fileHandleForWriting
+        let text = Data((messages.joined(separator: "\n") + "\n").utf8)
+        await Self.onOwnThread {
+            writer.write(text)
+            try? writer.close()
+            python.waitUntilExit()
+        }
         #expect(python.terminationStatus == 0)
         let lines = String(decoding: await reading.value, as: UTF8.self).split(separator: "\n")
         try #require(lines.count == messages.count)

@@ -290,7 +290,8 @@ import Testing
         try await Task.sleep(for: .milliseconds(120))
         _ = try await client.execute(.POST, server.target, headers: [], body: ByteBuffer(string: "{}"))
         #expect(server.accepted == 2)
-        try await eventually { server.closed == 1 }
+        // The first was closed, not reused (the second, idle once answered, may be swept as well by the time we look).
+        try await eventually { server.closed >= 1 }
     }
 
     @Test func anIdleConnectionNobodyAsksForAgainIsClosedAfterTheIdleTimeout() async throws {
@@ -321,9 +322,10 @@ import Testing
         try await eventually { client.openConnections == 0 }
         async let slow = client.execute(.POST, server.target, headers: [], body: ByteBuffer(string: "{}"))
         try await Task.sleep(for: .milliseconds(300))
+        // Checked while the second is still in use: once answered it is idle too, and swept 50 ms later.
+        #expect(server.closed == 1, "only the first, idle connection was swept, not the one in use")
         release.open()
         #expect(try await slow.status == 200)
-        #expect(server.closed == 1, "only the first, idle connection was swept")
     }
 
     @Test func cancellingAWaitingRequestClosesItsConnection() async throws {
