@@ -41,5 +41,6 @@ extension Migration {
         Migration("0013_rebuild_rate_windows.sql", PackageResources._013_rebuild_rate_windows_sql),
         Migration("0014_append_horizon.sql", PackageResources._014_append_horizon_sql),
         Migration("0015_webhook_bursts.sql", PackageResources._015_webhook_bursts_sql),
+        Migration("0016_ui_sessions.sql", PackageResources._016_ui_sessions_sql),
     ]
 }

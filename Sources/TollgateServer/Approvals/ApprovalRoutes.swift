@@ -17,7 +17,7 @@ struct ApprovalRoutes: Sendable {
     /// Bodies of approve and deny are small: a comment or a reason.
     static let maxBodyBytes = 16 * 1024
     /// Characters in a comment or a reason.
-    static let maxTextLength = 2000
+    static let maxTextLength = ApprovalDecisions.maxTextLength
 
     /// Every operation this API serves: the OpenAPI document (``ApprovalAPIDocument``) lists exactly these, by
     /// `operationId` (the raw value), method and path. Any other method on one of these paths is answered 405.
@@ -90,8 +90,8 @@ struct ApprovalRoutes: Sendable {
         else {
             return Self.problem(.unauthorized, "unauthorized", "the token is not a reviewer's token", headers: challenge)
         }
-        if decides, !reviewer.role.mayDecide {
-            return Self.problem(.forbidden, "forbidden", "\(reviewer.id) is an \(reviewer.role.rawValue) and may read approvals, not decide them")
+        if decides, let problem = ApprovalDecisions.mayDecide(reviewer) {
+            return Self.problem(problem.status, problem.code, problem.message)
         }
         do {
             return try await body(reviewer)
@@ -159,28 +159,9 @@ struct ApprovalRoutes: Sendable {
     private func decide(_ request: Request, id text: String, reviewer: ReviewerConfig, approve: Bool) async throws -> Response {
         guard let id = UUID(uuidString: text) else { throw Self.notFound(text) }
         let fields = try await Self.body(request, allowed: approve ? ["comment"] : ["reason"])
-        let now = Date()
-        let outcome: ApprovalBook.Decided
-        if approve {
-            let comment = fields["comment"]
-            outcome = try await book.decide(id) { $0.grant(by: reviewer.id, comment: comment, now: now) }
-        } else {
-            guard let reason = fields["reason"], !reason.allSatisfy(\.isWhitespace) else {
-                throw Problem(.badRequest, "invalid_body", "a denial needs a reason: {\"reason\": \"...\"}; the agent is shown it")
-            }
-            outcome = try await book.decide(id) { $0.deny(by: reviewer.id, reason: reason, now: now) }
-        }
-        switch outcome {
-        case .notFound:
-            throw Self.notFound(text)
-        case .refused(let refusal, let approval):
-            throw Self.problem(for: refusal, approval: approval)
-        case .decided(let approval):
-            logger.notice(
-                approve ? "approval granted" : "approval denied",
-                metadata: ["approval": "\(approval.id.lowercasedString)", "reviewer": "\(reviewer.id)", "status": "\(approval.status.rawValue)"])
-            return Self.json(.ok, Array(ApprovalRepresentation.json(approval, now: Date(), withArguments: true).canonicalJSON.utf8))
-        }
+        let verdict: ApprovalDecisions.Verdict = approve ? .approve(comment: fields["comment"]) : .deny(reason: fields["reason"])
+        let approval = try await ApprovalDecisions(book: book, logger: logger).decide(id, by: reviewer, verdict)
+        return Self.json(.ok, Array(ApprovalRepresentation.json(approval, now: Date(), withArguments: true).canonicalJSON.utf8))
     }
 
     private func load(_ text: String) async throws -> Approval {
@@ -246,9 +227,7 @@ struct ApprovalRoutes: Sendable {
                 throw Problem(.badRequest, "invalid_body", "unknown field `\(key.prefix(64))`; allowed: \(allowed.sorted().joined(separator: ", "))")
             }
             guard case .string(let text) = member else { throw Problem(.badRequest, "invalid_body", "`\(key)` must be a string") }
-            guard text.count <= maxTextLength, !text.unicodeScalars.contains("\0") else {
-                throw Problem(.badRequest, "invalid_body", "`\(key)` must have at most \(maxTextLength) characters and no NUL")
-            }
+            if let problem = ApprovalDecisions.textProblem(text, field: key) { throw problem }
             fields[key] = text
         }
         return fields

@@ -105,6 +105,7 @@ public struct GatewayServer: Sendable {
         HealthRoutes(client: client, readiness: readiness).register(on: router)
         gateway.routes.register(on: router)
         ApprovalRoutes(book: gateway.approvals.book, reviewers: ReviewerDirectory(gateway.config.reviewers), logger: logger).register(on: router)
+        ReviewerPage(gateway: gateway, logger: logger).register(on: router)
         let metrics = gateway.metrics
         router.get("metrics") { _, _ in
             Response(

@@ -27,7 +27,7 @@ struct GatewayConfigDecoder: SourceDecoding {
 
     static let rootKeys = [
         "listen", "database", "data_directory", "allowed_origins", "logging", "limits", "store_arguments", "servers", "agents",
-        "reviewers", "webhooks", "public_url",
+        "reviewers", "webhooks", "public_url", "ui",
     ]
     static let loggingKeys = ["level", "format"]
     static let limitKeys = [
@@ -85,6 +85,7 @@ struct GatewayConfigDecoder: SourceDecoding {
         if let node = Self.value(fields, "public_url"), let url = httpURL(node, at: "public_url", example: "https://tollgate.example.com") {
             config.publicURL = url.hasSuffix("/") ? String(url.dropLast()) : url
         }
+        if let node = Self.value(fields, "ui") { config.ui = decodeReviewerPage(node) }
         return config
     }
 

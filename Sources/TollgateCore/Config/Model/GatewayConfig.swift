@@ -32,6 +32,8 @@ public struct GatewayConfig: Sendable, Equatable {
     public var webhooks: [WebhookConfig] = []
     /// The gateway's address as reviewers reach it, for links in notifications; `nil`: `http://` and `listen`.
     public var publicURL: String?
+    /// The reviewer web page (`ui:`): how long its sessions last.
+    public var ui = ReviewerPageSettings()
 
     public init(
         listen: String = "127.0.0.1:8420",
