@@ -14,7 +14,8 @@ struct LoadDriverTests {
         sessions: Int = 1,
         connections: Int = 4,
         timeout: TimeAmount = .seconds(10),
-        headers: [(name: String, value: String)] = []
+        headers: [(name: String, value: String)] = [],
+        keepSamples: Bool = false
     ) throws -> LoadReport {
         let configuration = LoadConfiguration(
             target: try TargetURL(parsing: server.url),
@@ -27,7 +28,8 @@ struct LoadDriverTests {
             connections: connections,
             maximumConnections: 64,
             sessions: sessions,
-            timeout: timeout
+            timeout: timeout,
+            keepSamples: keepSamples
         )
         let address = try SocketAddress(ipAddress: "127.0.0.1", port: server.port)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -46,6 +48,28 @@ struct LoadDriverTests {
         #expect(report.sessions == 2 && report.sessionsClosed == 2)
         #expect(report.protocolVersion == "2025-11-25")
         #expect(report.callsPerSecond == 200)
+    }
+
+    @Test func everyMeasuredCallIsKeptWithItsDueTimeOnlyWhenAsked() throws {
+        let server = try FakeMCPServer()
+        defer { server.stop() }
+        let kept = try run(server, answer: "mixed", mode: .fixedRate(200), duration: .milliseconds(300), keepSamples: true)
+        #expect(kept.samples.count == 60)
+        // Due every 5 ms from the start of the measurement: 0, 5, ..., 295 ms.
+        let dues = kept.samples.map { $0.due.nanoseconds / 1_000_000 }.sorted()
+        #expect(dues == (0..<60).map { Int64($0 * 5) })
+        #expect(kept.samples.allSatisfy { $0.latency.nanoseconds > 0 })
+        // "mixed" answers a quarter each with a result, an isError result, a JSON-RPC error and an HTTP error.
+        #expect(kept.samples.filter(\.ok).count == 30)
+        let plain = try run(server, answer: "alternate", mode: .fixedRate(200), duration: .milliseconds(100))
+        #expect(plain.samples.isEmpty && plain.statistics.latency.count == 20)
+    }
+
+    @Test func aSampleLineHasItsDueTimeInMillisecondsAndItsLatencyInMicroseconds() {
+        let sample = LoadSample(due: .microseconds(1_234_005), latency: .nanoseconds(2_345_678), ok: true)
+        #expect(sample.line == "1234.005\t2345\t1")
+        #expect(LoadSample(due: .microseconds(7), latency: .microseconds(90), ok: false).line == "0.007\t90\t0")
+        #expect(LoadSample.header == "due_ms\tlatency_us\tok")
     }
 
     @Test func outcomesAreCountedApart() throws {

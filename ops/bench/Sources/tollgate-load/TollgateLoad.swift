@@ -81,6 +81,12 @@ struct TollgateLoad: ParsableCommand {
     @Option(help: "Also write the JSON report to this file (replaced if it exists), whatever --format says.")
     var reportFile: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Also write every measured call to this file (replaced if it exists), one tab-separated line each: when it was "
+                + "due (ms from the start of the measurement), its latency (µs), and 1 if it was answered with a result."))
+    var samplesFile: String?
+
     func validate() throws {
         if saturate && rate != nil { throw ValidationError("--rate and --saturate exclude each other") }
         if let rate, !(rate > 0 && rate <= 10_000_000) { throw ValidationError("--rate must be above 0 and at most 10000000") }
@@ -116,7 +122,8 @@ struct TollgateLoad: ParsableCommand {
             connections: connections,
             maximumConnections: maxConnections ?? max(256, connections),
             sessions: sessions,
-            timeout: timeout.amount
+            timeout: timeout.amount,
+            keepSamples: samplesFile != nil
         )
         let address: SocketAddress
         do {
@@ -136,6 +143,15 @@ struct TollgateLoad: ParsableCommand {
         if let reportFile {
             do {
                 try ReportFile.write(report.json + "\n", to: reportFile)
+            } catch {
+                StandardError.print("tollgate-load: \(error)")
+                throw ExitCode(1)
+            }
+        }
+        if let samplesFile {
+            do {
+                let lines = [LoadSample.header] + report.samples.sorted { $0.due < $1.due }.map(\.line)
+                try ReportFile.write(lines.joined(separator: "\n") + "\n", to: samplesFile)
             } catch {
                 StandardError.print("tollgate-load: \(error)")
                 throw ExitCode(1)

@@ -17,6 +17,8 @@ struct LoadReport: Sendable {
     var statistics: LoadStatistics
     /// Things worth knowing that are not failures of the run: a different protocol version, a refused `DELETE`.
     var notes: [String]
+    /// Every measured call in the order answered, when the run kept them (`--samples-file`).
+    var samples: [LoadSample] = []
 
     /// A fixed-rate run keeps its schedule when no call waited for a connection with the pool at its cap, none
     /// timed out unsent, and 99 % were written within 1 ms of their scheduled time.

@@ -27,8 +27,29 @@ struct LoadConfiguration: Sendable {
     var sessions: Int
     /// How long a call may take, from its scheduled time, before it counts as timed out.
     var timeout: TimeAmount
+    /// Whether to keep every measured call's time and latency (`--samples-file`).
+    var keepSamples = false
     /// The protocol version offered in `initialize`.
     var protocolVersion = "2025-11-25"
+
+    init(
+        target: TargetURL, headers: [(name: String, value: String)], tool: String, arguments: String, mode: Mode,
+        duration: TimeAmount, warmup: TimeAmount, connections: Int, maximumConnections: Int, sessions: Int, timeout: TimeAmount,
+        keepSamples: Bool = false
+    ) {
+        self.target = target
+        self.headers = headers
+        self.tool = tool
+        self.arguments = arguments
+        self.mode = mode
+        self.duration = duration
+        self.warmup = warmup
+        self.connections = connections
+        self.maximumConnections = maximumConnections
+        self.sessions = sessions
+        self.timeout = timeout
+        self.keepSamples = keepSamples
+    }
 }
 
 /// An `http://host:port/path` URL, the only kind the load generator speaks.

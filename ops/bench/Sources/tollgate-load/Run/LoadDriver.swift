@@ -72,6 +72,8 @@ final class LoadDriver {
     private var notes: [String] = []
 
     private var startTime = NIODeadline.now()
+    /// Every measured call, when the configuration keeps them (`--samples-file`).
+    private var samples: [LoadSample] = []
     private var measureStart = NIODeadline.now()
     private var measureEnd = NIODeadline.now()
     /// The index of the next fixed-rate call to schedule.
@@ -266,7 +268,13 @@ final class LoadDriver {
         return Job(serial: takeSerial(), request: request, origin: origin, deadline: origin + configuration.timeout, measured: measured) {
             [self] outcome, _ in
             outstandingCalls -= 1
-            if measured { statistics.record(outcome, latency: .now() - origin) }
+            if measured {
+                let latency = NIODeadline.now() - origin
+                statistics.record(outcome, latency: latency)
+                if configuration.keepSamples {
+                    samples.append(LoadSample(due: origin - measureStart, latency: latency, ok: outcome.isOK))
+                }
+            }
             closeSessionsIfDrained()
         }
     }
@@ -468,7 +476,8 @@ final class LoadDriver {
             sessionsClosed: sessionsClosed,
             protocolVersion: sessions.first?.protocolVersion ?? configuration.protocolVersion,
             statistics: statistics,
-            notes: notes
+            notes: notes,
+            samples: samples
         )
     }
 }
