@@ -47,8 +47,8 @@ struct GateRulingTests {
         Row(tool: "transfer", counts: 2, decision: "allow", rule: "tools.transfer", action: "forward", reserves: 1),
         Row(
             tool: "transfer", counts: 3, decision: "limited", rule: "tools.transfer.limits[0]", action: "refuse",
-            reason: "limit reached on `transfers`: at most 3 per hour in total; retry in 2800s", retryAfter: 2800,
-            text: "Tollgate rate limit reached for `transfer`: limit reached on `transfers`: at most 3 per hour in total; retry in 2800s. "
+            reason: "limit reached on `transfers`: at most 3 per hour in total", retryAfter: 2800,
+            text: "Tollgate rate limit reached for `transfer`: limit reached on `transfers`: at most 3 per hour in total. "
                 + "Retry after 2800 seconds (policy rule `tools.transfer.limits[0]`)."),
         Row(tool: "slide", counts: 4, decision: "allow", rule: "tools.slide", action: "forward", reserves: 1),
         Row(
@@ -65,8 +65,8 @@ struct GateRulingTests {
                 + "and the approval workflow is not enabled on this gateway yet."),
         Row(
             tool: "wire", counts: 2, decision: "limited", rule: "tools.wire.limits[0]", action: "refuse",
-            reason: "limit reached on `wires`: at most 2 per day in total; retry in 6400s", retryAfter: 6400,
-            text: "Tollgate rate limit reached for `wire`: limit reached on `wires`: at most 2 per day in total; retry in 6400s. "
+            reason: "limit reached on `wires`: at most 2 per day in total", retryAfter: 6400,
+            text: "Tollgate rate limit reached for `wire`: limit reached on `wires`: at most 2 per day in total. "
                 + "Retry after 6400 seconds (policy rule `tools.wire.limits[0]`)."),
         Row(tool: "secret_keys", decision: "hidden", rule: "hide[0]", action: "unknownTool"),
     ]
@@ -128,7 +128,7 @@ struct GateRulingTests {
         #expect(busy.retryAfter == 1 && busy.policyHash == "sha256:cd")
         #expect(
             busy.text == "Tollgate rate limit reached for `transfer`: the limits for `transfer` are contended; no room was left after several "
-                + "attempts. Retry after 1 seconds.")
+                + "attempts. Retry after 1 second.")
         #expect(GateRefusal.unrecorded(tool: "t", policyHash: "h").rule == "database")
     }
 

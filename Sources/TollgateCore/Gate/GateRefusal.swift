@@ -54,9 +54,12 @@ extension GateRefusal {
     public static func limited(tool: String, reason: String, retryAfter: Int, rule: String, policyHash: String) -> GateRefusal {
         GateRefusal(
             outcome: "limited", rule: rule, policyHash: policyHash,
-            text: "Tollgate rate limit reached for `\(tool)`: \(reason). Retry after \(retryAfter) seconds (policy rule `\(rule)`).",
+            text: "Tollgate rate limit reached for `\(tool)`: \(reason). Retry after \(seconds(retryAfter)) (policy rule `\(rule)`).",
             retryAfter: retryAfter)
     }
+
+    /// "1 second", "41 seconds".
+    static func seconds(_ count: Int) -> String { count == 1 ? "1 second" : "\(count) seconds" }
 
     /// Why a call that needs approval is refused on a gateway without the approval workflow.
     public static let approvalUnavailableReason = "the approval workflow is not enabled on this gateway yet"
@@ -92,7 +95,7 @@ extension GateRefusal {
     public static func contended(tool: String, policyHash: String) -> GateRefusal {
         GateRefusal(
             outcome: "limited", rule: "limits", policyHash: policyHash,
-            text: "Tollgate rate limit reached for `\(tool)`: \(contendedReason(tool: tool)). Retry after 1 seconds.", retryAfter: 1)
+            text: "Tollgate rate limit reached for `\(tool)`: \(contendedReason(tool: tool)). Retry after 1 second.", retryAfter: 1)
     }
 
     /// The decision could not be recorded (the database is unavailable): nothing is forwarded unrecorded.

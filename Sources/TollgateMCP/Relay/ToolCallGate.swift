@@ -68,10 +68,14 @@ public struct ToolCallTicket: Sendable {
     public var tool: String
     public var reservations: [CounterReservation]
     public var forwardedAt: ContinuousClock.Instant
+    /// What let the call through: `allow`, or `approved` for a call released by an approval (for the call's log line).
+    public var decision: String
 
     public init(
-        callID: UUID, identity: SessionIdentity, tool: String, reservations: [CounterReservation], forwardedAt: ContinuousClock.Instant = .now
+        callID: UUID, identity: SessionIdentity, tool: String, reservations: [CounterReservation], forwardedAt: ContinuousClock.Instant = .now,
+        decision: String = "allow"
     ) {
+        self.decision = decision
         self.callID = callID
         self.identity = identity
         self.tool = tool

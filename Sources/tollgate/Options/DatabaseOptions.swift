@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import TollgateCore
 import TollgatePostgres
 import TollgateServer
 
@@ -93,17 +94,36 @@ extension DatabaseOptions {
     }
 }
 
-/// The log output of every command: to standard error, level from `--log-level` or `TOLLGATE_LOG_LEVEL`.
+/// The log output of every command, to standard error. The level comes from `--log-level`, else `TOLLGATE_LOG_LEVEL`,
+/// else the command's own default: `info` for the gateways (`serve`, `stdio`), `warning` for every other command, so
+/// that their output is the answer alone (a database command's "connected" lines are `info`).
 struct LoggingOptions: ParsableArguments {
     @Option(
         name: .long,
-        help: ArgumentHelp("trace, debug, info, notice, warning, error or critical (default: info, or $TOLLGATE_LOG_LEVEL).", valueName: "level"))
+        help: ArgumentHelp(
+            "trace, debug, info, notice, warning, error or critical (default: $TOLLGATE_LOG_LEVEL, else info for serve and stdio, warning for the rest).",
+            valueName: "level"))
     var logLevel: Logger.Level?
 
+    /// The level asked for on the command line or in the environment, if any.
+    var requestedLevel: Logger.Level? {
+        logLevel ?? ProcessInfo.processInfo.environment["TOLLGATE_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:))
+    }
+
+    /// A command's logger: text lines, at the requested level or `warning`.
     func makeLogger(_ label: String) -> Logger {
-        let level = logLevel ?? ProcessInfo.processInfo.environment["TOLLGATE_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
-        var logger = Logger(label: label) { StandardErrorLogHandler(label: $0) }
-        logger.logLevel = level
+        makeLogger(label, defaultLevel: .warning, format: .text)
+    }
+
+    /// A gateway's logger: the requested level, else the configuration's `logging.level`, else `defaultLevel`; lines
+    /// in the configuration's `logging.format`.
+    func makeLogger(_ label: String, defaultLevel: Logger.Level, format: LogFormat) -> Logger {
+        var logger =
+            switch format {
+            case .text: Logger(label: label) { StandardErrorLogHandler(label: $0) }
+            case .json: Logger(label: label) { JSONLogHandler(label: $0) }
+            }
+        logger.logLevel = requestedLevel ?? defaultLevel
         return logger
     }
 }
@@ -124,10 +144,23 @@ struct StandardErrorLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
+    /// Metadata values are written with their invisible characters escaped (line breaks, controls, bidi controls):
+    /// a tool name or an upstream's error text cannot start a forged log line or reorder what a reader sees.
     func log(event: LogEvent) {
         var line = StreamLogHandler.standardError(label: label, metadataProvider: metadataProvider)
         line.logLevel = logLevel
-        line.metadata = metadata
+        line.metadata = metadata.mapValues(Self.visible)
+        var event = event
+        event.metadata = event.metadata?.mapValues(Self.visible)
         line.log(event: event)
+    }
+
+    static func visible(_ value: Logger.Metadata.Value) -> Logger.Metadata.Value {
+        switch value {
+        case .string(let text): .string(text.escapingInvisibles())
+        case .stringConvertible(let value): .string(value.description.escapingInvisibles())
+        case .array(let values): .array(values.map(visible))
+        case .dictionary(let members): .dictionary(members.mapValues(visible))
+        }
     }
 }

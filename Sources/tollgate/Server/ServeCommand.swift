@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import TollgateCore
 import TollgateServer
 
 struct ServeCommand: AsyncParsableCommand {
@@ -44,10 +45,8 @@ struct ServeCommand: AsyncParsableCommand {
         // The command line and the environment win over the file, which wins over the defaults.
         let listen = listen ?? ProcessInfo.processInfo.environment["TOLLGATE_LISTEN"] ?? config?.listen ?? "127.0.0.1:8420"
         let address = try address(listen)
-        var logger = logging.makeLogger("tollgate")
-        if logging.logLevel == nil, ProcessInfo.processInfo.environment["TOLLGATE_LOG_LEVEL"] == nil, let level = config?.logging.level {
-            logger.logLevel = Logger.Level(rawValue: level) ?? logger.logLevel
-        }
+        let logger = logging.makeLogger(
+            "tollgate", defaultLevel: config.flatMap { Logger.Level(rawValue: $0.logging.level) } ?? .info, format: config?.logging.format ?? .text)
         var connector = database.gatewayConnector
         if connector.connectionString == nil, let configured = config?.database { connector.connectionString = configured }
         if database.dataDirectory == nil, let directory = config?.dataDirectory {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import TollgateCore
 import TollgateServer
 
@@ -35,7 +36,8 @@ struct StdioCommandLine: AsyncParsableCommand {
         if database.dataDirectory == nil, let directory = config.dataDirectory {
             connector.dataDirectory = URL(fileURLWithPath: directory).appendingPathComponent("postgres")
         }
-        let logger = logging.makeLogger("tollgate")
+        let logger = logging.makeLogger(
+            "tollgate", defaultLevel: Logger.Level(rawValue: config.logging.level) ?? .info, format: config.logging.format)
         do {
             let code = try await StdioFront(config: config, server: server, agentKey: key, database: connector).run(logger: logger)
             if code != 0 { throw ExitCode(code) }

@@ -123,7 +123,7 @@ extension CompiledPolicy {
         }
         if let exceeded {
             return PolicyDecision(
-                outcome: .limited(retryAfter: retryAfter, reason: "\(exceeded.reason); retry in \(retryAfter)s"),
+                outcome: .limited(retryAfter: retryAfter, reason: exceeded.reason),
                 rule: exceeded.path,
                 policyHash: contentHash
             )

@@ -23,13 +23,15 @@ extension PolicyGate {
         defer { if holding { desk.waiters.leave() } }
         var held = HeldCall(startedAt: started, hold: holding ? TimeInterval(requirement.hold) : 0, progressEvery: desk.progressEvery)
         var call: ToolCallDecided? = event
+        // For reviewers: how much harm a wrong call could do (classified here, off the path of calls that are not held).
+        let riskLevel = request.descriptor.map { RiskClassifier().classify($0).level.rawValue }
         for _ in 0..<8 {
             let now = Date()
             let requested = ApprovalRequested(
                 approvalID: UUID.random(), callID: callID, agent: identity.agent, grant: identity.grant, session: identity.session,
                 server: identity.server, tool: request.tool, arguments: event.arguments, argumentsHash: event.argumentsHash,
                 argumentsStorage: event.argumentsStorage, policyHash: ruling.policyHash, rule: ruling.rule, reason: requirement.reason,
-                quorum: requirement.quorum, reviewers: requirement.reviewers, category: event.category, requestedAt: now,
+                quorum: requirement.quorum, reviewers: requirement.reviewers, category: event.category, riskLevel: riskLevel, requestedAt: now,
                 expiresAt: now.addingTimeInterval(TimeInterval(requirement.timeout)))
             var seen = desk.waiters.generation
             let admission: ApprovalBook.Admission
@@ -57,7 +59,8 @@ extension PolicyGate {
                     "an identical call used an approved request",
                     metadata: ["approval": "\(used.id.lowercasedString)", "call": "\(callID.lowercasedString)", "tool": "\(request.tool)"])
                 metrics.approvalOutcome("released")
-                return .forward(ToolCallTicket(callID: callID, identity: identity, tool: request.tool, reservations: reservations))
+                return .forward(
+                    ToolCallTicket(callID: callID, identity: identity, tool: request.tool, reservations: reservations, decision: "approved"))
             case .created(let made):
                 logger.notice(
                     "call held for approval",
@@ -88,7 +91,8 @@ extension PolicyGate {
                     switch outcome {
                     case .decided:
                         metrics.approvalOutcome("released")
-                        return .forward(ToolCallTicket(callID: callID, identity: identity, tool: request.tool, reservations: released))
+                        return .forward(
+                            ToolCallTicket(callID: callID, identity: identity, tool: request.tool, reservations: released, decision: "approved"))
                     case .refused(.alreadyConsumed, _):
                         break waiting
                     case .refused(_, let current):

@@ -164,15 +164,39 @@ struct PolicyGate: ToolCallGate {
             callID: ticket.callID, server: ticket.identity.server, tool: ticket.tool, outcome: outcome.name, errorCode: errorCode,
             error: errorText, durationMillis: Double(duration.microseconds) / 1000,
             released: outcome.releasesReservations ? ticket.reservations.map(ToolCallDecided.Reservation.init) : [], completedAt: Date())
+        logger.info(
+            "tool call",
+            metadata: [
+                "agent": "\(ticket.identity.agent)", "server": "\(ticket.identity.server)", "tool": "\(ticket.tool)",
+                "call": "\(ticket.callID.lowercasedString)", "session": "\(ticket.identity.session)", "decision": "\(ticket.decision)",
+                "outcome": "\(outcome.name)", "duration_ms": "\(Self.milliseconds(duration))",
+            ])
         await recordWithinDeadline(event)
+    }
+
+    /// "12.345": milliseconds with three decimals, for log lines.
+    static func milliseconds(_ duration: Duration) -> String {
+        let micros = duration.microseconds
+        let fraction = String(micros % 1000)
+        return "\(micros / 1000).\(String(repeating: "0", count: 3 - fraction.count))\(fraction)"
     }
 
     // MARK: - Helpers
 
     /// Records a refused call in full while its agent has budget left this minute; past it, the call is counted in the
     /// agent's `RefusalsSummarized` for the minute instead.
+    ///
+    /// Each refusal recorded one by one also gets a log line (`tool call refused`, at `info`); those past the budget are
+    /// in the summary's line instead, so a flood of refused calls cannot flood the log either.
     func recordRefusal(_ event: ToolCallDecided) async throws {
         guard refusals.admit(event) else { return }
+        logger.info(
+            "tool call refused",
+            metadata: [
+                "agent": "\(event.agent)", "server": "\(event.server)", "tool": "\(event.tool)", "call": "\(event.callID.lowercasedString)",
+                "session": "\(event.session)", "decision": "\(event.decision)", "outcome": "refused", "rule": "\(event.rule)",
+                "duration_ms": "\(Self.milliseconds(.microseconds(event.decisionMicros)))",
+            ])
         try await recorder.record(event)
     }
 
