@@ -10,13 +10,15 @@ import Synchronization
 import TollgateCore
 import TollgateMCP
 
-/// `tollgate-bench approvals`: how long after a reviewer's approve call returns the held call reaches its upstream.
+/// `tollgate-bench approvals`: how long after a reviewer's approval returns the held call reaches its upstream.
 ///
 /// One process plays every part but the gateway: an MCP upstream (Streamable HTTP, one `echo` tool) that notes when
 /// each call arrives, the agent (`--held` calls held at once, each replaced by a new one as it is approved), and the
-/// reviewer (approving the oldest pending request, one at a time, through `/v1`). The gateway is `tollgate serve`
-/// (the `--tollgate` binary) on its own embedded PostgreSQL cluster with fsync on. Both times are read from this
-/// process's monotonic clock.
+/// reviewer (approving the oldest pending request, one at a time). The reviewer approves through `/v1` (`POST
+/// /v1/approvals/ID/approve`), through the reviewer page's form (signed in once, then `POST /ui/approvals/ID/approve`
+/// with the session cookie and the CSRF token, as a browser sends it: plain HTTP, no browser), or both, one after the
+/// other on the same gateway (`--via`). The gateway is `tollgate serve` (the `--tollgate` binary) on its own embedded
+/// PostgreSQL cluster with fsync on. Both times are read from this process's monotonic clock.
 struct ApprovalBenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "approvals", abstract: "Latency from an approval to the held call reaching its upstream, with many calls held at once.")
@@ -33,10 +35,14 @@ struct ApprovalBenchCommand: AsyncParsableCommand {
     @Option(help: "text or json.")
     var format = "text"
 
+    @Option(help: "How the reviewer approves: api (/v1), form (the reviewer page's form POST), or both (api, then form).")
+    var via = "both"
+
     func validate() throws {
         guard (1...1000).contains(held) else { throw ValidationError("--held must be from 1 to 1000") }
         guard (1...100_000).contains(approvals) else { throw ValidationError("--approvals must be from 1 to 100000") }
         guard format == "text" || format == "json" else { throw ValidationError("--format must be text or json") }
+        guard ["api", "form", "both"].contains(via) else { throw ValidationError("--via must be api, form or both") }
     }
 
     func run() async throws {
@@ -55,6 +61,8 @@ struct ApprovalBenchCommand: AsyncParsableCommand {
         tools:
           echo: {action: require_approval, approval: {hold: 10m, timeout: 1h}}
         """.write(to: work.appendingPathComponent("policy.yaml"), atomically: true, encoding: .utf8)
+        // One agent holds every call: its cap on pending requests (limits.max_pending_approvals, 20 by default) is
+        // raised with --held, or only 20 would be held and the rest refused.
         try """
         servers:
           upstream: {url: "\(upstream)", policy: policy.yaml}
@@ -63,7 +71,7 @@ struct ApprovalBenchCommand: AsyncParsableCommand {
         reviewers:
           - {id: bench-reviewer, role: reviewer, token_hash: "\(AgentKey.hash(token))"}
         logging: {level: warning}
-        limits: {max_held_calls: \(held + 10)}
+        limits: {max_held_calls: \(held + 10), max_pending_approvals: \(held + 10)}
         """.write(to: work.appendingPathComponent("tollgate.yaml"), atomically: true, encoding: .utf8)
         let port = Self.freePort()
         let gateway = Process()
@@ -82,9 +90,12 @@ struct ApprovalBenchCommand: AsyncParsableCommand {
             gateway.terminate()
             gateway.waitUntilExit()
         }
+        // No redirects followed: the form's answer is a 303, and its own arrival is what is timed.
         let http = HTTPClient(
             eventLoopGroupProvider: .singleton,
-            configuration: .init(connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: held + 16)))
+            configuration: .init(
+                redirectConfiguration: .disallow,
+                connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: held + 16)))
         let base = "http://127.0.0.1:\(port)"
         guard try await Self.waitReady(http, base + "/readyz", process: gateway) else {
             try? await http.shutdown()
@@ -93,11 +104,36 @@ struct ApprovalBenchCommand: AsyncParsableCommand {
         let agent = Agent(http: http, url: base + "/mcp/upstream", key: key)
         try await agent.initialize()
         let reviewer = Reviewer(http: http, base: base, token: token)
+        var runs: [(via: String, latencies: [Double], early: Int)] = []
+        do {
+            for mode in via == "both" ? ["api", "form"] : [via] {
+                let approver: any Approver
+                if mode == "api" {
+                    approver = reviewer
+                } else {
+                    let form = FormReviewer(api: reviewer)
+                    try await form.signIn()
+                    approver = form
+                }
+                let (latencies, early) = try await measure(agent: agent, reviewer: approver, tagPrefix: mode, arrivals: arrivals)
+                runs.append((mode, latencies, early))
+            }
+        } catch {
+            try? await http.shutdown()
+            throw error
+        }
+        try? await http.shutdown()
+        for run in runs { report(via: run.via, latencies: run.latencies, early: run.early) }
+    }
 
+    /// Holds `--held` calls, approves the oldest pending request through `reviewer` until `--approvals` were measured,
+    /// replacing each approved call by a new one; returns each approval's latency (ms) and how many calls arrived
+    /// before the approval's answer was read (counted as 0 ms).
+    func measure(agent: Agent, reviewer: any Approver, tagPrefix: String, arrivals: Arrivals) async throws -> ([Double], Int) {
         var started = 0
         var calls: [Task<Void, Never>] = []
         func holdOne() {
-            let tag = "held-\(started)"
+            let tag = "\(tagPrefix)-held-\(started)"
             started += 1
             calls.append(Task { await agent.call(tag) })
         }
@@ -128,7 +164,10 @@ struct ApprovalBenchCommand: AsyncParsableCommand {
                 max(0, Double((arrival - returned).components.attoseconds) / 1e15 + Double((arrival - returned).components.seconds) * 1000))
         }
         for call in calls { await call.value }
-        try? await http.shutdown()
+        return (latencies, early)
+    }
+
+    func report(via mode: String, latencies: [Double], early: Int) {
         let sorted = latencies.sorted()
         func percentile(_ p: Double) -> Double { sorted[min(sorted.count - 1, Int((Double(sorted.count) * p).rounded(.up)) - 1)] }
         let report: [(String, Double)] = [
@@ -137,13 +176,15 @@ struct ApprovalBenchCommand: AsyncParsableCommand {
         ]
         if format == "json" {
             var object: [String: JSONValue] = [
-                "approvals": .number(Double(sorted.count)), "held": .number(Double(held)), "before_response": .number(Double(early)),
+                "via": .string(mode), "approvals": .number(Double(sorted.count)), "held": .number(Double(held)),
+                "before_response": .number(Double(early)),
             ]
             for (name, value) in report { object[name] = .number((value * 1000).rounded() / 1000) }
             print(JSONValue.object(object).canonicalJSON)
         } else {
-            print("approve API returned -> held call at the upstream, \(sorted.count) approvals, \(held) calls held at once")
-            print("(durable embedded PostgreSQL, fsync on; \(early) calls arrived before the approve response was read, counted as 0 ms)")
+            let what = mode == "api" ? "approve API (POST /v1/approvals/ID/approve)" : "reviewer page's approve form (POST /ui/approvals/ID/approve)"
+            print("\(what) returned -> held call at the upstream, \(sorted.count) approvals, \(held) calls held at once")
+            print("(durable embedded PostgreSQL, fsync on; \(early) calls arrived before the approval's response was read, counted as 0 ms)")
             for (name, value) in report { print("  \(name.replacingOccurrences(of: "_ms", with: "")): \(String(format: "%.2f", value)) ms") }
         }
     }
@@ -206,7 +247,14 @@ struct ApprovalBenchCommand: AsyncParsableCommand {
         }
     }
 
-    struct Reviewer: Sendable {
+    /// Who approves: lists the pending requests (oldest first) and approves one, returning its call's tag and when the
+    /// approval's answer was read.
+    protocol Approver: Sendable {
+        func pending() async throws -> [String]
+        func approve(_ id: String) async throws -> (String, ContinuousClock.Instant)
+    }
+
+    struct Reviewer: Approver {
         let http: HTTPClient
         let base: String
         let token: String
@@ -238,6 +286,84 @@ struct ApprovalBenchCommand: AsyncParsableCommand {
             let returned = ContinuousClock.now
             guard let tag = approval["arguments"]?["text"]?.stringValue else { throw ValidationError("approval \(id) has no arguments.text") }
             return (tag, returned)
+        }
+    }
+
+    /// The reviewer page, as a browser uses it: signs in once with the reviewer's token (the sign-in form's CSRF token
+    /// and pre-session cookie first), then approves with the approve form's POST (session cookie, CSRF token, the
+    /// gateway's own Origin). Which call a request holds is read from `/v1` before the POST, outside the timing.
+    final class FormReviewer: Approver {
+        let api: Reviewer
+        let session = Mutex<(cookie: String, csrf: String)>(("", ""))
+
+        init(api: Reviewer) { self.api = api }
+
+        func pending() async throws -> [String] { try await api.pending() }
+
+        typealias Answer = (response: HTTPClientResponse, body: String)
+
+        func send(_ method: HTTPMethod, _ path: String, cookie: String, form: [(String, String)]? = nil) async throws -> Answer {
+            var request = HTTPClientRequest(url: api.base + path)
+            request.method = method
+            if !cookie.isEmpty { request.headers.add(name: "Cookie", value: cookie) }
+            if let form {
+                request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+                request.headers.add(name: "Origin", value: api.base)
+                request.body = .bytes(ByteBuffer(string: form.map { "\($0.0)=\(Self.encoded($0.1))" }.joined(separator: "&")))
+            }
+            let response = try await api.http.execute(request, timeout: .seconds(30))
+            return (response, String(buffer: try await response.body.collect(upTo: 4 << 20)))
+        }
+
+        func signIn() async throws {
+            let (form, page) = try await send(.GET, "/ui/sign-in", cookie: "")
+            guard form.status == .ok, let pre = Self.cookie("tollgate_ui_pre", in: form), let preToken = Self.csrf(in: page) else {
+                throw ValidationError("GET /ui/sign-in: \(form.status), no pre-session cookie or csrf field (is the reviewer page there?)")
+            }
+            let (signedIn, _) = try await send(.POST, "/ui/sign-in", cookie: pre, form: [("token", api.token), ("csrf", preToken)])
+            guard signedIn.status == .seeOther, let cookie = Self.cookie("tollgate_ui", in: signedIn) else {
+                throw ValidationError("POST /ui/sign-in: \(signedIn.status), no session cookie")
+            }
+            let (pending, text) = try await send(.GET, "/ui/pending", cookie: cookie)
+            guard pending.status == .ok, let csrf = Self.csrf(in: text) else {
+                throw ValidationError("GET /ui/pending: \(pending.status), no csrf field")
+            }
+            session.withLock { $0 = (cookie, csrf) }
+        }
+
+        func approve(_ id: String) async throws -> (String, ContinuousClock.Instant) {
+            guard let tag = try await api.send(.GET, "/v1/approvals/\(id)")["arguments"]?["text"]?.stringValue else {
+                throw ValidationError("approval \(id) has no arguments.text")
+            }
+            let (cookie, csrf) = session.withLock { $0 }
+            let (response, text) = try await send(.POST, "/ui/approvals/\(id)/approve", cookie: cookie, form: [("csrf", csrf), ("comment", "")])
+            let returned = ContinuousClock.now
+            guard response.status == .seeOther, response.headers.first(name: "Location")?.contains("done=approved") == true else {
+                throw ValidationError("POST /ui/approvals/\(id)/approve: \(response.status) \(text.prefix(300))")
+            }
+            return (tag, returned)
+        }
+
+        /// `name=value` of a cookie the response sets.
+        static func cookie(_ name: String, in response: HTTPClientResponse) -> String? {
+            response.headers["Set-Cookie"].lazy.compactMap { header -> String? in
+                let pair = header.split(separator: ";", maxSplits: 1).first.map(String.init) ?? ""
+                return pair.hasPrefix(name + "=") && pair.count > name.count + 1 ? pair : nil
+            }.first
+        }
+
+        /// The value of the page's first hidden `csrf` field.
+        static func csrf(in page: String) -> String? {
+            for tag in page.components(separatedBy: "<input").dropFirst() {
+                let inside = tag.prefix { $0 != ">" }
+                guard inside.contains(#"name="csrf""#), let start = inside.range(of: #"value=""#) else { continue }
+                return String(inside[start.upperBound...].prefix { $0 != "\"" })
+            }
+            return nil
+        }
+
+        static func encoded(_ text: String) -> String {
+            text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? text
         }
     }
 
