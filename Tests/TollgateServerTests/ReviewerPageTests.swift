@@ -347,6 +347,8 @@ final class ReviewerPageTests: XCTestCase {
         XCTAssertTrue(pending.body.contains(#"<tr data-approval-id="\#(id)">"#), pending.body)
         XCTAssertTrue(pending.body.contains(#"<a href="/ui/approvals/\#(id)">transfer</a>"#), pending.body)
         XCTAssertTrue(pending.body.contains("0 of 1") && pending.body.contains("money moves"), pending.body)
+        XCTAssertTrue(
+            pending.body.contains(#"<td data-label="Risk"><span class="risk">financial</span>, <span class="risk-level risk-"#), pending.body)
         let rows = browser.get("/ui/pending/rows")
         XCTAssertTrue(rows.body.hasPrefix("<tr data-approval-id=\"\(id)\">"), rows.body)
         XCTAssertFalse(browser.get("/ui/pending?agent=agent-b").body.contains("data-approval-id=\"\(id)\""))

@@ -30,13 +30,16 @@ public struct ApprovalRequested: Codable, Sendable, Hashable {
     public var reviewers: [String]
     /// The risk category of the tool, when known.
     public var category: String?
+    /// The tool's risk level (`low`, `medium`, `high`, `critical`) as the classifier saw it when the call was held, when
+    /// known (`nil` in requests made before it was recorded).
+    public var riskLevel: String?
     public var requestedAt: Date
     public var expiresAt: Date
 
     public init(
         approvalID: UUID, callID: UUID, agent: String, grant: String, session: String, server: String, tool: String,
         arguments: JSONValue?, argumentsHash: String, argumentsStorage: String, policyHash: String, rule: String, reason: String?,
-        quorum: Int, reviewers: [String], category: String?, requestedAt: Date, expiresAt: Date
+        quorum: Int, reviewers: [String], category: String?, riskLevel: String? = nil, requestedAt: Date, expiresAt: Date
     ) {
         self.approvalID = approvalID
         self.callID = callID
@@ -54,6 +57,7 @@ public struct ApprovalRequested: Codable, Sendable, Hashable {
         self.quorum = quorum
         self.reviewers = reviewers
         self.category = category
+        self.riskLevel = riskLevel
         self.requestedAt = requestedAt
         self.expiresAt = expiresAt
     }

@@ -114,10 +114,14 @@ extension ReviewerPage {
         return html
     }
 
-    /// The tool's risk category as the gate classified it when the call was held.
+    /// The tool's risk category and level as the gate classified them when the call was held ("financial, high").
     static func risk(_ request: ApprovalRequested) -> String {
         guard let category = request.category else { return "<span class=\"muted\">not classified</span>" }
-        return "<span class=\"risk risk-\(HTML.escape(category))\">\(HTML.text(category))</span>"
+        var html = "<span class=\"risk\">\(HTML.text(category))</span>"
+        if let level = request.riskLevel {
+            html += ", <span class=\"risk-level risk-\(HTML.escape(level.escapingInvisibles()))\">\(HTML.text(level))</span>"
+        }
+        return html
     }
 
     /// "1 of 2", and who approved so far.
