@@ -75,7 +75,8 @@ final class GatewayOperationsTests: XCTestCase {
         let table = try RunningProgram.run(tollgate, ["tools", "fixture", "--config", gateway.configPath])
         XCTAssertTrue(table.stdout.contains("TOOL") && table.stdout.contains("delete_file"), table.stdout)
 
-        let output = gateway.directory.appendingPathComponent("scaffold.yaml").path
+        // Its folder does not exist yet: scaffold makes it, as the README's `--output policies/...` needs.
+        let output = gateway.directory.appendingPathComponent("new/policies/scaffold.yaml").path
         let scaffold = try RunningProgram.run(tollgate, ["policy", "scaffold", "fixture", "--config", gateway.configPath, "--output", output])
         XCTAssertEqual(scaffold.status, 0, scaffold.stderr)
         let check = try RunningProgram.run(tollgate, ["policy", "check", output])

@@ -22,7 +22,9 @@ struct PolicyScaffoldCommand: AsyncParsableCommand {
     @Argument(help: ArgumentHelp("The server's name in the configuration.", valueName: "server"))
     var server: String
 
-    @Option(name: .shortAndLong, help: ArgumentHelp("Write to this file (refuses to overwrite one) instead of stdout.", valueName: "file"))
+    @Option(
+        name: .shortAndLong,
+        help: ArgumentHelp("Write to this file (refuses to overwrite one; makes its folder) instead of stdout.", valueName: "file"))
     var output: String?
 
     @OptionGroup var configuration: ConfigOptions
@@ -48,7 +50,15 @@ struct PolicyScaffoldCommand: AsyncParsableCommand {
             throw ExitCode(70)
         }
         if let output {
-            try text.write(toFile: output, atomically: true, encoding: .utf8)
+            // The folder is made when missing (`--output policies/git.yaml` in a fresh directory); the file is created
+            // exclusively, so one that appeared meanwhile is not overwritten either.
+            let url = URL(fileURLWithPath: output)
+            do {
+                try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+                try Data(text.utf8).write(to: url, options: .withoutOverwriting)
+            } catch {
+                throw ValidationError("--output: cannot write \(output): \(error.localizedDescription)")
+            }
         } else {
             print(text, terminator: "")
         }
