@@ -305,12 +305,20 @@ final class AgentBudgetTests: XCTestCase {
         XCTAssertEqual(listed.union([first]), ofA, "every request is told once: the first alone, the rest in the burst")
         XCTAssertEqual(
             burst["data"]?["links"]?["pending"]?.stringValue, "https://tollgate.example.com/v1/approvals?status=pending&agent=agent-a")
+        XCTAssertEqual(burst["data"]?["links"]?["page"]?.stringValue, "https://tollgate.example.com/ui/pending?agent=agent-a")
+        XCTAssertTrue(
+            burst["data"]?["approvals"]?.arrayValue?.allSatisfy {
+                $0["links"]?["page"]?.stringValue == "https://tollgate.example.com/ui/approvals/\($0["id"]?.stringValue ?? "")"
+            } == true)
 
         // Slack: the same three messages in its format.
         _ = await slack.await(3)
         XCTAssertEqual(slack.requests.count, 3)
         let texts = try slack.requests.map { try JSONValue(parsing: $0["body"]?.stringValue ?? "")["text"]?.stringValue ?? "" }
         XCTAssertTrue(texts.contains("Approval needed: agent agent-a: 7 more requests pending"), "\(texts)")
+        let slackBurst = try XCTUnwrap(slack.requests.compactMap { $0["body"]?.stringValue }.first { $0.contains("7 more requests") })
+        XCTAssertTrue(slackBurst.contains("<https://tollgate.example.com/ui/pending?agent=agent-a|"), slackBurst)
+        XCTAssertTrue(slackBurst.contains("<https://tollgate.example.com/ui/approvals/"), slackBurst)
         // A rebuild of the outbox (or a second gateway's projector) queues nothing again: every request is told once.
         let rebuild = try RunningProgram.run(
             RunningProgram.tollgateBinary,

@@ -95,6 +95,7 @@ final class WebhookTests: XCTestCase {
         let id = try XCTUnwrap(body["data"]?["id"]?.stringValue)
         XCTAssertEqual(body["data"]?["tool"]?.stringValue, "transfer")
         XCTAssertEqual(body["data"]?["links"]?["approve"]?.stringValue, "https://tollgate.example.com/v1/approvals/\(id)/approve")
+        XCTAssertEqual(body["data"]?["links"]?["page"]?.stringValue, "https://tollgate.example.com/ui/approvals/\(id)")
 
         XCTAssertEqual(gateway.api("POST", "/v1/approvals/\(id)/approve", as: "alice", body: "{}").status, 200)
         let both = await generic.await(2)
@@ -112,6 +113,9 @@ final class WebhookTests: XCTestCase {
         let message = try JSONValue(parsing: chat.first?["body"]?.stringValue ?? "")
         XCTAssertTrue(message["text"]?.stringValue?.contains("agent-a wants to call pay/transfer") == true, "\(message)")
         XCTAssertTrue(message.canonicalJSON.contains("tollgate approvals approve \(id)"), message.canonicalJSON)
+        XCTAssertTrue(message.canonicalJSON.contains("<https://tollgate.example.com/ui/approvals/\(id)|"), "the request's page: \(message)")
+        let blocks = message["blocks"]?.arrayValue ?? []
+        XCTAssertFalse(blocks.contains { $0["type"]?.stringValue == "actions" }, "no buttons without a `slack` app to receive them")
         try await Task.sleep(for: .milliseconds(700))
         XCTAssertEqual(slack.requests.count, 1, "the decision is not an event this endpoint asked for")
 

@@ -50,7 +50,7 @@ public struct GatewayServer: Sendable {
     public static func projections(config: GatewayConfig? = nil, baseURL: String = "http://127.0.0.1:8420") -> [any Projection] {
         [
             StreamSummaryProjection(), ApprovalsProjection(), EventSealProjection(),
-            WebhookOutboxProjection(endpoints: config?.webhooks ?? [], baseURL: config?.publicURL ?? baseURL),
+            WebhookOutboxProjection(endpoints: config?.webhooks ?? [], baseURL: config?.publicURL ?? baseURL, interactive: config?.slack != nil),
         ]
     }
 
@@ -106,6 +106,12 @@ public struct GatewayServer: Sendable {
         gateway.routes.register(on: router)
         ApprovalRoutes(book: gateway.approvals.book, reviewers: ReviewerDirectory(gateway.config.reviewers), logger: logger).register(on: router)
         ReviewerPage(gateway: gateway, logger: logger).register(on: router)
+        if let slack = gateway.config.slack {
+            SlackInteractionRoutes(
+                config: slack, book: gateway.approvals.book, reviewers: gateway.config.reviewers,
+                baseURL: gateway.config.publicURL ?? "http://\(settings.host):\(settings.port)", logger: logger
+            ).register(on: router)
+        }
         let metrics = gateway.metrics
         router.get("metrics") { _, _ in
             Response(

@@ -12,6 +12,8 @@ struct WebhookOutboxProjection: Projection {
     let name = "webhooks"
     let endpoints: [WebhookConfig]
     let baseURL: String
+    /// Whether `slack` messages about a request carry Approve and Deny buttons (the gateway has a `slack` app).
+    var interactive = false
 
     var eventTypes: Set<String>? { ApprovalEvent.types }
 
@@ -43,7 +45,8 @@ struct WebhookOutboxProjection: Projection {
                     try queueRequest(approval, event: event, endpoint: endpoint, on: connection)
                     continue
                 }
-                let body = WebhookMessage.body(kind, approval: approval, at: event.recordedAt, format: endpoint.format, baseURL: baseURL)
+                let body = WebhookMessage.body(
+                    kind, approval: approval, at: event.recordedAt, format: endpoint.format, baseURL: baseURL, interactive: interactive)
                 try WebhookOutboxStore.enqueue(
                     id: WebhookMessage.id(endpoint: endpoint.name, position: event.position), endpoint: endpoint.name, eventType: kind.rawValue,
                     eventPosition: event.position, approvalID: approval.id, body: body,
@@ -79,7 +82,7 @@ struct WebhookOutboxProjection: Projection {
             }
             return
         }
-        let body = WebhookMessage.body(.requested, approval: approval, at: time, format: endpoint.format, baseURL: baseURL)
+        let body = WebhookMessage.body(.requested, approval: approval, at: time, format: endpoint.format, baseURL: baseURL, interactive: interactive)
         try WebhookOutboxStore.enqueueRequest(
             id: id, endpoint: endpoint.name, eventType: WebhookConfig.Event.requested.rawValue, eventPosition: event.position,
             approvalID: approval.id, agent: agent, body: body, dueAt: nil, windowEndsAt: time.addingTimeInterval(TimeInterval(endpoint.coalesce)),

@@ -38,6 +38,7 @@ extension GatewayConfigDecoder {
         var reviewers: [ReviewerConfig] = []
         var ids: [String: String] = [:]
         var hashes: [String: String] = [:]
+        var slackUsers: [String: String] = [:]
         let agentHashes = Set(agents.map(\.keyHash))
         for (index, item) in items.enumerated() {
             let path = FieldPath.index("reviewers", index)
@@ -66,7 +67,12 @@ extension GatewayConfigDecoder {
                 }
                 valid = valid && tokenHash != nil
             }
-            if valid, let id, let tokenHash { reviewers.append(ReviewerConfig(id: id, role: role, tokenHash: tokenHash)) }
+            var slackUser: String?
+            if let node = Self.value(fields, "slack_user_id") {
+                slackUser = slackUserID(node, at: FieldPath.key(path, "slack_user_id"), entry: path, seen: &slackUsers)
+                valid = valid && slackUser != nil
+            }
+            if valid, let id, let tokenHash { reviewers.append(ReviewerConfig(id: id, role: role, tokenHash: tokenHash, slackUserID: slackUser)) }
         }
         return reviewers
     }

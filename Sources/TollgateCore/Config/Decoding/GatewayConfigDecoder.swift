@@ -27,7 +27,7 @@ struct GatewayConfigDecoder: SourceDecoding {
 
     static let rootKeys = [
         "listen", "database", "data_directory", "allowed_origins", "logging", "limits", "store_arguments", "servers", "agents",
-        "reviewers", "webhooks", "public_url", "ui",
+        "reviewers", "webhooks", "public_url", "slack", "ui",
     ]
     static let loggingKeys = ["level", "format"]
     static let limitKeys = [
@@ -43,7 +43,7 @@ struct GatewayConfigDecoder: SourceDecoding {
     static let stdioKeys = ["args", "env", "cwd", "user", "group"]
     static let httpKeys = ["transport", "headers"]
     static let agentKeys = ["id", "grant", "key_hash"]
-    static let reviewerKeys = ["id", "role", "token_hash"]
+    static let reviewerKeys = ["id", "role", "token_hash", "slack_user_id"]
 
     static let requiredFieldHelp: [String: String] = [
         "policy": "the server's policy file, such as policies/stripe.yaml (relative to this file's directory)",
@@ -85,6 +85,7 @@ struct GatewayConfigDecoder: SourceDecoding {
         if let node = Self.value(fields, "public_url"), let url = httpURL(node, at: "public_url", example: "https://tollgate.example.com") {
             config.publicURL = url.hasSuffix("/") ? String(url.dropLast()) : url
         }
+        if let node = Self.value(fields, "slack") { config.slack = decodeSlack(node) }
         if let node = Self.value(fields, "ui") { config.ui = decodeReviewerPage(node) }
         return config
     }

@@ -34,6 +34,8 @@ public struct GatewayConfig: Sendable, Equatable {
     public var publicURL: String?
     /// The reviewer web page (`ui:`): how long its sessions last.
     public var ui = ReviewerPageSettings()
+    /// The Slack app whose buttons decide approvals (`/integrations/slack/interactions`); `nil`: no buttons, no endpoint.
+    public var slack: SlackConfig?
 
     public init(
         listen: String = "127.0.0.1:8420",

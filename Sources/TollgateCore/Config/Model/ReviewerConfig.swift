@@ -5,11 +5,15 @@ public struct ReviewerConfig: Sendable, Equatable {
     public var role: ReviewerRole
     /// `sha256:` and 64 lowercase hex digits, from ``AgentKey/hash(_:)``.
     public var tokenHash: String
+    /// The reviewer's Slack member id (`U012AB3CD`): a click on a Slack message's button by this member decides as
+    /// this reviewer.
+    public var slackUserID: String?
 
-    public init(id: String, role: ReviewerRole, tokenHash: String) {
+    public init(id: String, role: ReviewerRole, tokenHash: String, slackUserID: String? = nil) {
         self.id = id
         self.role = role
         self.tokenHash = tokenHash
+        self.slackUserID = slackUserID
     }
 }
 
