@@ -1,10 +1,16 @@
 import Hummingbird
+import TollgatePostgres
 
-/// History: decided requests, newest first, with paging (`/ui/history?page=N`). A first placeholder for the page
-/// docs/reviewers.md describes.
+/// History: decided requests, newest first, a page at a time with keyset paging (`/ui/history`, ``History``).
 extension ReviewerPage {
     func historyPage(_ request: Request, session: ReviewerSession) async throws -> Response {
-        let body = "<h1>History</h1>\n<p>Decided requests will be listed here.</p>"
-        return Self.html(.ok, ReviewerPageLayout.page(title: "History", session: session, current: .history, body: body))
+        let query: History.Query
+        do {
+            query = try History.Query(parameters: request.uri.queryParameters.map { (String($0.key), String($0.value)) })
+        } catch {
+            throw ReviewerPageProblem(.badRequest, error.description)
+        }
+        let page = try await History.load(query, store: ApprovalStore(client: store.client))
+        return Self.html(.ok, ReviewerPageLayout.page(title: "History", session: session, current: .history, body: page.html()))
     }
 }

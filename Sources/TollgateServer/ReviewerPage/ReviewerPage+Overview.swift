@@ -1,10 +1,14 @@
 import Hummingbird
+import TollgatePostgres
 
 /// Overview: decisions per minute for the last hour, the busiest tools, the open sessions and the projector's lag
-/// (`/ui/overview`). A first placeholder for the page docs/reviewers.md describes.
+/// (`/ui/overview`, ``Overview``).
 extension ReviewerPage {
     func overviewPage(_ request: Request, session: ReviewerSession) async throws -> Response {
-        let body = "<h1>Overview</h1>\n<p>The gateway's decisions will be charted here.</p>"
-        return Self.html(.ok, ReviewerPageLayout.page(title: "Overview", session: session, current: .overview, body: body))
+        var open: [String: Int] = [:]
+        for server in gateway.config.servers { open[server.name] = await gateway.registry.sessions(server: server.name).count }
+        let overview = try await Overview.load(
+            store: OverviewStore(client: store.client), sessions: .init(byServer: open), projections: GatewayServer.projections().map(\.name))
+        return Self.html(.ok, ReviewerPageLayout.page(title: "Overview", session: session, current: .overview, body: overview.html()))
     }
 }

@@ -69,7 +69,7 @@ struct ProjectionsRebuildCommand: AsyncParsableCommand {
     /// The rate windows: rebuilt from the log like a projection, but written with each decision, not by the projector.
     static let rateWindows = "rate_windows"
 
-    @Argument(help: "The projection to rebuild: streams, approvals, webhooks, rate_windows (default: all of them).")
+    @Argument(help: "The projection to rebuild: streams, approvals, webhooks, decisions, rate_windows (default: all of them).")
     var name: String?
 
     @OptionGroup var configuration: ConfigOptions
