@@ -441,6 +441,36 @@ final class ReviewerPageTests: XCTestCase {
         XCTAssertTrue(after.body.contains(#"<li data-event="denied">"#))
     }
 
+    func testAQuorumOfTwoShowsWhoApprovedAndRunsOnlyOnceASecondReviewerApproves() async throws {
+        let fixture = try await start(policy: ApprovalFlowTests.policy(quorum: 2))
+        defer { fixture.gateway.stop() }
+        let run = hold(fixture, amount: 51)
+        let id = try await pendingID(fixture)
+        var alice = fixture.browser
+        XCTAssertEqual(alice.signIn(fixture.gateway.tokens["alice"]!).status, 303)
+        let first = alice.get("/ui/approvals/\(id)")
+        let csrf = try XCTUnwrap(Self.csrf(in: first.body))
+        XCTAssertEqual(alice.post("/ui/approvals/\(id)/approve", [("csrf", csrf)]).status, 303)
+        let after = alice.get("/ui/approvals/\(id)?done=approved")
+        XCTAssertTrue(after.body.contains(#"data-status="pending""#) && after.body.contains("1 of 2"), after.body)
+        XCTAssertTrue(after.body.contains(#"<p class="notice" id="approved-by-you">"#), after.body)
+        XCTAssertFalse(after.body.contains(#"<form id="approve""#), "no second approve form for alice")
+        XCTAssertTrue(alice.get("/ui/pending/rows").body.contains("by alice"))
+        let again = alice.post("/ui/approvals/\(id)/approve", [("csrf", csrf)])
+        XCTAssertEqual(again.status, 409, again.body)
+        XCTAssertTrue(again.body.contains("(already_granted)"), again.body)
+        XCTAssertEqual(fixture.runs(amount: 51), 0, "one approval of two runs nothing")
+
+        var bob = fixture.browser
+        XCTAssertEqual(bob.signIn(fixture.gateway.tokens["bob"]!).status, 303)
+        let page = bob.get("/ui/approvals/\(id)")
+        XCTAssertTrue(page.body.contains(#"<form id="approve""#))
+        XCTAssertEqual(bob.post("/ui/approvals/\(id)/approve", [("csrf", Self.csrf(in: page.body)!)]).status, 303)
+        let result = try await run.value
+        XCTAssertEqual(result.step(0)?["result"]?["isError"]?.boolValue, false, result.description)
+        XCTAssertEqual(fixture.runs(amount: 51), 1)
+    }
+
     // MARK: - Headers and hostile input
 
     func testEveryUIResponseCarriesTheSecurityHeaders() async throws {
@@ -460,6 +490,7 @@ final class ReviewerPageTests: XCTestCase {
             ("GET /ui/nothing-here", anonymous.get("/ui/nothing-here"), 404),
             ("GET /ui/static/../../etc/passwd", anonymous.get("/ui/static/../../etc/passwd"), 404),
             ("DELETE /ui/pending", anonymous.request("DELETE", "/ui/pending"), 405),
+            ("HEAD /ui/sign-in", anonymous.request("HEAD", "/ui/sign-in"), 200),
             ("GET /ui", browser.get("/ui"), 303),
             ("GET /ui/pending", browser.get("/ui/pending"), 200),
             ("GET /ui/pending/rows", browser.get("/ui/pending/rows"), 200),

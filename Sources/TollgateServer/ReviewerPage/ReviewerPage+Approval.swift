@@ -100,7 +100,16 @@ extension ReviewerPage {
         }
 
         if status == "pending" && session.mayDecide {
-            html += decisionForms(id: id, session: session, kept: kept)
+            let granted = approval.grants.contains { $0.reviewer == session.reviewer.id }
+            if granted {
+                let left = approval.request.quorum - approval.grants.count
+                html += """
+                    <p class="notice" id="approved-by-you">You have approved this request; it needs \(left) more approval\(left == 1 ? "" : "s") \
+                    from other reviewers.</p>
+
+                    """
+            }
+            html += decisionForms(id: id, session: session, kept: kept, approve: !granted)
         } else if status == "pending" {
             html += "<p class=\"hint\" id=\"read-only\">You are an \(session.reviewer.role.rawValue): you may read requests, not decide them.</p>\n"
         }
@@ -130,17 +139,23 @@ extension ReviewerPage {
         }
     }
 
-    static func decisionForms(id: String, session: ReviewerSession, kept: [String: String]) -> String {
+    /// The approve form (unless `approve` is false: this reviewer approved already) and the deny form.
+    static func decisionForms(id: String, session: ReviewerSession, kept: [String: String], approve: Bool = true) -> String {
         let limit = ApprovalDecisions.maxTextLength
-        return """
-            <div class="decide">
-            <form id="approve" method="post" action="/ui/approvals/\(id)/approve" class="stack">
-            <h2>Approve</h2>
-            \(ReviewerPageLayout.csrfField(session))
-            <label for="comment">Comment (optional)</label>
-            <textarea id="comment" name="comment" rows="3" maxlength="\(limit)">\(HTML.escape(kept["comment"] ?? ""))</textarea>
-            <button type="submit" class="approve">Approve</button>
-            </form>
+        var html = "<div class=\"decide\">\n"
+        if approve {
+            html += """
+                <form id="approve" method="post" action="/ui/approvals/\(id)/approve" class="stack">
+                <h2>Approve</h2>
+                \(ReviewerPageLayout.csrfField(session))
+                <label for="comment">Comment (optional)</label>
+                <textarea id="comment" name="comment" rows="3" maxlength="\(limit)">\(HTML.escape(kept["comment"] ?? ""))</textarea>
+                <button type="submit" class="approve">Approve</button>
+                </form>
+
+                """
+        }
+        return html + """
             <form id="deny" method="post" action="/ui/approvals/\(id)/deny" class="stack">
             <h2>Deny</h2>
             \(ReviewerPageLayout.csrfField(session))

@@ -125,7 +125,7 @@ extension ReviewerPage {
             <input type="hidden" name="csrf" value="\(pre)">
             \(next.map { "<input type=\"hidden\" name=\"next\" value=\"\(HTML.escape($0))\">" } ?? "")
             <label for="token">Reviewer token</label>
-            <input id="token" name="token" type="password" autocomplete="off" required maxlength="512" spellcheck="false">
+            <input id="token" name="token" type="password" autocomplete="off" required maxlength="512" spellcheck="false" aria-describedby="token-hint">
             <p class="hint" id="token-hint">The token from <code>tollgate keys new NAME --reviewer ROLE</code>, the same one the approvals API takes.</p>
             <button type="submit">Sign in</button>
             </form>

@@ -51,11 +51,16 @@ struct ReviewerPage: Sendable {
 
     func register<Context: RequestContext>(on router: Router<Context>) {
         let ui = router.group("ui").add(middleware: ReviewerPageHeaders(logger: logger))
-        let methods: [HTTPRequest.Method] = [.get, .post, .put, .patch, .delete]
-        /// Serves `handlers` on `path`, and answers every other method 405 in words.
+        let methods: [HTTPRequest.Method] = [.get, .head, .post, .put, .patch, .delete]
+        /// Serves `handlers` on `path` (HEAD as GET without the body), and answers every other method 405 in words.
         func route(_ path: RouterPath, _ handlers: [HTTPRequest.Method: @Sendable (Request, Context) async -> Response]) {
             for method in methods {
-                if let handler = handlers[method] {
+                if method == .head, let get = handlers[.get] {
+                    ui.on(path, method: .head) { request, context in
+                        let response = await get(request, context)
+                        return Response(status: response.status, headers: response.headers, body: ResponseBody())
+                    }
+                } else if let handler = handlers[method] {
                     ui.on(path, method: method) { request, context in await handler(request, context) }
                 } else {
                     let allowed = handlers.keys.map(\.rawValue).sorted().joined(separator: ", ")
