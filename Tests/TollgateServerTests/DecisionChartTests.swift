@@ -1,11 +1,11 @@
 import Foundation
 import Testing
 
+@testable import TollgateServer
+
 #if canImport(FoundationXML)
     import FoundationXML
 #endif
-
-@testable import TollgateServer
 
 /// The overview's chart, drawn without a database: what it draws for an empty hour, one spike and every outcome, and
 /// that no text reaches the page unescaped. Also the overview's and the history's other pure parts.
