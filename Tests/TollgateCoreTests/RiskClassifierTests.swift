@@ -5,6 +5,7 @@ import XCTest
 
 /// One tool as a real MCP server publishes it, with the category and level a reviewer gave it by reading it.
 private struct RealTool {
+    let server: String
     let source: String
     let json: JSONValue
     let category: RiskCategory
@@ -15,8 +16,8 @@ private struct RealTool {
 
 /// The table: `Fixtures/real-tools.json`, one row per tool, each with the `Tool` object as its server publishes it
 /// in `tools/list` (name, description, the names of its input properties, and its annotations when it has any),
-/// where it came from, and the `category/level` a reviewer gave it by reading it, written down before the classifier
-/// was run. docs/risk.md lists the source files.
+/// the server and the file it came from, the `category/level` a reviewer gave it by reading it, written down before
+/// the classifier was run, and (for the rows added with issue 22) a one-line reason. docs/risk.md has the rubric.
 private func loadRealTools() throws -> [RealTool] {
     let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/real-tools.json")
     let rows = try XCTUnwrap(try JSONDecoder().decode(JSONValue.self, from: Data(contentsOf: url)).arrayValue)
@@ -24,12 +25,60 @@ private func loadRealTools() throws -> [RealTool] {
         let expected = try XCTUnwrap(row["expect"]?.stringValue).split(separator: "/").map(String.init)
         XCTAssertEqual(expected.count, 2)
         return RealTool(
+            server: try XCTUnwrap(row["server"]?.stringValue),
             source: try XCTUnwrap(row["source"]?.stringValue),
             json: try XCTUnwrap(row["tool"]),
             category: try XCTUnwrap(RiskCategory(rawValue: expected[0])),
             level: try XCTUnwrap(RiskLevel(rawValue: expected[1]))
         )
     }
+}
+
+/// How the classifier does on the table.
+private struct TableFigures {
+    var tools = 0
+    var servers = 0
+    var categoryRight = 0
+    var levelRight = 0
+    /// Tools the reviewer rated high or critical.
+    var grave = 0
+    /// Of those, the ones the classifier rated low or medium: the costly error.
+    var underRated: [String] = []
+    /// Every tool whose category or level differs, with the classifier's reasons.
+    var wrong: [String] = []
+
+    var categoryAccuracy: Double { Double(categoryRight) / Double(max(tools, 1)) }
+    var levelAccuracy: Double { Double(levelRight) / Double(max(tools, 1)) }
+    var underRatedShare: Double { Double(underRated.count) / Double(max(grave, 1)) }
+
+    var summary: String {
+        func percent(_ value: Double) -> String { String(format: "%.1f%%", value * 100) }
+        return """
+            \(tools) tools from \(servers) servers
+            category accuracy \(percent(categoryAccuracy)) (\(categoryRight)/\(tools)), level accuracy \(percent(levelAccuracy)) (\(levelRight)/\(tools))
+            high/critical rated low or medium: \(underRated.count) of \(grave) (\(percent(underRatedShare)))\(underRated.map { "\n  UNDER-RATED " + $0 }.joined())
+            still wrong: \(wrong.count)\(wrong.map { "\n  " + $0 }.joined())
+            """
+    }
+}
+
+private func measureTable(_ classifier: RiskClassifier) throws -> TableFigures {
+    let rows = try loadRealTools()
+    var figures = TableFigures()
+    figures.tools = rows.count
+    figures.servers = Set(rows.map(\.server)).count
+    for row in rows {
+        let risk = classifier.classify(try ToolDescriptor(json: row.json))
+        if risk.category == row.category { figures.categoryRight += 1 }
+        if risk.level == row.level { figures.levelRight += 1 }
+        let line = "\(row.server) \(row.name): expected \(row.category)/\(row.level), got \(risk.category)/\(risk.level) \(risk.reasons)"
+        if row.level >= .high {
+            figures.grave += 1
+            if risk.level <= .medium { figures.underRated.append(line) }
+        }
+        if risk.category != row.category || risk.level != row.level { figures.wrong.append(line) }
+    }
+    return figures
 }
 
 final class RiskClassifierTests: XCTestCase {
@@ -50,32 +99,40 @@ final class RiskClassifierTests: XCTestCase {
 
     // MARK: The table of real tools
 
-    func testTableHasAtLeastOneHundredDistinctRealTools() throws {
+    func testTableHasAtLeastThreeHundredDistinctRealToolsFromThirtyServers() throws {
         let realTools = try loadRealTools()
-        XCTAssertGreaterThanOrEqual(realTools.count, 100)
-        let keys = realTools.map { "\($0.source)/\($0.name)" }
+        XCTAssertGreaterThanOrEqual(realTools.count, 300)
+        XCTAssertGreaterThanOrEqual(Set(realTools.map(\.server)).count, 30)
+        let keys = realTools.map { "\($0.server)/\($0.name)" }
         XCTAssertEqual(Set(keys).count, keys.count, "a tool is listed twice")
+        for row in realTools { XCTAssert(row.source.hasPrefix(row.server.split(separator: " ")[0]) || row.source.hasPrefix("a fork"), row.source) }
     }
 
-    func testEveryRealToolGetsTheCategoryAndLevelAReviewerGaveIt() throws {
-        let realTools = try loadRealTools()
-        var mismatches: [String] = []
-        for row in realTools {
-            let tool = try ToolDescriptor(json: row.json)
-            let risk = classifier.classify(tool)
-            if risk.category != row.category || risk.level != row.level {
-                mismatches.append(
-                    "\(row.source) \(row.name): expected \(row.category)/\(row.level), got \(risk.category)/\(risk.level) because \(risk.reasons)"
-                )
-            }
-        }
-        XCTAssert(mismatches.isEmpty, "\(mismatches.count) of \(realTools.count) differ:\n" + mismatches.joined(separator: "\n"))
-    }
-
+    /// Every category a reviewer can give and every level. `other` is the classifier's "cannot tell", never a
+    /// reviewer's answer: a reviewer who reads a tool can always place it.
     func testTheTableCoversEveryCategoryButOtherAndEveryLevel() throws {
         let realTools = try loadRealTools()
         XCTAssertEqual(Set(realTools.map(\.category)), Set(RiskCategory.allCases).subtracting([.other]))
         XCTAssertEqual(Set(realTools.map(\.level)), Set(RiskLevel.allCases))
+        // Each level the extended rubric adds is in the table: secrets read, privilege, disclosure, landing code.
+        XCTAssert(realTools.contains { $0.category == .read && $0.level == .high })
+        XCTAssert(realTools.contains { $0.category == .write && $0.level == .high })
+    }
+
+    /// The aim of issue 22: the classifier places at least 90% of the table's tools in the category a reviewer gave
+    /// them. Prints the figures and every tool still wrong (`swift test --filter RiskClassifierTests`).
+    func testCategoryAccuracyOnTheTableIsAtLeastNinetyPercent() throws {
+        let figures = try measureTable(classifier)
+        print("RiskClassifier on Fixtures/real-tools.json:\n" + figures.summary)
+        XCTAssertGreaterThanOrEqual(figures.categoryAccuracy, 0.90, figures.summary)
+    }
+
+    /// The costly error: a tool a reviewer rated high or critical that the classifier rates low or medium. At most 2%
+    /// of the high and critical tools may be under-rated.
+    func testAtMostTwoPercentOfHighAndCriticalToolsAreUnderRated() throws {
+        let figures = try measureTable(classifier)
+        XCTAssertGreaterThan(figures.grave, 100)
+        XCTAssertLessThanOrEqual(figures.underRatedShare, 0.02, figures.summary)
     }
 
     func testReasonsAreNeverEmpty() throws {
@@ -317,6 +374,117 @@ final class RiskClassifierTests: XCTestCase {
         XCTAssertEqual(classify("withdraw").level, .critical)
         XCTAssertEqual(classify("execute_trade").level, .critical)
         XCTAssertEqual(classify("create_payout").level, .critical)
+    }
+
+    // MARK: Harm that verbs on objects miss (each rule on made-up tools of its class, and on ones outside it)
+
+    private func assertRated(
+        _ risk: RiskAssessment, _ category: RiskCategory, _ level: RiskLevel, _ tool: String,
+        file: StaticString = #filePath, line: UInt = #line
+    ) {
+        XCTAssertEqual("\(risk.category)/\(risk.level)", "\(category)/\(level)", "\(tool): \(risk.reasons)", file: file, line: line)
+    }
+
+    func testAReadThatReturnsSecretsIsHigh() {
+        let readOnly = ToolAnnotations(readOnlyHint: true)
+        assertRated(classify("fetch_credentials", hints: readOnly), .read, .high, "fetch_credentials")
+        assertRated(classify("vault_get_password"), .read, .high, "vault_get_password")
+        assertRated(classify("show_cluster_config", "Returns the kubeconfig of the cluster"), .read, .high, "kubeconfig")
+        assertRated(classify("dump_settings", "Prints every environment variable of the worker"), .read, .high, "env dump")
+        assertRated(classify("get_object", properties: ["kind", "name"], hints: readOnly), .read, .high, "generic getter")
+        assertRated(classify("list_things", properties: ["resource_type"]), .read, .high, "generic lister")
+        assertRated(classify("get_api_key", properties: ["id"]), .read, .high, "api key")
+        XCTAssert(classify("get_object", properties: ["kind"]).reasons.contains { $0.contains("generic getter") })
+        // Outside the class: reads that name no secret, a describe that redacts, secret engines that are not secrets.
+        assertRated(classify("get_weather", properties: ["city"]), .read, .low, "get_weather")
+        assertRated(classify("scan_keys", properties: ["pattern"]), .read, .low, "redis keys")
+        assertRated(classify("describe_object", properties: ["kind"]), .read, .low, "describe")
+        assertRated(classify("list_mounts", "List the mounted secrets engines"), .read, .low, "list_mounts")
+        assertRated(classify("get_teams", "Get teams, limited to orgs accessible with current credentials"), .read, .low, "auth")
+        assertRated(classify("get_connection", "Returns the credentials for the database"), .read, .high, "credentials for")
+    }
+
+    func testAChangeOfPrivilegeIsHigh() {
+        assertRated(classify("attach_role_policy", properties: ["role", "policy_arn"]), .write, .high, "attach policy")
+        assertRated(classify("grant_permission"), .write, .high, "grant permission")
+        assertRated(classify("create_api_key"), .write, .high, "create api key")
+        assertRated(classify("rotate_token", "Create a new deploy token"), .write, .high, "token")
+        assertRated(classify("add_member_to_team"), .write, .high, "add member")
+        assertRated(classify("invite_collaborator"), .write, .high, "invite collaborator")
+        assertRated(classify("create_service_account", properties: ["name", "roles"]), .write, .high, "roles")
+        // Outside the class: an empty team, taking a policy away, an ordinary record.
+        assertRated(classify("create_team", properties: ["name"]), .write, .medium, "create_team")
+        assertRated(classify("detach_role_policy"), .write, .medium, "detach")
+        assertRated(classify("add_comment", properties: ["body"]), .write, .medium, "add_comment")
+        assertRated(classify("add_message", properties: ["role", "content"]), .write, .medium, "chat role")
+    }
+
+    func testADisclosureThatCannotBeCalledBackIsHigh() {
+        assertRated(classify("forward_email", properties: ["to", "message_id"]), .write, .high, "forward_email")
+        assertRated(classify("send_newsletter"), .write, .high, "newsletter")
+        assertRated(classify("publish_package", properties: ["path"]), .write, .high, "publish_package")
+        assertRated(classify("share_document", properties: ["document_id", "public"]), .write, .high, "public")
+        let rule: JSONValue = .object([
+            "type": .string("object"),
+            "properties": .object([
+                "criteria": .object([:]),
+                "action": .object(["type": .string("object"), "properties": .object(["forward_to": .object([:])])]),
+            ]),
+        ])
+        let forwarding = classifier.classify(ToolDescriptor(name: "create_mail_rule", inputSchema: rule))
+        assertRated(forwarding, .write, .high, "nested forward_to")
+        // Outside the class: a workspace chat message, a draft, a publish to an internal channel.
+        assertRated(classify("post_message", properties: ["channel", "text"]), .write, .medium, "post_message")
+        assertRated(classify("draft_email", "Draft a new email", properties: ["to", "subject"]), .write, .medium, "draft")
+        assertRated(classify("publish", "Publish a message to a channel", properties: ["channel"]), .write, .medium, "publish")
+    }
+
+    func testACodePathHiddenInArgumentsRunsCode() {
+        assertRated(classify("open_page", properties: ["url", "launchOptions"]), .execute, .high, "launchOptions")
+        assertRated(classify("navigate", properties: ["url", "allow_dangerous"]), .execute, .high, "allow_dangerous")
+        assertRated(classify("build_site"), .execute, .high, "build")
+        assertRated(classify("make_image", properties: ["dockerfile", "tag"]), .execute, .high, "dockerfile")
+        assertRated(classify("start_worker"), .execute, .high, "start a worker")
+        assertRated(classify("restart_service"), .execute, .high, "restart a service")
+        // Outside the class: starting a search, navigating with display options.
+        assertRated(classify("start_search", properties: ["pattern"]), .read, .low, "start_search")
+        assertRated(classify("open_page", properties: ["url", "headless"]), .other, .medium, "headless")
+    }
+
+    func testTradesAndLeverage() {
+        assertRated(classify("close_short_position", properties: ["symbol"]), .financial, .critical, "close position")
+        assertRated(classify("exit_positions"), .financial, .critical, "exit positions")
+        assertRated(classify("exercise_option"), .financial, .critical, "exercise")
+        assertRated(classify("change_leverage", properties: ["symbol", "leverage"]), .financial, .high, "leverage")
+        assertRated(classify("adjust_settings", properties: ["max_margin_multiplier"]), .financial, .high, "margin")
+        // Outside the class: a position on a screen, a page margin, reading positions.
+        assertRated(classify("click_position", properties: ["x", "y"]), .write, .medium, "click_position")
+        assertRated(classify("save_pdf", properties: ["margin", "path"]), .write, .medium, "page margin")
+        assertRated(classify("get_open_positions"), .read, .low, "get positions")
+    }
+
+    func testLandingCodeOnABranchIsHigh() {
+        assertRated(classify("git_push", properties: ["remote"]), .write, .high, "git_push")
+        assertRated(classify("merge_branch", properties: ["source", "target"]), .write, .high, "merge_branch")
+        assertRated(classify("commit_changes", properties: ["branch", "files", "message"]), .write, .high, "branch+files")
+        // Outside the class: a new branch, a local commit, a queue push.
+        assertRated(classify("create_branch", properties: ["branch", "from"]), .write, .medium, "create_branch")
+        assertRated(classify("git_commit", properties: ["message", "repo_path"]), .write, .medium, "git_commit")
+        assertRated(classify("lpush", "Push a value onto a list", properties: ["name", "value"]), .write, .medium, "lpush")
+    }
+
+    func testAContainerWidensTheDamageOnlyWhenItIsWhatIsDestroyed() {
+        XCTAssertEqual(classify("delete_project").level, .critical)
+        XCTAssertEqual(classify("delete_s3_bucket").level, .critical)
+        XCTAssertEqual(classify("repository.delete").level, .critical)
+        XCTAssertEqual(classify("delete_mount").level, .critical)
+        XCTAssertEqual(classify("remove_member_from_project").level, .high)
+        XCTAssertEqual(classify("delete_file_in_repo").level, .high)
+    }
+
+    func testGetOrCreateMayChange() {
+        assertRated(classify("get_or_create_label"), .write, .medium, "get_or_create")
+        assertRated(classify("get_or_delete_cache"), .destructive, .high, "get_or_delete")
     }
 
     // MARK: Reading tools from JSON

@@ -37,7 +37,13 @@
 ///
 /// Levels: read is low; write and other are medium; execute is high; destructive is high, or critical when it takes
 /// a whole repository, database or table (`drop`, `truncate`, `force`, `delete_repository`); financial is high, or
-/// critical for transfers, withdrawals and trades (placing an order) that may reach an open world.
+/// critical for transfers, withdrawals and trades (placing an order, closing a position) that may reach an open world.
+///
+/// Some harm does not show in the verb and its object (docs/risk.md, "Harm that verbs on objects miss"): a read that
+/// returns secrets or credentials (`read_secret`, `get-env`, a generic getter that takes a `kind`) is high, and so is
+/// a write that changes privilege (`attach_user_policy`, `create_access_key`), discloses for good (`send_email`,
+/// `push_image`) or lands code on a branch (`merge_pull_request`). Each is found by a general rule over words and
+/// schema property names, never by a tool's name.
 public struct RiskClassifier: Sendable {
     public init() {}
 
@@ -59,6 +65,8 @@ public struct RiskClassifier: Sendable {
         if reading.action == nil {
             reading.reasons.append("nothing in the name, description, schema or annotations says what it does")
         }
+        if category == .read { reading.readSecrets(tool, name: name) }
+        if category == .write { reading.readWiderHarm(tool, name: name) }
         let level = reading.level(for: category, name: name, annotations: tool.annotations)
         return RiskAssessment(category: category, level: level, reasons: reading.reasons)
     }
@@ -74,14 +82,32 @@ private struct NameEvidence {
     var recordNoun: String?
     /// The financial words set aside because they only qualify ``recordNoun`` (`withdraw` in `withdraw_history`).
     var recordQualifiers: [String] = []
-    /// The words that widen a destructive tool's damage.
+    /// The words that widen a destructive tool's damage: a container noun that the destructive verb acts on.
     var wideScope: [String] = []
+    /// The words of the name, in order.
+    let words: [String]
 
     init(_ words: [String]) {
-        for word in words {
-            if let (action, form) = RiskVocabulary.action(of: word) { actions.append((form, action)) }
+        self.words = words
+        let starts = words.contains { RiskVocabulary.match($0, in: RiskVocabulary.startVerbs) != nil }
+        let runnable = words.contains { RiskVocabulary.match($0, in: RiskVocabulary.runnableNouns) != nil }
+        let positions = words.contains { RiskVocabulary.match($0, in: RiskVocabulary.positionNouns) != nil }
+        for (index, word) in words.enumerated() {
+            if let (action, form) = RiskVocabulary.action(of: word) {
+                actions.append((form, action))
+            } else if starts, runnable, let form = RiskVocabulary.match(word, in: RiskVocabulary.startVerbs) {
+                // `start_container`: starting something that runs code runs it.
+                actions.append((form, .execute))
+            } else if positions, let form = RiskVocabulary.match(word, in: RiskVocabulary.closingVerbs) {
+                // `exit_positions`: leaving a position trades.
+                actions.append((form, .financial))
+            }
             if let noun = RiskVocabulary.match(word, in: RiskVocabulary.moneyNouns) { moneyNouns.append(noun) }
-            if let noun = RiskVocabulary.match(word, in: RiskVocabulary.wideScopeNouns) { wideScope.append(noun) }
+            if let noun = RiskVocabulary.match(word, in: RiskVocabulary.wideScopeNouns),
+                NameEvidence.isActedOn(index, in: words)
+            {
+                wideScope.append(noun)
+            }
         }
         if let last = words.last, let noun = RiskVocabulary.match(last, in: RiskVocabulary.recordNouns),
             !actions.isEmpty, actions.allSatisfy({ $0.action == .financial }), actions.last?.word != noun
@@ -98,6 +124,32 @@ private struct NameEvidence {
     }
 
     func contains(_ word: String) -> Bool { actions.contains { $0.word == word } }
+
+    /// Whether any word of the name is in `list` (in its base form).
+    func has(_ list: Set<String>) -> Bool { words.contains { RiskVocabulary.match($0, in: list) != nil } }
+
+    /// A key that is a credential (`access key`, `api key`), if the name has one; a bare `key` is not (Redis keys).
+    var credentialKey: String? {
+        zip(words, words.dropFirst()).first {
+            RiskVocabulary.keyQualifiers.contains($0.0) && RiskVocabulary.match($0.1, in: ["key"]) != nil
+        }.map { "\($0.0) \($0.1)" }
+    }
+
+    /// The first word of the name in `list`, in its base form.
+    func first(in list: Set<String>) -> String? { words.lazy.compactMap { RiskVocabulary.match($0, in: list) }.first }
+
+    /// Whether the container noun at `index` is what a destructive verb acts on: it follows the verb with no
+    /// preposition between them (`delete_repository`, `delete_s3_bucket`; not `remove_team_from_project`), or comes
+    /// right before it (`repository.delete`).
+    static func isActedOn(_ index: Int, in words: [String]) -> Bool {
+        func destructive(_ word: String) -> Bool { RiskVocabulary.action(of: word)?.0 == .destructive }
+        if index + 1 < words.count, destructive(words[index + 1]) { return true }
+        for earlier in stride(from: index - 1, through: 0, by: -1) {
+            if RiskVocabulary.match(words[earlier], in: RiskVocabulary.scopePrepositions) != nil { return false }
+            if destructive(words[earlier]) { return true }
+        }
+        return false
+    }
 }
 
 /// The classification as it is built up, step by step, with the reasons for each step.
@@ -110,6 +162,9 @@ private struct Reading {
     var gravestWord: String?
     /// Whether a destructive or financial tool moves value out for good (decided from the name).
     var criticalMoney = false
+    /// Set when a read returns secrets, or a write changes privilege, discloses for good or lands code: the level is
+    /// high although the category alone would say low or medium.
+    var graver = false
 
     mutating func read(_ name: NameEvidence) {
         if let noun = name.recordNoun, let qualifier = name.recordQualifiers.first {
@@ -117,6 +172,17 @@ private struct Reading {
         }
         guard let first = name.actions.first else { return }
 
+        if first.action == .read, let or = name.words.firstIndex(of: "or"),
+            let (change, form) = name.words[(or + 1)...].lazy.compactMap({ RiskVocabulary.action(of: $0) })
+                .first(where: { $0.0 != .read })
+        {
+            // `get_or_create_label`: the tool may make the change; the reading verb does not hide it.
+            action = change
+            gravestWord = form
+            reasons.append("name contains \"\(first.word)\" or \"\(form)\": it may change")
+            if change == .financial { criticalMoney = RiskVocabulary.criticalFinancialVerbs.contains(form) }
+            return
+        }
         if first.action == .read {
             let graver = name.actions.dropFirst().filter { $0.action == .destructive || $0.action == .execute }
             if let worst = graver.max(by: { $0.action < $1.action }) {
@@ -140,6 +206,15 @@ private struct Reading {
         reasons.append("name contains \"\(worst.word)\"")
 
         let placing = name.actions.contains { RiskVocabulary.placingVerbs.contains($0.word) }
+        let closing = name.actions.contains { RiskVocabulary.closingVerbs.contains($0.word) }
+        if worst.action != .read, closing, name.has(RiskVocabulary.positionNouns) {
+            // `close_position`, `close_all_positions`: closing a position is a trade.
+            action = .financial
+            gravestWord = worst.word
+            reasons.append("name closes a position: it trades")
+            criticalMoney = true
+            return
+        }
         if worst.action == .financial {
             criticalMoney =
                 name.actions.contains { RiskVocabulary.criticalFinancialVerbs.contains($0.word) }
@@ -195,7 +270,11 @@ private struct Reading {
             reasons.append("input schema has property \"\(property)\"")
         }
 
-        let money = names.first { ToolWords.split($0).contains { RiskVocabulary.moneyPropertyWords.contains($0) } }
+        let money = names.first { property in
+            let words = ToolWords.split(property)
+            return words.contains { RiskVocabulary.moneyPropertyWords.contains($0) }
+                || (words.contains("margin") && words.contains { RiskVocabulary.marginQualifiers.contains($0) })
+        }
         if let property = money, action != .read {
             if action != .financial {
                 action = .financial
@@ -252,11 +331,98 @@ private struct Reading {
         if hints.openWorldHint == false { reasons.append("openWorldHint=false") }
     }
 
+    /// A reading tool that returns secrets or credentials: it names them, its description says so, or it is a generic
+    /// getter that takes the kind of object to fetch (which may be `Secret`).
+    mutating func readSecrets(_ tool: ToolDescriptor, name: NameEvidence) {
+        if let word = name.first(in: RiskVocabulary.secretNameWords) ?? name.credentialKey {
+            graver = true
+            reasons.append("\"\(word)\" in the name: it returns secrets or credentials")
+            return
+        }
+        if let description = tool.description?.lowercased(),
+            let phrase = RiskVocabulary.secretDescriptionPhrases.first(where: { description.contains($0) })
+        {
+            graver = true
+            reasons.append("description mentions \"\(phrase)\": it returns secrets or credentials")
+            return
+        }
+        let properties = tool.inputSchema?["properties"]?.objectValue?.keys.sorted() ?? []
+        if let verb = name.actions.first?.word, RiskVocabulary.genericGetterVerbs.contains(verb),
+            let kind = properties.first(where: { RiskVocabulary.kindProperties.contains($0.lowercased()) })
+        {
+            graver = true
+            reasons.append("input schema has property \"\(kind)\": a generic getter can return any kind, secrets included")
+        }
+    }
+
+    /// A change whose harm its verb and object do not show: it changes privilege, discloses for good, or lands
+    /// code on a branch. The category stays `write`; the level becomes high.
+    mutating func readWiderHarm(_ tool: ToolDescriptor, name: NameEvidence) {
+        let verbs = name.actions.map(\.word)  // in name order, so the reasons are stable
+        let properties = tool.inputSchema?["properties"]?.objectValue?.keys.sorted() ?? []
+        let lowered = properties.map { $0.lowercased() }
+
+        // Changes privilege.
+        if let credential = name.first(in: RiskVocabulary.credentialNouns) ?? name.credentialKey {
+            return raise("\"\(credential)\" in the name: it mints or sets a credential")
+        }
+        if let noun = name.first(in: RiskVocabulary.grantNouns), let verb = verbs.first(where: RiskVocabulary.grantingVerbs.contains) {
+            return raise("\"\(verb)\" a \"\(noun)\": it changes privilege")
+        }
+        if let noun = name.first(in: RiskVocabulary.membershipNouns), let verb = verbs.first(where: RiskVocabulary.joiningVerbs.contains) {
+            return raise("\"\(verb)\" to a \"\(noun)\": it changes privilege")
+        }
+        if let index = lowered.firstIndex(where: RiskVocabulary.grantProperties.contains) {
+            return raise("input schema has property \"\(properties[index])\": it grants privilege")
+        }
+
+        // Discloses for good.
+        for (index, word) in name.words.enumerated() {
+            guard let verb = RiskVocabulary.match(word, in: RiskVocabulary.sendingVerbs) else { continue }
+            let others = name.words.enumerated().filter { $0.offset != index }.map(\.element)
+            if let noun = others.lazy.compactMap({ RiskVocabulary.match($0, in: RiskVocabulary.outwardNouns) }).first {
+                return raise("\"\(verb)\" an \"\(noun)\": what is sent cannot be called back")
+            }
+        }
+        if let index = lowered.firstIndex(where: RiskVocabulary.publicProperties.contains) {
+            return raise("input schema has property \"\(properties[index])\": it may publish")
+        }
+        if let schema = tool.inputSchema, let nested = Reading.nestedProperty(in: schema, from: RiskVocabulary.forwardingProperties) {
+            return raise("input schema has property \"\(nested)\": it may send data on")
+        }
+
+        // Lands code on a branch.
+        if let verb = verbs.first(where: RiskVocabulary.landingVerbs.contains), let noun = name.first(in: RiskVocabulary.codeNouns) {
+            return raise("\"\(verb)\" with \"\(noun)\": it lands code on a branch")
+        }
+        if let branch = lowered.firstIndex(where: RiskVocabulary.branchProperties.contains),
+            lowered.contains(where: RiskVocabulary.contentProperties.contains)
+        {
+            return raise("input schema has properties \"\(properties[branch])\" and content: it commits to a branch")
+        }
+
+        func raise(_ reason: String) {
+            graver = true
+            reasons.append(reason)
+        }
+    }
+
+    /// The first property, at any depth up to four levels of `properties`, whose name is in `names`.
+    static func nestedProperty(in schema: JSONValue, from names: Set<String>, depth: Int = 0) -> String? {
+        guard depth < 4, let properties = schema["properties"]?.objectValue else { return nil }
+        for key in properties.keys.sorted() where names.contains(key.lowercased()) { return key }
+        for key in properties.keys.sorted() {
+            if let found = nestedProperty(in: properties[key]!, from: names, depth: depth + 1) { return found }
+        }
+        return nil
+    }
+
     mutating func level(for category: RiskCategory, name: NameEvidence, annotations: ToolAnnotations?) -> RiskLevel {
         switch category {
-        case .read:
-            return .low
-        case .write, .other:
+        case .read, .write:
+            if graver { return .high }
+            return category == .read ? .low : .medium
+        case .other:
             return .medium
         case .execute:
             return .high
