@@ -7,6 +7,7 @@ import XCTest
 private struct RealTool {
     let server: String
     let source: String
+    let reason: String
     let json: JSONValue
     let category: RiskCategory
     let level: RiskLevel
@@ -17,7 +18,7 @@ private struct RealTool {
 /// The table: `Fixtures/real-tools.json`, one row per tool, each with the `Tool` object as its server publishes it
 /// in `tools/list` (name, description, the names of its input properties, and its annotations when it has any),
 /// the server and the file it came from, the `category/level` a reviewer gave it by reading it, written down before
-/// the classifier was run, and (for the rows added with issue 22) a one-line reason. docs/risk.md has the rubric.
+/// the classifier was run, and a one-line reason for the rating. docs/risk.md has the rubric.
 private func loadRealTools() throws -> [RealTool] {
     let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/real-tools.json")
     let rows = try XCTUnwrap(try JSONDecoder().decode(JSONValue.self, from: Data(contentsOf: url)).arrayValue)
@@ -27,6 +28,7 @@ private func loadRealTools() throws -> [RealTool] {
         return RealTool(
             server: try XCTUnwrap(row["server"]?.stringValue),
             source: try XCTUnwrap(row["source"]?.stringValue),
+            reason: row["reason"]?.stringValue ?? "",
             json: try XCTUnwrap(row["tool"]),
             category: try XCTUnwrap(RiskCategory(rawValue: expected[0])),
             level: try XCTUnwrap(RiskLevel(rawValue: expected[1]))
@@ -105,7 +107,11 @@ final class RiskClassifierTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(Set(realTools.map(\.server)).count, 30)
         let keys = realTools.map { "\($0.server)/\($0.name)" }
         XCTAssertEqual(Set(keys).count, keys.count, "a tool is listed twice")
-        for row in realTools { XCTAssert(row.source.hasPrefix(row.server.split(separator: " ")[0]) || row.source.hasPrefix("a fork"), row.source) }
+        for row in realTools {
+            // The source names the repository (and file) a reader can check the row against.
+            XCTAssert(row.source.hasPrefix(row.server.split(separator: " ")[0]) || row.source.hasPrefix("a fork"), row.source)
+            XCTAssertFalse(row.reason.isEmpty, "\(row.name) has no reason for its rating")
+        }
     }
 
     /// Every category a reviewer can give and every level. `other` is the classifier's "cannot tell", never a
