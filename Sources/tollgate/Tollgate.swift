@@ -19,7 +19,7 @@ struct Tollgate: AsyncParsableCommand {
         subcommands: [
             ServeCommand.self, StdioCommandLine.self, ToolsCommand.self, KeysCommand.self, MigrateCommand.self, EventsCommand.self,
             PolicyCommand.self, ApprovalsCommand.self, AuditCommand.self, ProjectionsCommand.self,
-            WebhooksCommand.self, ConfigCommand.self,
+            WebhooksCommand.self, ConfigCommand.self, DoctorCommand.self,
         ]
     )
 }
