@@ -297,6 +297,7 @@ final class ReviewerPageTests: XCTestCase {
             ("Origin null", [("csrf", csrf)], [("Origin", "null")]),
             ("Sec-Fetch-Site cross-site", [("csrf", csrf)], [("Sec-Fetch-Site", "cross-site")]),
             ("Sec-Fetch-Site same-site", [("csrf", csrf)], [("Sec-Fetch-Site", "same-site")]),
+            ("Origin null, cross-site", [("csrf", csrf)], [("Origin", "null"), ("Sec-Fetch-Site", "cross-site")]),
         ]
         for (what, fields, headers) in attempts {
             let answer = browser.post(approve, fields, headers: headers)
@@ -325,6 +326,10 @@ final class ReviewerPageTests: XCTestCase {
 
         // Nothing was decided; the same form, from this page, is acted on.
         XCTAssertEqual(fixture.gateway.api("GET", "/v1/approvals/\(id)", as: "carol").body?["version"]?.doubleValue, 1)
+        // (A browser under the page's Referrer-Policy: no-referrer sends its own forms with Origin: null, same-origin.)
+        var chromium = fixture.browser
+        chromium.extra = [("Origin", "null"), ("Sec-Fetch-Site", "same-origin")]
+        XCTAssertEqual(chromium.signIn(fixture.gateway.tokens["bob"]!).status, 303)
         let real = browser.post(
             approve, [("csrf", csrf), ("comment", "ok")],
             headers: [("Origin", "http://127.0.0.1:\(fixture.gateway.port)"), ("Sec-Fetch-Site", "same-origin")])

@@ -10,7 +10,15 @@ enum ReviewerPageAssets {
     static let all = [
         Asset(name: "app.js", contentType: "text/javascript; charset=utf-8", text: script),
         Asset(name: "app.css", contentType: "text/css; charset=utf-8", text: stylesheet),
+        Asset(name: "icon.svg", contentType: "image/svg+xml", text: icon),
     ]
+
+    /// The tab's icon (so that browsers do not ask for `/favicon.ico`): a gate.
+    static let icon = #"""
+        <svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#0b4fa3"/>
+        <path d="M3 12V5h10v7M3 8h10M6 5v7M10 5v7" stroke="#fff" stroke-width="1.5" fill="none"/></svg>
+
+        """#
 
     /// Keeps the pending table current: every 2 s it fetches `/ui/pending/rows` with the page's filters (the table's
     /// `data-rows`) and puts the rows in place when they changed, keeping the focus on the row it was in; a redirect (the

@@ -45,17 +45,18 @@ struct ReviewerPageHeaders<Context: RequestContext>: RouterMiddleware {
 extension ReviewerPage {
     /// Why a form must not be acted on because of where it came from, or `nil`: a browser says `Sec-Fetch-Site` other
     /// than `same-origin` (or `none`), or an `Origin` that is not this gateway's (its `public_url`, or the scheme and
-    /// `Host` of the request).
+    /// `Host` of the request). `Origin: null` passes only with `Sec-Fetch-Site: same-origin`: under the page's
+    /// `Referrer-Policy: no-referrer` a browser sends `null` for its own forms.
     func crossSiteProblem(_ request: Request) -> ReviewerPageProblem? {
         let refused = ReviewerPageProblem(
             .forbidden,
             "This form came from another site, so it was not acted on. Use the form on this gateway's own page (cross-site request refused).",
             code: "cross_site")
-        if let site = request.headers[HTTPField.Name("Sec-Fetch-Site")!]?.lowercased(), site != "same-origin", site != "none" {
-            return refused
-        }
+        let site = request.headers[HTTPField.Name("Sec-Fetch-Site")!]?.lowercased()
+        if let site, site != "same-origin", site != "none" { return refused }
         guard let origin = request.headers[.origin] else { return nil }
         let presented = origin.lowercased()
+        if presented == "null", site == "same-origin" { return nil }
         if let publicOrigin, presented == publicOrigin { return nil }
         if let host = request.head.authority?.lowercased(), !host.isEmpty {
             if presented == "http://\(host)" || presented == "https://\(host)" { return nil }

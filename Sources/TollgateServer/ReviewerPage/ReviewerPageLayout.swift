@@ -36,6 +36,7 @@ enum ReviewerPageLayout {
             <meta name="viewport" content="width=device-width, initial-scale=1">
             <meta name="referrer" content="no-referrer">
             <title>\(HTML.escape(title.escapingInvisibles())) · Tollgate</title>
+            <link rel="icon" href="/ui/static/icon.svg" type="image/svg+xml">
             <link rel="stylesheet" href="/ui/static/app.css">
             <script src="/ui/static/app.js" defer></script>
             </head>
