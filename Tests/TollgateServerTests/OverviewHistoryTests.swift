@@ -224,6 +224,36 @@ final class OverviewHistoryTests: XCTestCase {
         }
     }
 
+    /// Refusals past an agent's budget are counted from their `RefusalsSummarized`: each entry under its tool and
+    /// outcome, and the refusals past its 32 entries (whose decision it does not keep) as "other" of "other tools".
+    func testRefusalsPastTheBudgetAreCountedFromTheirSummary() async throws {
+        let gateway = try await start(extraConfig: "limits:\n  max_recorded_refusals_per_minute: 1\n")
+        var steps = (0..<3).map { _ in Self.call("delete_file", ["path": "/x"]) }
+        steps += (0..<40).map { Self.call("evil-\($0)") }
+        let run = try runClient(gateway, steps)
+        XCTAssertEqual(run.steps.count, 43, run.description)
+        // The summary of the minute is written when the minute ends, or at shutdown; the rebuild then counts it.
+        gateway.stop()
+        let summaries = try await gateway.events(type: RefusalsSummarized.type)
+        XCTAssertEqual(summaries.count, 1, gateway.log.suffix(2000).description)
+        let rebuilt = try RunningProgram.run(
+            RunningProgram.tollgateBinary, ["projections", "rebuild", "decisions", "--database", gateway.database.connectionString])
+        XCTAssertEqual(rebuilt.status, 0, rebuilt.stderr)
+        let client = PostgresClient(configuration: gateway.database)
+        defer { Task { await client.shutdown() } }
+        let byDecision = try await client.query("SELECT decision, sum(calls)::bigint FROM tollgate.decision_minutes GROUP BY 1 ORDER BY 1")
+        let counts = try Dictionary(uniqueKeysWithValues: byDecision.rows.map { (try $0.decode(String.self, 0), try $0.decode(Int64.self, 1)) })
+        XCTAssertEqual(counts, ["deny": 3, "hidden": 31, "refused": 9])
+        let tools = try await client.query(
+            "SELECT server, tool, decision, sum(calls)::bigint FROM tollgate.tool_minutes WHERE tool IN ('delete_file', 'evil-0', '') GROUP BY 1, 2, 3 ORDER BY 2"
+        )
+        let rows = try tools.rows.map {
+            "\(try $0.decode(String.self, 0))/\(try $0.decode(String.self, 1))/\(try $0.decode(String.self, 2))/\(try $0.decode(Int64.self, 3))"
+        }
+        XCTAssertEqual(rows, ["//refused/9", "pay/delete_file/deny/3", "pay/evil-0/hidden/1"])
+        XCTAssertEqual(DecisionOutcome(decision: "refused"), .other)
+    }
+
     // MARK: - History
 
     /// `count` decided requests: held calls (three clients at once), then each decided through /v1 in turn (approved, denied).
