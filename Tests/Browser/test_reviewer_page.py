@@ -353,6 +353,12 @@ def test_a_cross_site_form_post_without_the_csrf_token_is_refused(stack: Stack, 
     if posted.value.status == 303:
         assert "/ui/sign-in" in posted.value.headers.get("location", ""), posted.value.headers
 
+    # Each layer holds alone: with alice's cookie and this gateway's own Origin (what a same-origin page would send),
+    # a POST without the token, or with a made-up one, is still refused.
+    for fields in ({"comment": "x"}, {"csrf": "A" * 43, "comment": "x"}):
+        forged = stack.form_post(f"/ui/approvals/{id}/approve", fields, alice.cookie())
+        assert forged.status == 403 and 'id="error"' in forged.body, (fields, forged.status, forged.body[:300])
+
     assert stack.approval(id)["status"] == "pending", "no forged approval was recorded"
     time.sleep(0.3)
     assert not call.done() and stack.runs("transfer", arguments) == 0
