@@ -274,6 +274,15 @@ final class ReviewerPageTests: XCTestCase {
         var other = fixture.browser
         other.extra = [("Origin", "https://tollgate.example.com"), ("Sec-Fetch-Site", "same-origin")]
         XCTAssertEqual(other.signIn(fixture.gateway.tokens["bob"]!).status, 303)
+        // One reviewer keeps at most 20 sessions: the 21st sign-in ends the oldest.
+        var first = fixture.browser
+        XCTAssertEqual(first.signIn(fixture.gateway.tokens["dave"]!).status, 303)
+        for _ in 0..<20 {
+            var another = fixture.browser
+            XCTAssertEqual(another.signIn(fixture.gateway.tokens["dave"]!).status, 303)
+        }
+        XCTAssertEqual(try connection.query("SELECT count(*)::int FROM tollgate.ui_sessions WHERE reviewer = 'dave'")[0].decode(Int.self, 0), 20)
+        XCTAssertEqual(first.get("/ui/pending").status, 303, "the oldest session ended")
     }
 
     // MARK: - Forms from elsewhere

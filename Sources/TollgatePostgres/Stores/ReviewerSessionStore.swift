@@ -74,6 +74,18 @@ public struct ReviewerSessionStore: Sendable {
         try await client.query("DELETE FROM tollgate.ui_sessions WHERE cookie_hash = $1", [cookieHash])
     }
 
+    /// Ends the oldest sessions of `reviewer` beyond the newest `keeping`; returns how many.
+    @discardableResult
+    public func deleteOldest(reviewer: String, keeping: Int) async throws -> Int {
+        try await client.query(
+            """
+            DELETE FROM tollgate.ui_sessions WHERE cookie_hash IN (
+                SELECT cookie_hash FROM tollgate.ui_sessions WHERE reviewer = $1 ORDER BY created_at DESC, cookie_hash OFFSET $2)
+            """,
+            [reviewer, keeping]
+        ).affectedRows
+    }
+
     /// Ends every session of `reviewer`; returns how many there were.
     @discardableResult
     public func deleteAll(reviewer: String) async throws -> Int {

@@ -12,6 +12,9 @@ extension ReviewerPage {
     static let preSessionCookie = "tollgate_ui_pre"
     /// How long a sign-in form may wait to be sent.
     static let preSessionSeconds = 3600
+    /// The most sessions one reviewer keeps: signing in once more ends the oldest (so the table stays small whatever
+    /// a reviewer's browsers do).
+    static let maxSessionsPerReviewer = 20
 
     // MARK: - Finding the session
 
@@ -171,6 +174,7 @@ extension ReviewerPage {
             try await sessions.deleteEnded(
                 idleSince: now - settings.sessionIdleTimeout.timeInterval, createdSince: now - settings.sessionLifetime.timeInterval, limit: 100)
             try await sessions.create(stored)
+            try await sessions.deleteOldest(reviewer: reviewer.id, keeping: Self.maxSessionsPerReviewer)
         } catch {
             return Self.unavailable(error, logger: logger)
         }
