@@ -195,6 +195,22 @@ final class ReviewerPageTests: XCTestCase {
         let everything = try connection.query("SELECT t::text FROM tollgate.ui_sessions t")
         XCTAssertFalse(try everything[0].decode(String.self, 0).contains(value))
 
+        // A link from another site comes without the SameSite=Strict cookie: the page loads itself again from here, and
+        // then has the session.
+        let fromSlack = HTTPProbe.request(
+            port: fixture.gateway.port, method: "GET", path: "/ui/pending?tool=transfer", headers: [("Sec-Fetch-Site", "cross-site")])
+        XCTAssertEqual(fromSlack?.status, 200)
+        XCTAssertTrue(
+            fromSlack?.body.contains(#"<meta http-equiv="refresh" content="0; url=/ui/pending?tool=transfer">"#) == true, fromSlack?.body ?? "")
+        assertSecurityHeaders(try XCTUnwrap(fromSlack), "the reload page")
+        XCTAssertEqual(browser.request("GET", "/ui/pending", headers: [("Sec-Fetch-Site", "same-origin")]).status, 200)
+        XCTAssertEqual(
+            HTTPProbe.request(port: fixture.gateway.port, method: "GET", path: "/ui/pending", headers: [("Sec-Fetch-Site", "same-origin")])?.status,
+            303, "from this site, no cookie means signed out")
+        let hostile = HTTPProbe.request(
+            port: fixture.gateway.port, method: "GET", path: "/ui/pending?tool=%22%3E%3Cscript%3E", headers: [("Sec-Fetch-Site", "cross-site")])
+        XCTAssertFalse(hostile?.body.contains("\"><script>") ?? true, hostile?.body ?? "")
+
         // `next` never leads off the reviewer page.
         for next in [
             "https://evil.example/", "//evil.example/ui/", "/ui/..//evil.example", "/\\evil.example", "/ui/%2f%2fevil.example",

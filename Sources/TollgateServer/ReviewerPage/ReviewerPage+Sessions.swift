@@ -87,18 +87,42 @@ extension ReviewerPage {
 
     /// 303 to the sign-in page, with the page asked for as `next` (for a GET of a page), clearing a cookie that named no
     /// live session.
+    ///
+    /// A link followed from another site (a webhook's link in Slack or a mail) comes without the `SameSite=Strict`
+    /// cookie even when the reviewer is signed in: such a GET without a cookie gets a page that loads the same address
+    /// again from this site (a `<meta http-equiv="refresh">`, no script), which the browser sends with the cookie; only
+    /// then does a reviewer without a session go to the sign-in page.
     func signInRedirect(_ request: Request) -> Response {
         var location = "/ui/sign-in"
         let path = request.uri.path
         if request.method == .get, path != "/ui/pending/rows" {
             let query = request.uri.query.map { "?" + $0 } ?? ""
-            if let next = Self.safeNext(path + query) { location += "?next=" + HTML.queryValue(next) }
+            if let next = Self.safeNext(path + query) {
+                location += "?next=" + HTML.queryValue(next)
+                if request.headers[HTTPField.Name("Sec-Fetch-Site")!]?.lowercased() == "cross-site",
+                    Self.cookie(Self.sessionCookie, in: request) == nil
+                {
+                    return Self.html(.ok, Self.reloadFromHere(next))
+                }
+            }
         }
         var headers: HTTPFields = [:]
         if Self.cookie(Self.sessionCookie, in: request) != nil {
             headers.append(HTTPField(name: .setCookie, value: clearedCookie(Self.sessionCookie)))
         }
         return Self.redirect(location, headers: headers)
+    }
+
+    /// A page that loads `path` (a ``safeNext(_:)`` path) again, as a navigation from this site.
+    static func reloadFromHere(_ path: String) -> String {
+        let target = HTML.escape(path)
+        return """
+            <!DOCTYPE html>
+            <html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="0; url=\(target)">
+            <meta name="referrer" content="no-referrer"><title>Opening · Tollgate</title></head>
+            <body><p><a href="\(target)">Open the page</a></p></body></html>
+
+            """
     }
 
     // MARK: - Sign-in
