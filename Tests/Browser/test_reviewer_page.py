@@ -292,18 +292,13 @@ def test_sign_out_ends_the_session(stack: Stack, people: Any) -> None:
 # ---- forgery from another site -------------------------------------------------------------------------------------
 
 
-class _Attacker(http.server.BaseHTTPRequestHandler):
-    """Serves a page that submits a form to the gateway as soon as it loads (no CSRF token: it cannot know one)."""
+class _OtherSite(http.server.BaseHTTPRequestHandler):
+    """Serves one page of another site: `html`, whatever the path."""
 
-    target = ""
+    html = ""
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-        body = (
-            "<!doctype html><html><body>"
-            f'<form id="f" method="post" action="{self.target}">'
-            '<input type="hidden" name="comment" value="approved by a stranger"></form>'
-            "<script>document.getElementById('f').submit()</script></body></html>"
-        ).encode()
+        body = self.html.encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/html; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
@@ -315,11 +310,12 @@ class _Attacker(http.server.BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def attacker() -> Iterator[Any]:
+def other_site() -> Iterator[Any]:
+    """`other_site(html)`: serves `html` on another port of 127.0.0.1 (and so of localhost); returns the port."""
     servers: list[http.server.ThreadingHTTPServer] = []
 
-    def start(target: str) -> int:
-        handler = type("Attacker", (_Attacker,), {"target": target})
+    def start(html: str) -> int:
+        handler = type("OtherSite", (_OtherSite,), {"html": html})
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
@@ -331,13 +327,23 @@ def attacker() -> Iterator[Any]:
         server.server_close()
 
 
-def test_a_cross_site_form_post_without_the_csrf_token_is_refused(stack: Stack, people: Any, attacker: Any) -> None:
+def auto_submit(target: str) -> str:
+    """A page that submits a form to `target` as soon as it loads (no CSRF token: it cannot know one)."""
+    return (
+        "<!doctype html><html><body>"
+        f'<form id="f" method="post" action="{target}">'
+        '<input type="hidden" name="comment" value="approved by a stranger"></form>'
+        "<script>document.getElementById('f').submit()</script></body></html>"
+    )
+
+
+def test_a_cross_site_form_post_without_the_csrf_token_is_refused(stack: Stack, people: Any, other_site: Any) -> None:
     arguments = transfer(1008)
     call = stack.hold("transfer", arguments)
     id = stack.request_for(call)
     alice = people("alice")
     page = alice.page
-    port = attacker(f"{stack.base}/ui/approvals/{id}/approve")
+    port = other_site(auto_submit(f"{stack.base}/ui/approvals/{id}/approve"))
 
     # Another origin on the same host (same site for cookies: alice's SameSite=Strict cookie goes along).
     with page.expect_response(lambda r: r.request.method == "POST" and "/ui/approvals/" in r.url) as posted:
@@ -365,6 +371,27 @@ def test_a_cross_site_form_post_without_the_csrf_token_is_refused(stack: Stack, 
     # alice's own session still works (the forgery did not break it).
     page.goto(f"{stack.base}/ui/pending")
     page.wait_for_selector(row(id))
+    release(stack, id)
+
+
+def test_a_link_from_another_site_opens_the_request_signed_in(stack: Stack, people: Any, other_site: Any) -> None:
+    """A webhook's link clicked in Slack: the SameSite=Strict cookie stays home on that navigation, and the page
+    reloads itself from the gateway's own origin (no script) so the reviewer lands signed in, with nothing decided."""
+    arguments = transfer(1013)
+    call = stack.hold("transfer", arguments)
+    id = stack.request_for(call)
+    alice = people("alice")
+    page = alice.page
+    link = f'<a id="link" href="{stack.base}/ui/approvals/{id}">Review</a>'
+    port = other_site(f"<!doctype html><html><body>{link}</body></html>")
+    page.goto(f"http://localhost:{port}/")
+    page.click("#link")
+    page.wait_for_selector("#approval", timeout=LIVE)
+    assert page.url.startswith(f"{stack.base}/ui/approvals/{id}"), page.url
+    assert status_of(page) == "pending" and page.locator("#approve").count() == 1
+    assert "alice" in page.locator("#reviewer").inner_text()
+    time.sleep(0.3)
+    assert stack.approval(id)["status"] == "pending" and stack.runs("transfer", arguments) == 0
     release(stack, id)
 
 
