@@ -150,7 +150,7 @@ final class OverviewHistoryTests: XCTestCase {
         let html = answer.body
         XCTAssertTrue(html.contains("<svg id=\"decisions-chart\" role=\"img\" aria-label=\""), html)
         XCTAssertTrue(html.contains("11 decisions in 60 minutes: 5 allowed, 2 denied, 2 limited, 1 held, 1 hidden, 0 other"), html)
-        XCTAssertTrue(html.contains("<table id=\"busiest-tools\">"))
+        XCTAssertTrue(html.contains("<table id=\"busiest-tools\""))
         XCTAssertTrue(html.contains("<p id=\"open-sessions\">"))
         XCTAssertTrue(html.contains("<p id=\"projector-lag\">"))
         // The agent's tool name is text: no element of its making, its bidi override and bell shown as escapes.
@@ -161,7 +161,7 @@ final class OverviewHistoryTests: XCTestCase {
                 "evil&lt;img src=x onerror=alert(1)&gt;&quot;&#39;&amp;<mark class=\"invisible\">\\u202E</mark>gnp.exe<mark class=\"invisible\">\\u0007</mark>"
             ), html)
         let row = try XCTUnwrap(html.firstMatch(of: /<tr data-server="pay" data-tool="add">(.*?)<\/tr>/)?.1)
-        XCTAssertTrue(row.hasSuffix("<td>4</td><td>2</td><td>0</td><td>2</td><td>0</td><td>0</td><td>0</td>"), String(row))
+        XCTAssertTrue(row.hasSuffix(DecisionChartTests.cells([4, 2, 0, 2, 0, 0, 0])), String(row))
     }
 
     func testOpenSessionsAreThisProcessesRelaySessions() async throws {

@@ -136,6 +136,12 @@ enum ReviewerPageAssets {
         ol#history { padding-left: 1.5rem; }
         ol#history li { margin: .25rem 0; overflow-wrap: anywhere; }
         .visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
+        figure.chart { margin: 0; }
+        .chart-scroll { overflow-x: auto; }
+        #decisions-chart { display: block; width: 100%; min-width: 36rem; height: auto; }
+        ul.chart-legend { list-style: none; padding: 0; display: flex; flex-wrap: wrap; gap: .25rem 1.5rem; }
+        ul.chart-legend .swatch { vertical-align: -2px; }
+        ul.chart-legend .meaning { color: var(--muted); }
         [hidden] { display: none !important; }
         @media (max-width: 40rem) {
           header.site { padding: .5rem; }

@@ -144,13 +144,13 @@ struct History: Sendable {
             out += "value=\"\(HTML.escape(value ?? ""))\">"
         }
         out += "<button type=\"submit\">Filter</button></form>"
-        out += "<div class=\"table-scroll\"><table id=\"history\"><caption>Decided requests, newest first</caption><thead><tr>"
+        out += "<table id=\"history\" class=\"stack-on-phone\"><caption class=\"visually-hidden\">Decided requests, newest first</caption><thead><tr>"
         for column in ["requested (UTC)", "outcome", "tool", "server", "agent", "decided by", "reason or comment", "decided (UTC)"] {
             out += "<th scope=\"col\">\(column)</th>"
         }
         out += "</tr></thead><tbody>"
         for approval in items { out += row(approval) }
-        out += "</tbody></table></div>"
+        out += "</tbody></table>"
         if items.isEmpty {
             let text =
                 query.before != nil || query.after != nil
@@ -179,13 +179,13 @@ struct History: Sendable {
         for grant in approval.grants { if let comment = grant.comment, !comment.isEmpty { said.append("\(grant.reviewer): \(comment)") } }
         if approval.status == .expired { said.append(outcome.reason ?? "nobody decided in time") }
         var out = "<tr data-approval-id=\"\(id)\" data-status=\"\(approval.status.rawValue)\">"
-        out += "<td><a href=\"/ui/approvals/\(id)\">\(Self.time(request.requestedAt))</a></td>"
-        out += "<td>\(HTML.escape(status))</td>"
-        out += "<td><code>\(Overview.shown(request.tool))</code></td><td>\(Overview.shown(request.server))</td>"
-        out += "<td>\(Overview.shown(request.agent))</td>"
-        out += "<td>\(outcome.by.map(Overview.shown).joined(separator: ", "))</td>"
-        out += "<td>\(said.map { Overview.shown(String($0.prefix(500))) }.joined(separator: "<br>"))</td>"
-        out += "<td>\(approval.decidedAt.map(Self.time) ?? "")</td></tr>"
+        out += "<td data-label=\"requested (UTC)\"><a href=\"/ui/approvals/\(id)\">\(Self.time(request.requestedAt))</a></td>"
+        out += "<td data-label=\"outcome\" class=\"status-\(approval.status.rawValue)\">\(HTML.escape(status))</td>"
+        out += "<td data-label=\"tool\"><code>\(Overview.shown(request.tool))</code></td>"
+        out += "<td data-label=\"server\">\(Overview.shown(request.server))</td><td data-label=\"agent\">\(Overview.shown(request.agent))</td>"
+        out += "<td data-label=\"decided by\">\(outcome.by.map(Overview.shown).joined(separator: ", "))</td>"
+        out += "<td data-label=\"reason or comment\">\(said.map { Overview.shown(String($0.prefix(500))) }.joined(separator: "<br>"))</td>"
+        out += "<td data-label=\"decided (UTC)\">\(approval.decidedAt.map(Self.time) ?? "")</td></tr>"
         return out
     }
 

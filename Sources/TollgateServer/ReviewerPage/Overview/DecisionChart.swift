@@ -83,7 +83,7 @@ struct DecisionChart: Sendable {
     /// The figure: caption, chart, legend and the visually hidden table.
     func html() -> String {
         """
-        <figure class="chart"><figcaption>\(HTML.escape(caption))</figcaption>\(svg())\(legend())\(table())</figure>
+        <figure class="chart"><figcaption>\(HTML.escape(caption))</figcaption><div class="chart-scroll">\(svg())</div>\(legend())\(table())</figure>
         """
     }
 
@@ -159,10 +159,11 @@ struct DecisionChart: Sendable {
         return out + "</ul>"
     }
 
-    /// The numbers for screen readers: one row per minute with a decision (the others are said to be left out).
+    /// The numbers for screen readers: one row per minute with a decision (the others are said to be left out), in a
+    /// visually hidden box (a table itself cannot be made 1 px wide, and would widen the page on a phone).
     func table() -> String {
         var out =
-            "<table class=\"visually-hidden\" id=\"decisions-table\"><caption>\(HTML.escape(caption)); minutes with no decision left out</caption>"
+            "<div class=\"visually-hidden\"><table id=\"decisions-table\"><caption>\(HTML.escape(caption)); minutes with no decision left out</caption>"
         out += "<thead><tr><th scope=\"col\">minute (UTC)</th>"
         out += DecisionOutcome.allCases.map { "<th scope=\"col\">\($0.rawValue)</th>" }.joined()
         out += "<th scope=\"col\">total</th></tr></thead><tbody>"
@@ -174,7 +175,7 @@ struct DecisionChart: Sendable {
         let totals = totals
         out += "</tbody><tfoot><tr><th scope=\"row\">all</th>"
         out += DecisionOutcome.allCases.map { "<td>\(Self.number(totals[$0] ?? 0))</td>" }.joined()
-        return out + "<td>\(Self.number(grandTotal))</td></tr></tfoot></table>"
+        return out + "<td>\(Self.number(grandTotal))</td></tr></tfoot></table></div>"
     }
 
     /// A fill for `outcome`: its colour with a white texture of its own (none for allowed), so the outcomes differ in

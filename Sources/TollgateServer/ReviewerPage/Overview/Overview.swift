@@ -70,7 +70,7 @@ struct Overview: Sendable {
 
     func busiestTable() -> String {
         var out =
-            "<div class=\"table-scroll\"><table id=\"busiest-tools\"><caption>The \(Self.busiestCount) tools with the most calls in the last hour, "
+            "<table id=\"busiest-tools\" class=\"stack-on-phone\"><caption class=\"visually-hidden\">The \(Self.busiestCount) tools with the most calls in the last hour, "
         out += "by outcome</caption><thead><tr><th scope=\"col\">tool</th><th scope=\"col\">server</th><th scope=\"col\">calls</th>"
         out += DecisionOutcome.allCases.map { "<th scope=\"col\">\($0.rawValue)</th>" }.joined()
         out += "</tr></thead><tbody>"
@@ -79,17 +79,17 @@ struct Overview: Sendable {
         }
         for tool in busiest {
             if tool.server.isEmpty {
-                out += "<tr data-other-tools=\"true\"><th scope=\"row\"><em>other tools</em> (past \(DecisionsProjection.maxNamedToolsPerMinute) "
-                out += "distinct tools in a minute)</th><td></td>"
+                out += "<tr data-other-tools=\"true\"><td data-label=\"tool\"><em>other tools</em> (past "
+                out += "\(DecisionsProjection.maxNamedToolsPerMinute) distinct tools in a minute)</td><td data-label=\"server\"></td>"
             } else {
                 out += "<tr data-server=\"\(Self.attribute(tool.server))\" data-tool=\"\(Self.attribute(tool.tool))\">"
-                out += "<th scope=\"row\"><code>\(Self.shown(tool.tool))</code></th><td>\(Self.shown(tool.server))</td>"
+                out += "<td data-label=\"tool\"><code>\(Self.shown(tool.tool))</code></td><td data-label=\"server\">\(Self.shown(tool.server))</td>"
             }
-            out += "<td>\(DecisionChart.number(tool.total))</td>"
-            out += DecisionOutcome.allCases.map { "<td>\(DecisionChart.number(tool.calls[$0] ?? 0))</td>" }.joined()
+            out += "<td data-label=\"calls\">\(DecisionChart.number(tool.total))</td>"
+            out += DecisionOutcome.allCases.map { "<td data-label=\"\($0.rawValue)\">\(DecisionChart.number(tool.calls[$0] ?? 0))</td>" }.joined()
             out += "</tr>"
         }
-        return out + "</tbody></table></div>"
+        return out + "</tbody></table>"
     }
 
     func sessionsText() -> String {
