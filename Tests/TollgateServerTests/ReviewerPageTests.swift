@@ -162,6 +162,13 @@ final class ReviewerPageTests: XCTestCase {
         XCTAssertEqual(wrong.status, 401, wrong.body)
         XCTAssertTrue(wrong.body.contains(#"<p role="alert" id="error""#) && wrong.body.contains("not a reviewer"), wrong.body)
         XCTAssertNil(browser.cookies["tollgate_ui"])
+        // Anyone can send wrong tokens: the log gets at most a line a second of them, with the count.
+        for _ in 0..<40 { XCTAssertEqual(browser.signIn("tg_wrong").status, 401) }
+        try await Task.sleep(for: .milliseconds(1100))
+        XCTAssertEqual(browser.signIn("tg_wrong").status, 401)
+        let lines = fixture.gateway.log.split(separator: "\n").filter { $0.contains("a sign-in with a token of no reviewer was refused") }
+        XCTAssertLessThanOrEqual(lines.count, 4, lines.joined(separator: "\n"))
+        XCTAssertTrue(lines.contains { $0.contains("refused_since") }, lines.joined(separator: "\n"))
         // An agent's key is not a reviewer's token either.
         XCTAssertEqual(browser.signIn(fixture.gateway.keys["agent-b"]!).status, 401)
 

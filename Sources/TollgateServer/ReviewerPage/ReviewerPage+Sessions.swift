@@ -48,7 +48,7 @@ extension ReviewerPage {
     /// Refusals thrown as ``ReviewerPageProblem`` become error pages; any other error is a 503 page.
     func withSession(_ request: Request, form: Bool = false, _ body: (ReviewerSession) async throws -> Response) async -> Response {
         if form, let problem = crossSiteProblem(request) {
-            logger.warning("reviewer page: a cross-site form was refused", metadata: ["path": "\(request.uri.path)"])
+            refusals.refused("reviewer page: a cross-site form was refused", metadata: ["path": "\(request.uri.path.prefix(200))"])
             return Self.problemPage(problem, session: nil)
         }
         let session: ReviewerSession
@@ -164,7 +164,7 @@ extension ReviewerPage {
 
     func signIn(_ request: Request) async -> Response {
         if let problem = crossSiteProblem(request) {
-            logger.warning("reviewer page: a cross-site sign-in was refused")
+            refusals.refused("reviewer page: a cross-site sign-in was refused")
             return Self.problemPage(problem, session: nil)
         }
         let form: ReviewerPageForm
@@ -177,13 +177,13 @@ extension ReviewerPage {
         guard let pre = Self.cookie(Self.preSessionCookie, in: request), ReviewerPageTokens.isWellFormed(pre), let csrf = form["csrf"],
             ReviewerPageTokens.equal(csrf, String(pre))
         else {
-            logger.warning("reviewer page: a sign-in without its form's CSRF token was refused")
+            refusals.refused("reviewer page: a sign-in without its form's CSRF token was refused")
             return signInForm(
                 status: .forbidden, next: next,
                 error: "This sign-in form has expired or did not come from this page, so it was not acted on. Sign in again (CSRF check failed).")
         }
         guard let token = form["token"], token.utf8.count <= 512, let reviewer = directory.reviewer(forToken: token) else {
-            logger.notice("reviewer page: a sign-in with a token of no reviewer was refused")
+            refusals.refused("reviewer page: a sign-in with a token of no reviewer was refused")
             return signInForm(status: .unauthorized, next: next, error: "That token is not a reviewer's token. Check it and try again.")
         }
         let value = ReviewerPageTokens.make()

@@ -32,6 +32,8 @@ struct ReviewerPage: Sendable {
     /// Whether cookies get `Secure`: the page is reached over https (`public_url` is https).
     let secureCookies: Bool
     let logger: Logger
+    /// Refusals before sign-in, logged at most once a second.
+    let refusals: ReviewerPageRefusalLog
 
     init(gateway: Gateway, logger: Logger) {
         self.gateway = gateway
@@ -44,6 +46,7 @@ struct ReviewerPage: Sendable {
         publicOrigin = gateway.config.publicURL.flatMap(Self.origin(of:))
         secureCookies = gateway.config.publicURL?.lowercased().hasPrefix("https://") ?? false
         self.logger = logger
+        refusals = ReviewerPageRefusalLog(logger: logger)
     }
 
     /// The event log, for a request's history and the overview.
