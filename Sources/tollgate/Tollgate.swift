@@ -17,8 +17,8 @@ struct Tollgate: AsyncParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [
-            ServeCommand.self, StdioCommandLine.self, ToolsCommand.self, KeysCommand.self, MigrateCommand.self, EventsCommand.self,
-            PolicyCommand.self, ApprovalsCommand.self, AuditCommand.self, ProjectionsCommand.self,
+            ServeCommand.self, StdioCommandLine.self, ToolsCommand.self, InventoryCommand.self, KeysCommand.self, MigrateCommand.self,
+            EventsCommand.self, PolicyCommand.self, ApprovalsCommand.self, AuditCommand.self, ProjectionsCommand.self,
             WebhooksCommand.self, ConfigCommand.self, DoctorCommand.self,
         ]
     )

@@ -65,6 +65,9 @@ Resources: `fixture://note` (text "a note from the fixture").
 With --tools-list error, the server answers `tools/list` with a JSON-RPC error (-32603); with --tools-list hang it
 never answers it. Calls still reach the tools.
 
+With --tools-file FILE, each `tools/list` answers with the JSON array of tool objects in FILE, read afresh at each
+listing (a test changes the list while sessions are open by rewriting the file); `tools/call` still runs the tools above.
+
 Ledger: with --ledger FILE, every tools/call that reaches a tool appends one JSON line
 `{"tool": NAME, "arguments": {...}, "time": UNIX_SECONDS}` *before* the tool runs (so a test can assert that
 the upstream ran a call exactly once, or never). With --outcomes FILE, each call also appends
@@ -293,6 +296,19 @@ def build_server(args: argparse.Namespace) -> Any:
     def note() -> str:
         return "a note from the fixture"
 
+    if args.tools_file:
+        # --tools-file FILE: each tools/list answers with the JSON array of tool objects in FILE, read afresh each time
+        # (so a test can change the list while sessions are open); tools/call still runs the fixture's own tools.
+        from mcp.types import Tool as ListedTool
+
+        async def listed_from_file() -> Any:
+            with open(args.tools_file) as handle:
+                return [ListedTool.model_validate(tool) for tool in json.load(handle)]
+
+        server.list_tools = listed_from_file
+        if SDK_GENERATION == 1:
+            server._mcp_server.list_tools()(listed_from_file)
+
     if args.tools_list != "normal":
         # --tools-list error|hang: the server's own tools/list fails (a JSON-RPC error) or never answers.
         async def broken_list_tools() -> Any:
@@ -477,6 +493,7 @@ def main() -> None:
         "--tools-list", choices=["normal", "error", "hang"], default="normal",
         help="error: answer tools/list with a JSON-RPC error; hang: never answer it",
     )
+    parser.add_argument("--tools-file", help="answer each tools/list with the JSON array of tools in this file, re-read each time")
     parser.add_argument("--json-response", action="store_true", help="streamable-http: answer POSTs with JSON, not SSE")
     parser.add_argument("--stateless", action="store_true", help="streamable-http: no sessions")
     args = parser.parse_args()

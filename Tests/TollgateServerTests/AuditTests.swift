@@ -149,7 +149,7 @@ final class AuditTests: XCTestCase {
         let status = try tollgate(["projections", "status", "--format", "json"], database: gateway.database)
         XCTAssertEqual(status.status, 0, status.stderr)
         let rows = try JSONValue(parsing: status.stdout).arrayValue ?? []
-        XCTAssertEqual(Set(rows.compactMap { $0["name"]?.stringValue }), ["streams", "approvals", "seal", "webhooks", "decisions"])
+        XCTAssertEqual(Set(rows.compactMap { $0["name"]?.stringValue }), ["streams", "approvals", "seal", "webhooks", "decisions", "inventory"])
         let rebuilt = try tollgate(["projections", "rebuild"], database: gateway.database)
         XCTAssertEqual(rebuilt.status, 0, rebuilt.stderr)
         XCTAssertTrue(rebuilt.stdout.contains("streams: replayed") && rebuilt.stdout.contains("approvals: replayed"), rebuilt.stdout)

@@ -7,6 +7,8 @@ import TollgateCore
 public struct ToolListResponse: Sendable {
     /// Every tool in the page, as the upstream described it (hidden ones included).
     public let tools: [ToolDescriptor]
+    /// Every named tool object in the page, its bytes as the upstream sent them (every member): what the inventory hashes.
+    public let definitions: [(name: String, bytes: [UInt8])]
     /// `result.nextCursor`, when the upstream has more pages.
     public let nextCursor: String?
     private let message: JSONRPCMessage
@@ -22,11 +24,13 @@ public struct ToolListResponse: Sendable {
             let elementRanges = try? scanner.elements(of: toolsRange)
         else { return nil }
         var tools: [ToolDescriptor] = []
+        var definitions: [(name: String, bytes: [UInt8])] = []
         var elements: [(name: String?, range: Range<Int>)] = []
         for range in elementRanges {
             let name = (try? scanner.member("name", of: range)).flatMap { $0 }.flatMap { scanner.string(at: $0) }
             elements.append((name, range))
             let json = try? JSONValue(parsing: String(decoding: message.bytes[range], as: UTF8.self))
+            if let name { definitions.append((name, Array(message.bytes[range]))) }
             if let json, let tool = try? ToolDescriptor(json: json) {
                 tools.append(tool)
             } else if let name {
@@ -35,6 +39,7 @@ public struct ToolListResponse: Sendable {
         }
         self.message = message
         self.tools = tools
+        self.definitions = definitions
         self.elements = elements
         self.arrayRange = toolsRange
         self.nextCursor = members.first(where: { $0.key == "nextCursor" }).flatMap { scanner.string(at: $0.value) }

@@ -58,10 +58,11 @@ extension RelayShell {
             sink.send(bytes)
         case .answer(let bytes, let sink, let ticket, let outcome):
             RelaySession.answer(bytes, outcome: outcome, sink: sink, ticket: ticket, gate: gate)
-        case .answerToolList(let list, let sink, _):
+        case .answerToolList(let list, let sink, let firstPage):
             let gate = gate
             let server = serverName
             sink.answer(list.bytes { gate.isHidden(tool: $0, server: server) })
+            gate.observe(listed: list.definitions, server: server, complete: firstPage && list.nextCursor == nil)
         case .answerInstead(let bytes, let sink, let ticket, let outcome):
             guard let bytes else {
                 // Nobody is answered (the agent gave the request up): the outcome is recorded beside the relay.
@@ -356,6 +357,7 @@ extension RelayShell {
             return .unavailable("the server is unavailable: \(error.description)")
         }
         var tools: [String: ToolDescriptor] = [:]
+        var definitions: [(name: String, bytes: [UInt8])] = []
         var cursor: String?
         // The whole list, every page, within `upstream_timeout` (each page within the load limit).
         let until = ContinuousClock.now + options.requestTimeout
@@ -375,8 +377,10 @@ extension RelayShell {
             case .failure(let why): return .unavailable(why.description)
             }
             for tool in list.tools { tools[tool.name] = tool }
+            definitions += list.definitions
             guard let next = list.nextCursor else {
                 machine.catalog.listed(tools)
+                gate.observe(listed: definitions, server: serverName, complete: true)
                 return .listed(tools)
             }
             cursor = next

@@ -13,6 +13,14 @@ public protocol ToolCallGate: Sendable {
     /// Records how a forwarded call ended (and gives back its counter reservations when it provably did not run:
     /// ``ToolCallOutcome/releasesReservations``).
     func complete(_ ticket: ToolCallTicket, outcome: ToolCallOutcome) async
+    /// See the extension: takes note of an upstream's tool listing (the tool inventory).
+    func observe(listed definitions: [(name: String, bytes: [UInt8])], server: String, complete: Bool)
+}
+
+extension ToolCallGate {
+    /// The upstream `server` listed these tools (each the tool object as sent); `complete`: the whole list, every page.
+    /// Must return at once (the listing is answered meanwhile). The default takes no note.
+    public func observe(listed definitions: [(name: String, bytes: [UInt8])], server: String, complete: Bool) {}
 }
 
 /// One `tools/call` as the relay read it.

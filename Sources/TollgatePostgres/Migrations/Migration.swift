@@ -43,5 +43,6 @@ extension Migration {
         Migration("0015_webhook_bursts.sql", PackageResources._015_webhook_bursts_sql),
         Migration("0016_ui_sessions.sql", PackageResources._016_ui_sessions_sql),
         Migration("0017_decision_minutes.sql", PackageResources._017_decision_minutes_sql),
+        Migration("0018_tool_inventory.sql", PackageResources._018_tool_inventory_sql),
     ]
 }

@@ -49,7 +49,7 @@ public struct GatewayServer: Sendable {
     /// with links under `baseURL`.
     public static func projections(config: GatewayConfig? = nil, baseURL: String = "http://127.0.0.1:8420") -> [any Projection] {
         [
-            StreamSummaryProjection(), ApprovalsProjection(), EventSealProjection(), DecisionsProjection(),
+            StreamSummaryProjection(), ApprovalsProjection(), EventSealProjection(), DecisionsProjection(), InventoryProjection(),
             WebhookOutboxProjection(endpoints: config?.webhooks ?? [], baseURL: config?.publicURL ?? baseURL, interactive: config?.slack != nil),
         ]
     }

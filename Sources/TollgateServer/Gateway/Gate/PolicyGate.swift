@@ -28,12 +28,15 @@ struct PolicyGate: ToolCallGate {
     let maxPendingApprovals: Int
     /// How long a decision may take (`limits.decision_deadline`); see `decide(_:)` in PolicyGate+Deadline.
     let decisionDeadline: Duration?
+    /// Records each listing's tool definitions (the tool inventory, docs/inventory.md); nil: not recorded.
+    let inventory: ToolDefinitionRecorder?
     private let categories = RiskCategories()
 
     init(
         policies: PolicyBook, recorder: ToolCallRecorder, storage: [String: ArgumentRedaction], metrics: GatewayMetrics, approvals: ApprovalDesk?,
-        limits: GatewayLimits = GatewayLimits(), logger: Logger
+        limits: GatewayLimits = GatewayLimits(), inventory: ToolDefinitionRecorder? = nil, logger: Logger
     ) {
+        self.inventory = inventory
         self.policies = policies
         self.recorder = recorder
         self.storage = storage
@@ -51,6 +54,10 @@ struct PolicyGate: ToolCallGate {
 
     /// The metadata key under which refusals carry the decision, in the result's `_meta`.
     static let metaKey = "io.tollgate/decision"
+
+    func observe(listed definitions: [(name: String, bytes: [UInt8])], server: String, complete: Bool) {
+        inventory?.observe(definitions, server: server, complete: complete)
+    }
 
     func isHidden(tool: String, server: String) -> Bool {
         // Without a loaded policy every tool is hidden (fail closed): `tools/list` is empty, so a tool the policy
