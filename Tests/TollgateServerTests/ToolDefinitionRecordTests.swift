@@ -194,4 +194,33 @@ final class ToolDefinitionRecordTests: XCTestCase {
         }
         XCTAssertEqual(totals, [200, 400, 600, 800, 1000, 1000, 1000], "200 events a listing; no more than 1,000 tools a server")
     }
+
+    func testTwoGatewaysRacingOnOneDatabaseRecordEachChangeOnce() async throws {
+        // Two recorders with their own connections (two gateway processes) handed the same listings at the same moment,
+        // on ten servers: without the expected versions both would append.
+        let database = try await TestCluster.freshDatabase()
+        let stores = [EventStore(client: PostgresClient(configuration: database)), EventStore(client: PostgresClient(configuration: database))]
+        defer { stores.forEach { $0.stop() } }
+        let recorders = stores.map { ToolDefinitionRecorder(store: $0, logger: Logger(label: "test")) }
+        func listing(_ description: String) -> [(name: String, bytes: [UInt8])] {
+            (0..<20).map { index in (name: "tool_\(index)", bytes: Array(#"{"name":"tool_\#(index)","description":"\#(description)"}"#.utf8)) }
+        }
+        func race(_ tools: [(name: String, bytes: [UInt8])]) async throws {
+            for server in 0..<10 {
+                for recorder in recorders { recorder.observe(tools, server: "s\(server)", complete: true) }
+            }
+            let deadline = ContinuousClock.now + .seconds(20)
+            try await Task.sleep(for: .milliseconds(50))
+            for recorder in recorders {
+                while !(await recorder.isIdle), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+            }
+        }
+        try await race(listing("first"))
+        try await race(listing("second"))
+        for server in 0..<10 {
+            let events = try await stores[0].read(stream: ToolDefinitionEvent.stream(server: "s\(server)"))
+            XCTAssertEqual(events.filter { $0.type == "ToolDefinitionObserved" }.count, 20, "s\(server)")
+            XCTAssertEqual(events.filter { $0.type == "ToolDefinitionChanged" }.count, 20, "s\(server)")
+        }
+    }
 }
