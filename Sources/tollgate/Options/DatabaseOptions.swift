@@ -72,6 +72,17 @@ struct DatabaseOptions: ParsableArguments {
         connector.privilegedRole = allowed ? .warn : .refuse
         return connector
     }
+
+    /// A gateway's connector with the configuration's `database` and `data_dir` filled in where the command line and
+    /// the environment left them open (they win over the file): what `serve`, `stdio` and `doctor` open.
+    func gatewayConnector(for config: GatewayConfig?) -> DatabaseConnector {
+        var connector = gatewayConnector
+        if connector.connectionString == nil, let configured = config?.database { connector.connectionString = configured }
+        if dataDirectory == nil, let directory = config?.dataDirectory {
+            connector.dataDirectory = URL(fileURLWithPath: directory).appendingPathComponent("postgres")
+        }
+        return connector
+    }
 }
 
 extension DatabaseOptions {

@@ -107,11 +107,7 @@ struct DoctorCommand: AsyncParsableCommand {
         }
 
         // The database, opened as serve opens it.
-        var connector = database.gatewayConnector
-        if connector.connectionString == nil, let configured = config?.database { connector.connectionString = configured }
-        if database.dataDirectory == nil, let directory = config?.dataDirectory {
-            connector.dataDirectory = URL(fileURLWithPath: directory).appendingPathComponent("postgres")
-        }
+        var connector = database.gatewayConnector(for: config)
         connector.maxConnections = 1
         let logger = logging.makeLogger("tollgate")
         do {

@@ -47,11 +47,7 @@ struct ServeCommand: AsyncParsableCommand {
         let address = try address(listen)
         let logger = logging.makeLogger(
             "tollgate", defaultLevel: config.flatMap { Logger.Level(rawValue: $0.logging.level) } ?? .info, format: config?.logging.format ?? .text)
-        var connector = database.gatewayConnector
-        if connector.connectionString == nil, let configured = config?.database { connector.connectionString = configured }
-        if database.dataDirectory == nil, let directory = config?.dataDirectory {
-            connector.dataDirectory = URL(fileURLWithPath: directory).appendingPathComponent("postgres")
-        }
+        let connector = database.gatewayConnector(for: config)
         let server = GatewayServer(settings: .init(host: address.host, port: address.port, database: connector, config: config))
         try await server.run(logger: logger)
     }

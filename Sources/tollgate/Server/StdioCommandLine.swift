@@ -31,11 +31,7 @@ struct StdioCommandLine: AsyncParsableCommand {
         guard let key = ProcessInfo.processInfo.environment["TOLLGATE_AGENT_KEY"], !key.isEmpty else {
             throw ValidationError("set TOLLGATE_AGENT_KEY to the agent's key (see `tollgate keys new`)")
         }
-        var connector = database.gatewayConnector
-        if connector.connectionString == nil, let configured = config.database { connector.connectionString = configured }
-        if database.dataDirectory == nil, let directory = config.dataDirectory {
-            connector.dataDirectory = URL(fileURLWithPath: directory).appendingPathComponent("postgres")
-        }
+        let connector = database.gatewayConnector(for: config)
         let logger = logging.makeLogger(
             "tollgate", defaultLevel: Logger.Level(rawValue: config.logging.level) ?? .info, format: config.logging.format)
         do {
