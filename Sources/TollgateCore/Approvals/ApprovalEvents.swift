@@ -35,6 +35,12 @@ public struct ApprovalRequested: Codable, Sendable, Hashable {
     public var riskLevel: String?
     public var requestedAt: Date
     public var expiresAt: Date
+    /// The hash of the tool's definition the call was decided on (docs/inventory.md): the approval covers that
+    /// definition only. Nil in requests made before definitions were pinned, or when the definition was not known.
+    public var definitionHash: String?
+    /// Set when the call is held because its tool's definition is not the accepted one: approving the request also
+    /// accepts `definitionHash` (a ``ToolDefinitionAccepted`` naming this request).
+    public var definitionChange: DefinitionChangeReview?
 
     public init(
         approvalID: UUID, callID: UUID, agent: String, grant: String, session: String, server: String, tool: String,
@@ -60,6 +66,25 @@ public struct ApprovalRequested: Codable, Sendable, Hashable {
         self.riskLevel = riskLevel
         self.requestedAt = requestedAt
         self.expiresAt = expiresAt
+    }
+
+    /// What a reviewer is shown of a definition change that holds a call: the definition accepted before (nil: the tool
+    /// is new, none was accepted) and what differs from it.
+    public struct DefinitionChangeReview: Codable, Sendable, Hashable {
+        /// The hash of the definition last accepted; nil for a tool with no accepted definition (new since the baseline).
+        public var acceptedHash: String?
+        /// What differs from the accepted definition (member by member, as in ``ToolDefinitionChanged``).
+        public var changes: [ToolDefinitionChange]
+        public var changesOmitted: Int
+        /// Why there is no diff, when there is none (a new tool, or a definition too large to keep).
+        public var note: String?
+
+        public init(acceptedHash: String?, changes: [ToolDefinitionChange], changesOmitted: Int, note: String?) {
+            self.acceptedHash = acceptedHash
+            self.changes = changes
+            self.changesOmitted = changesOmitted
+            self.note = note
+        }
     }
 
     /// What an identical call has in common with this one: agent, server, tool, arguments and policy version.

@@ -42,6 +42,12 @@ public struct ToolCallDecided: Codable, Sendable, Hashable {
     public var decidedAt: Date
     /// The approval request a `require_approval` call created, joined or used.
     public var approvalID: UUID?
+    /// The hash of the tool's definition the call was decided on, as the session's upstream listed it
+    /// (docs/inventory.md); nil when the gate had no definition (no tool list, or an unknown tool).
+    public var definitionHash: String?
+    /// Whether that definition was the accepted one: `accepted`, `changed` (another definition was accepted), or
+    /// `new` (none was); nil when not known.
+    public var definitionStatus: String?
 
     public init(
         callID: UUID, agent: String, grant: String, session: String, server: String, tool: String, requestID: String,

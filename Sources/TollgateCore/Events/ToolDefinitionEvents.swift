@@ -100,8 +100,12 @@ public struct ToolDefinitionObserved: Codable, Sendable, Hashable {
     public var category: String
     public var level: String
     public var reasons: [String]
+    /// True when this definition was accepted as part of the server's baseline: recorded from the server's first listing
+    /// under a policy with `first_listing: accept` (the default). Otherwise (nil) the tool waits for a
+    /// ``ToolDefinitionAccepted`` before its calls run unheld (docs/inventory.md, "Pinning").
+    public var baseline: Bool?
 
-    public init(server: String, definition: ToolDefinition, risk: RiskAssessment) {
+    public init(server: String, definition: ToolDefinition, risk: RiskAssessment, baseline: Bool = false) {
         self.server = server
         self.tool = definition.name
         self.hash = definition.hash
@@ -110,6 +114,7 @@ public struct ToolDefinitionObserved: Codable, Sendable, Hashable {
         self.category = risk.category.rawValue
         self.level = risk.level.rawValue
         self.reasons = risk.reasons
+        self.baseline = baseline ? true : nil
     }
 }
 
@@ -167,13 +172,43 @@ public struct ToolRemoved: Codable, Sendable, Hashable {
     }
 }
 
-/// The three inventory events, decoded.
+/// `ToolDefinitionAccepted`: someone accepted one definition (by its hash) of a tool, so calls of the tool while the
+/// server lists that definition run without a definition hold. Appended by `tollgate inventory accept`, the inventory
+/// API, or a reviewer approving a call held for a definition change (then `approvalID` names the request).
+public struct ToolDefinitionAccepted: Codable, Sendable, Hashable {
+    public static let type = "ToolDefinitionAccepted"
+    public var server: String
+    public var tool: String
+    /// The hash of the definition accepted: only that definition (a later change needs accepting again).
+    public var hash: String
+    /// Who accepted it: a reviewer's name, or the operator's for the CLI.
+    public var by: String
+    public var comment: String?
+    /// The approval request (its id, lowercase) whose approval accepted it, when that is how.
+    public var approvalID: String?
+    public var acceptedAt: Date
+
+    public init(server: String, tool: String, hash: String, by: String, comment: String? = nil, approvalID: UUID? = nil, acceptedAt: Date) {
+        self.server = server
+        self.tool = tool
+        self.hash = hash
+        self.by = by
+        self.comment = comment
+        self.approvalID = approvalID?.lowercasedString
+        self.acceptedAt = acceptedAt
+    }
+}
+
+/// The four inventory events, decoded.
 public enum ToolDefinitionEvent: Sendable, Hashable {
     case observed(ToolDefinitionObserved)
     case changed(ToolDefinitionChanged)
     case removed(ToolRemoved)
+    case accepted(ToolDefinitionAccepted)
 
-    public static let types: Set<String> = [ToolDefinitionObserved.type, ToolDefinitionChanged.type, ToolRemoved.type]
+    public static let types: Set<String> = [
+        ToolDefinitionObserved.type, ToolDefinitionChanged.type, ToolRemoved.type, ToolDefinitionAccepted.type,
+    ]
 
     /// The stream of one server's inventory events: every append to it names the version it read, so two gateways
     /// (or two sessions) that see the same change append it once.
@@ -184,6 +219,7 @@ public enum ToolDefinitionEvent: Sendable, Hashable {
         case ToolDefinitionObserved.type: return .observed(try EventCoding.decode(ToolDefinitionObserved.self, from: data))
         case ToolDefinitionChanged.type: return .changed(try EventCoding.decode(ToolDefinitionChanged.self, from: data))
         case ToolRemoved.type: return .removed(try EventCoding.decode(ToolRemoved.self, from: data))
+        case ToolDefinitionAccepted.type: return .accepted(try EventCoding.decode(ToolDefinitionAccepted.self, from: data))
         default: return nil
         }
     }
@@ -193,6 +229,7 @@ public enum ToolDefinitionEvent: Sendable, Hashable {
         case .observed(let event): return event.server
         case .changed(let event): return event.server
         case .removed(let event): return event.server
+        case .accepted(let event): return event.server
         }
     }
 
@@ -201,6 +238,7 @@ public enum ToolDefinitionEvent: Sendable, Hashable {
         case .observed(let event): return event.tool
         case .changed(let event): return event.tool
         case .removed(let event): return event.tool
+        case .accepted(let event): return event.tool
         }
     }
 }

@@ -33,6 +33,8 @@ struct InventoryProjection: Projection {
                 try InventoryStore.apply(
                     .removed, server: removed.server, tool: removed.tool, version: recorded.version, at: recorded.recordedAt, hash: removed.hash,
                     definition: nil, definitionBytes: 0, category: "", level: "", reasons: "[]", on: connection)
+            case .accepted:
+                break  // the accepted definition's columns come with pinning (docs/inventory.md)
             }
         }
     }

@@ -86,7 +86,7 @@ actor ToolDefinitionRecorder {
                     case .observed(let observed): state.tools[observed.tool] = (observed.hash, observed.definition)
                     case .changed(let changed): state.tools[changed.tool] = (changed.hash, changed.definition)
                     case .removed(let removed): state.tools[removed.tool] = nil
-                    case nil: break
+                    case .accepted, nil: break
                     }
                 }
                 known[server] = state
