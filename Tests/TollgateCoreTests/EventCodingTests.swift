@@ -22,6 +22,12 @@ import Testing
         #expect(direct == codable)
         #expect(direct.callID == decided.callID && direct.reservations == decided.reservations && direct.arguments == decided.arguments)
         #expect(abs(direct.decidedAt.timeIntervalSince1970 - 1_764_655_561.105) < 0.0005)
+        var pinned = decided
+        pinned.definitionHash = String(repeating: "a", count: 64)
+        pinned.definitionStatus = "changed"
+        let pinnedBack = try EventCoding.decode(ToolCallDecided.self, from: EventCoding.encode(pinned))
+        #expect(pinnedBack == (try EventCoding.decode(ToolCallDecided.self, from: try codableEncoding(pinned))))
+        #expect(pinnedBack.definitionHash == pinned.definitionHash && pinnedBack.definitionStatus == "changed")
 
         let completed = ToolCallCompleted(
             callID: decided.callID, server: "srv", tool: "t", outcome: "rpc_error", errorCode: -32000, error: nil, durationMillis: 1.25,

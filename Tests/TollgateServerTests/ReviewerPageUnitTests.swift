@@ -83,4 +83,26 @@ final class ReviewerPageUnitTests: XCTestCase {
         XCTAssertEqual(ReviewerPage.origin(of: "http://[::1]:8420"), "http://[::1]:8420")
         XCTAssertNil(ReviewerPage.origin(of: "ftp://x"))
     }
+
+    func testADefinitionChangeIsShownMemberByMemberAndEscaped() {
+        // A hostile server's new description carries markup and an invisible character: shown as text, marked.
+        let change = ApprovalRequested.DefinitionChangeReview(
+            acceptedHash: String(repeating: "a", count: 64),
+            changes: [
+                ToolDefinitionChange(member: "description", old: #""Deletes a file.""#, new: "\"<img src=x onerror=alert(1)>\u{202E}\""),
+                ToolDefinitionChange(member: "annotations.destructiveHint", old: "true", new: nil),
+            ], changesOmitted: 3, note: nil)
+        let html = ReviewerPage.definitionChange(change, hash: String(repeating: "b", count: 64))
+        XCTAssertTrue(html.contains("<code>aaaaaaaaaaaa…</code> → <code>bbbbbbbbbbbb…</code>"), html)
+        XCTAssertTrue(html.contains("Approving this call also accepts"), html)
+        XCTAssertFalse(html.contains("<img"), html)
+        XCTAssertTrue(html.contains("&lt;img src=x onerror=alert(1)&gt;"), html)
+        XCTAssertTrue(html.contains(#"<mark class="invisible">\u202E</mark>"#), html)
+        XCTAssertTrue(html.contains("<code>annotations.destructiveHint</code>") && html.contains("(absent)"), html)
+        XCTAssertTrue(html.contains("3 more changed members"), html)
+        let new = ReviewerPage.definitionChange(
+            .init(acceptedHash: nil, changes: [], changesOmitted: 0, note: "no definition of this tool has been accepted"), hash: "c")
+        XCTAssertTrue(new.contains("No definition of this tool has been accepted: it is new"), new)
+        XCTAssertFalse(new.contains("<table"), "no diff for a new tool")
+    }
 }

@@ -68,6 +68,8 @@ extension EventCoding {
         if let category = event.category { object["category"] = .string(category) }
         if let approvalID = event.approvalID { object["approvalID"] = .string(approvalID.lowercasedString) }
         if let summary = event.argumentsSummary { object["argumentsSummary"] = summary.json }
+        if let hash = event.definitionHash { object["definitionHash"] = .string(hash) }
+        if let status = event.definitionStatus { object["definitionStatus"] = .string(status) }
         return Array(JSONValue.object(object).canonicalJSON.utf8)
     }
 

@@ -35,11 +35,21 @@ public struct ToolDefinition: Sendable, Hashable {
         guard !name.isEmpty, name.utf8.count <= Self.maxNameBytes, let canonical = try? CanonicalJSON.canonicalize(bytes) else { return nil }
         self.name = name
         self.bytes = canonical.count
-        self.hash = SHA256.hash(data: canonical).map { byte in
+        self.hash = Self.hex(SHA256.hash(data: canonical))
+        self.json = canonical.count <= Self.maxDefinitionBytes ? try? JSONValue(parsing: String(decoding: canonical, as: UTF8.self)) : nil
+    }
+
+    /// The hash of one tool object's bytes (``hash`` without the rest): nil when they are not JSON.
+    public static func hash(of bytes: [UInt8]) -> String? {
+        guard let canonical = try? CanonicalJSON.canonicalize(bytes) else { return nil }
+        return hex(SHA256.hash(data: canonical))
+    }
+
+    private static func hex(_ digest: SHA256.Digest) -> String {
+        digest.map { byte in
             let hex = String(byte, radix: 16)
             return byte < 16 ? "0" + hex : hex
         }.joined()
-        self.json = canonical.count <= Self.maxDefinitionBytes ? try? JSONValue(parsing: String(decoding: canonical, as: UTF8.self)) : nil
     }
 
     /// The tool as the risk classifier reads it: the definition, or for one over the size cap its name alone plus a

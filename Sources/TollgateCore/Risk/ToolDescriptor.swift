@@ -17,6 +17,9 @@ public struct ToolDescriptor: Sendable, Hashable {
     public var inputSchema: JSONValue?
     /// The server's behaviour hints, if it sent any. See ``ToolAnnotations`` for how far they are trusted.
     public var annotations: ToolAnnotations?
+    /// SHA-256 (lowercase hex) of the canonical JSON of the whole tool object as the upstream listed it (every member:
+    /// ``ToolDefinition/hash``), when it was read from a listing: what definition pinning compares (docs/inventory.md).
+    public var definitionHash: String?
 
     public init(name: String, description: String? = nil, inputSchema: JSONValue? = nil, annotations: ToolAnnotations? = nil) {
         self.name = name

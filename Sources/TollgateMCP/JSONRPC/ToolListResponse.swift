@@ -1,5 +1,12 @@
 import TollgateCore
 
+/// What an agent's `tools/list` shows of one tool instead of the definition the upstream listed (tool definition
+/// pinning, docs/inventory.md): another definition (the accepted one), or nothing.
+public enum ToolPresentation: Sendable, Hashable {
+    case replaced([UInt8])
+    case omitted
+}
+
 /// A `tools/list` response read for the relay: the tools it names, and the same response with hidden tools cut out.
 ///
 /// Hidden tools are removed by cutting their elements out of the `tools` array; every other byte of the response
@@ -31,10 +38,14 @@ public struct ToolListResponse: Sendable {
             elements.append((name, range))
             let json = try? JSONValue(parsing: String(decoding: message.bytes[range], as: UTF8.self))
             if let name { definitions.append((name, Array(message.bytes[range]))) }
-            if let json, let tool = try? ToolDescriptor(json: json) {
+            let hash = ToolDefinition.hash(of: Array(message.bytes[range]))
+            if let json, var tool = try? ToolDescriptor(json: json) {
+                tool.definitionHash = hash
                 tools.append(tool)
             } else if let name {
-                tools.append(ToolDescriptor(name: name))
+                var tool = ToolDescriptor(name: name)
+                tool.definitionHash = hash
+                tools.append(tool)
             }
         }
         self.message = message
@@ -45,16 +56,35 @@ public struct ToolListResponse: Sendable {
         self.nextCursor = members.first(where: { $0.key == "nextCursor" }).flatMap { scanner.string(at: $0.value) }
     }
 
-    /// The response without the tools for which `isHidden` holds; the original bytes when none is.
-    public func bytes(hiding isHidden: (String) -> Bool) -> [UInt8] {
-        let kept = elements.filter { element in element.name.map { !isHidden($0) } ?? true }
-        guard kept.count != elements.count, let arrayRange else { return message.bytes }
+    /// The response without the tools for which `isHidden` holds, and with the definitions of `presented` in place of
+    /// the listed ones (``ToolPresentation``); the original bytes when nothing is cut or replaced.
+    public func bytes(hiding isHidden: (String) -> Bool, presenting presented: [String: ToolPresentation] = [:]) -> [UInt8] {
+        var changed = false
+        var kept: [ArraySlice<UInt8>] = []
+        for element in elements {
+            guard let name = element.name else {
+                kept.append(message.bytes[element.range])
+                continue
+            }
+            if isHidden(name) {
+                changed = true
+                continue
+            }
+            switch presented[name] {
+            case nil: kept.append(message.bytes[element.range])
+            case .omitted: changed = true
+            case .replaced(let bytes):
+                changed = true
+                kept.append(bytes[...])
+            }
+        }
+        guard changed, let arrayRange else { return message.bytes }
         var out: [UInt8] = []
         out.reserveCapacity(message.bytes.count)
         out.append(contentsOf: message.bytes[..<(arrayRange.lowerBound + 1)])
         for (index, element) in kept.enumerated() {
             if index > 0 { out.append(UInt8(ascii: ",")) }
-            out.append(contentsOf: message.bytes[element.range])
+            out.append(contentsOf: element)
         }
         out.append(contentsOf: message.bytes[(arrayRange.upperBound - 1)...])
         return out

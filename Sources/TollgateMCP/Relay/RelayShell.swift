@@ -61,8 +61,8 @@ extension RelayShell {
         case .answerToolList(let list, let sink, let firstPage):
             let gate = gate
             let server = serverName
-            sink.answer(list.bytes { gate.isHidden(tool: $0, server: server) })
-            gate.observe(listed: list.definitions, server: server, complete: firstPage && list.nextCursor == nil)
+            let presented = await gate.present(listed: list.definitions, server: server, complete: firstPage && list.nextCursor == nil)
+            sink.answer(list.bytes(hiding: { gate.isHidden(tool: $0, server: server) }, presenting: presented))
         case .answerInstead(let bytes, let sink, let ticket, let outcome):
             guard let bytes else {
                 // Nobody is answered (the agent gave the request up): the outcome is recorded beside the relay.

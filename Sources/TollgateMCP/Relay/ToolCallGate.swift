@@ -15,12 +15,22 @@ public protocol ToolCallGate: Sendable {
     func complete(_ ticket: ToolCallTicket, outcome: ToolCallOutcome) async
     /// See the extension: takes note of an upstream's tool listing (the tool inventory).
     func observe(listed definitions: [(name: String, bytes: [UInt8])], server: String, complete: Bool)
+    /// See the extension: what an agent's `tools/list` shows instead of what the upstream listed.
+    func present(listed definitions: [(name: String, bytes: [UInt8])], server: String, complete: Bool) async -> [String: ToolPresentation]
 }
 
 extension ToolCallGate {
     /// The upstream `server` listed these tools (each the tool object as sent); `complete`: the whole list, every page.
     /// Must return at once (the listing is answered meanwhile). The default takes no note.
     public func observe(listed definitions: [(name: String, bytes: [UInt8])], server: String, complete: Bool) {}
+
+    /// An agent's `tools/list` page: takes note of it (``observe(listed:server:complete:)``) and says which tools the
+    /// agent is shown otherwise than listed (a pinned definition in place of a changed one, or nothing for a tool with
+    /// no accepted definition). The default shows every tool as listed.
+    public func present(listed definitions: [(name: String, bytes: [UInt8])], server: String, complete: Bool) async -> [String: ToolPresentation] {
+        observe(listed: definitions, server: server, complete: complete)
+        return [:]
+    }
 }
 
 /// One `tools/call` as the relay read it.

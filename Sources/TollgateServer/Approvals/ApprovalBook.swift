@@ -54,7 +54,7 @@ struct ApprovalBook: Sendable {
             let candidates = try ApprovalStore.candidates(
                 agent: fingerprint.agent, server: fingerprint.server, tool: fingerprint.tool, argumentsHash: fingerprint.argumentsHash,
                 policyHash: fingerprint.policyHash, on: connection
-            ).map(Self.approval)
+            ).map(Self.approval).filter { $0.request.definitionHash == request.definitionHash }  // an approval covers one definition
 
             func recordCall(_ approvalID: UUID) throws {
                 guard var call else { return }

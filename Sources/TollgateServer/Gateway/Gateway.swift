@@ -36,7 +36,8 @@ final class Gateway: Service, Sendable {
         approvals = ApprovalDesk(book: book, waiters: ApprovalWaiters(book: book, maxHeld: config.limits.maxHeldCalls, logger: logger))
         gate = PolicyGate(
             policies: policies, recorder: ToolCallRecorder(store: store), storage: storage, metrics: metrics, approvals: approvals,
-            limits: config.limits, inventory: ToolDefinitionRecorder(store: store, logger: logger), logger: logger)
+            limits: config.limits, inventory: ToolDefinitionRecorder(store: store, firstListing: policies.firstListing, logger: logger),
+            logger: logger)
         registry = SessionRegistry(
             maxSessions: config.limits.maxSessions, maxSessionsPerAgent: config.limits.maxSessionsPerAgent,
             idleTimeout: config.limits.sessionIdleTimeout, metrics: metrics, logger: logger)

@@ -42,6 +42,42 @@ extension ReviewerPage {
     }
 
     /// `data-status`: the status as of now, `consumed` once an approved request ran its call.
+    /// A call held for its tool's definition: what changed since the accepted definition, member by member (approving
+    /// accepts the new one, docs/inventory.md).
+    static func definitionChange(_ change: ApprovalRequested.DefinitionChangeReview, hash: String?) -> String {
+        var html = "<h2 id=\"definition-title\">Tool definition</h2>\n"
+        let seen = HTML.escape(String((hash ?? "").prefix(12)))
+        if let accepted = change.acceptedHash {
+            html += """
+                <p class="warning" id="definition-changed">The server changed this tool's definition since the one accepted \
+                (<code>\(HTML.escape(String(accepted.prefix(12))))…</code> → <code>\(seen)…</code>). Approving this call also accepts \
+                the new definition.</p>
+
+                """
+        } else {
+            html += """
+                <p class="warning" id="definition-changed">No definition of this tool has been accepted: it is new since the server's \
+                first listing (definition <code>\(seen)…</code>). Approving this call also accepts it.</p>
+
+                """
+        }
+        if let note = change.note { html += "<p class=\"hint\">\(HTML.text(note))</p>\n" }
+        guard !change.changes.isEmpty else { return html }
+        html += "<table id=\"definition-diff\" aria-labelledby=\"definition-title\">\n"
+        html += "<thead><tr><th scope=\"col\">Member</th><th scope=\"col\">Accepted</th><th scope=\"col\">Now</th></tr></thead>\n<tbody>\n"
+        for item in change.changes {
+            html += """
+                <tr><td data-label="Member"><code>\(HTML.text(item.member))</code></td>\
+                <td data-label="Accepted"><pre>\(item.old.map(HTML.text) ?? "(absent)")</pre></td>\
+                <td data-label="Now"><pre>\(item.new.map(HTML.text) ?? "(absent)")</pre></td></tr>
+
+                """
+        }
+        html += "</tbody>\n</table>\n"
+        if change.changesOmitted > 0 { html += "<p class=\"hint\">\(change.changesOmitted) more changed members are not shown.</p>\n" }
+        return html
+    }
+
     static func pageStatus(_ approval: Approval, now: Date) -> String {
         if approval.consumption != nil { return "consumed" }
         return approval.status(at: now).rawValue
@@ -75,6 +111,8 @@ extension ReviewerPage {
         html += "<dl class=\"facts\">\n"
         for (term, value) in rows { html += "<div><dt>\(term)</dt><dd>\(value)</dd></div>\n" }
         html += "</dl>\n"
+
+        if let change = request.definitionChange { html += definitionChange(change, hash: request.definitionHash) }
 
         html += "<h2 id=\"arguments-title\">Arguments</h2>\n"
         if let arguments = request.arguments {

@@ -25,6 +25,10 @@ public struct Policy: Sendable, Hashable {
     public var categories: [RiskCategory: ToolPolicy]
     /// A policy per tool name or tool-name pattern (`Binance*`, `*_delete`, `*`).
     public var tools: [String: ToolPolicy]
+    /// What happens to calls of a tool whose definition is not the accepted one (docs/inventory.md, "Pinning").
+    public var onDefinitionChange: DefinitionChangeAction = .hold
+    /// What the server's first recorded listing does: accepted as the baseline, or every tool held for review.
+    public var firstListing: FirstListing = .accept
 
     public init(
         version: String = "1",
@@ -42,6 +46,22 @@ public struct Policy: Sendable, Hashable {
         self.limits = limits
         self.categories = categories
         self.tools = tools
+    }
+
+    /// `on_definition_change`: calls of a tool whose definition changed since it was last accepted (or of a tool with
+    /// no accepted definition) are held for a reviewer to accept it (`hold`), refused (`deny`), or run and recorded as
+    /// such (`allow`).
+    public enum DefinitionChangeAction: String, Sendable, Hashable, CaseIterable {
+        case hold
+        case deny
+        case allow
+    }
+
+    /// `first_listing`: the tools of a server's first recorded listing are its baseline, accepted as listed (`accept`),
+    /// or each one waits for someone to accept it (`hold`), as a tool added later does.
+    public enum FirstListing: String, Sendable, Hashable, CaseIterable {
+        case accept
+        case hold
     }
 
     /// What a policy does with a tool it says nothing about.

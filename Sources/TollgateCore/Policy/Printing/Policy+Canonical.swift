@@ -14,6 +14,9 @@ extension Policy {
             let keys = tools.keys.sorted { $0.unicodeScalars.lexicographicallyPrecedes($1.unicodeScalars) { $0.value < $1.value } }
             root.append(("tools", .map(keys.map { ($0, tools[$0]!.canonicalNode) }, flow: false)))
         }
+        // Printed only when not the default, so a policy that does not name them keeps its content hash.
+        if onDefinitionChange != .hold { root.append(("on_definition_change", .string(onDefinitionChange.rawValue))) }
+        if firstListing != .accept { root.append(("first_listing", .string(firstListing.rawValue))) }
         return .map(root, flow: false)
     }
 

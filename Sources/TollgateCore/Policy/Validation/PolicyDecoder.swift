@@ -11,7 +11,9 @@ struct PolicyDecoder: SourceDecoding {
         self.file = file
     }
 
-    static let rootKeys = ["version", "description", "default", "hide", "limits", "categories", "tools"]
+    static let rootKeys = [
+        "version", "description", "default", "hide", "limits", "categories", "tools", "on_definition_change", "first_listing",
+    ]
     static let entryKeys = ["action", "reason", "approval", "limits", "rules"]
     static let ruleKeys = ["name", "when", "unless", "action", "reason", "approval", "limits"]
     static let limitKeys = ["counter", "window", "max", "scope", "algorithm", "increment", "increment_from"]
@@ -51,6 +53,14 @@ struct PolicyDecoder: SourceDecoding {
         if let member = fields["limits"] { policy.limits = decodeLimits(member.value, at: "limits") }
         if let member = fields["categories"] { policy.categories = decodeCategories(member.value) }
         if let member = fields["tools"] { policy.tools = decodeTools(member.value) }
+        if let member = fields["on_definition_change"],
+            let value = enumeration(member.value, at: "on_definition_change", as: Policy.DefinitionChangeAction.self)
+        {
+            policy.onDefinitionChange = value
+        }
+        if let member = fields["first_listing"], let value = enumeration(member.value, at: "first_listing", as: Policy.FirstListing.self) {
+            policy.firstListing = value
+        }
         return policy
     }
 

@@ -174,4 +174,9 @@ final class PolicyBook: Sendable {
             metadata: ["server": "\(server)", "file": "\(path)", "errors": "\(diagnostics.map(\.description).joined(separator: "\n"))"])
         return .rejected(diagnostics)
     }
+
+    /// What `server`'s first recorded listing does, as its policy says (`first_listing`); nil when no policy is loaded.
+    @Sendable func firstListing(_ server: String) -> Policy.FirstListing? {
+        policy(for: server)?.policy.firstListing
+    }
 }

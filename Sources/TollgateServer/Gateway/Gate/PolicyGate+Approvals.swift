@@ -12,7 +12,7 @@ extension PolicyGate {
     /// retried once approved, runs.
     func hold(
         _ request: ToolCallRequest, ruling: GateRuling, requirement: ApprovalRequirement, reservations: [CounterReservation],
-        event: ToolCallDecided, desk: ApprovalDesk
+        event: ToolCallDecided, pin: DefinitionPin? = nil, desk: ApprovalDesk
     ) async throws -> ToolCallVerdict {
         let identity = request.identity
         let callID = event.callID
@@ -27,12 +27,17 @@ extension PolicyGate {
         let riskLevel = request.descriptor.map { RiskClassifier().classify($0).level.rawValue }
         for _ in 0..<8 {
             let now = Date()
-            let requested = ApprovalRequested(
+            var requested = ApprovalRequested(
                 approvalID: UUID.random(), callID: callID, agent: identity.agent, grant: identity.grant, session: identity.session,
                 server: identity.server, tool: request.tool, arguments: event.arguments, argumentsHash: event.argumentsHash,
                 argumentsStorage: event.argumentsStorage, policyHash: ruling.policyHash, rule: ruling.rule, reason: requirement.reason,
                 quorum: requirement.quorum, reviewers: requirement.reviewers, category: event.category, riskLevel: riskLevel, requestedAt: now,
                 expiresAt: now.addingTimeInterval(TimeInterval(requirement.timeout)))
+            // The approval covers the definition the call saw only; one held for its definition also accepts it.
+            requested.definitionHash = pin?.hash
+            if let pin, pin.status != .accepted, policies.policy(for: identity.server)?.policy.onDefinitionChange == .hold {
+                requested.definitionChange = pin.review
+            }
             var seen = desk.waiters.generation
             let admission: ApprovalBook.Admission
             do {
@@ -55,6 +60,7 @@ extension PolicyGate {
             var approval: Approval
             switch admission {
             case .released(let used):
+                if let changed = try await definitionChanged(request, approval: used, callID: callID) { return changed }
                 logger.info(
                     "an identical call used an approved request",
                     metadata: ["approval": "\(used.id.lowercasedString)", "call": "\(callID.lowercasedString)", "tool": "\(request.tool)"])
@@ -75,6 +81,7 @@ extension PolicyGate {
             waiting: while true {
                 switch held.observe(approval, now: Date()) {
                 case .run:
+                    if let changed = try await definitionChanged(request, approval: approval, callID: callID) { return changed }
                     let released: [CounterReservation]
                     switch try await reservationsOnRelease(request, approval: approval, callID: callID) {
                     case .refused(let verdict): return verdict
@@ -151,6 +158,18 @@ extension PolicyGate {
         default:
             return .reservations(decision.reservations)
         }
+    }
+
+    /// The verdict for an approved call whose tool's definition, as recorded now, is no longer the one the approval
+    /// was asked under; nil when it is (or the request names none, or the tool is not recorded).
+    private func definitionChanged(_ request: ToolCallRequest, approval: Approval, callID: UUID) async throws -> ToolCallVerdict? {
+        guard let inventory, let asked = approval.request.definitionHash,
+            let current = try await inventory.recordedHash(server: request.identity.server, tool: request.tool), current != asked
+        else { return nil }
+        logger.notice(
+            "an approved call was not run: its tool's definition changed while it was held",
+            metadata: ["approval": "\(approval.id.lowercasedString)", "tool": "\(request.tool)", "asked": "\(asked)", "current": "\(current)"])
+        return verdict(.definitionChangedWhileHeld(tool: request.tool, approval: approval, current: current), callID: callID)
     }
 
     private enum Release {

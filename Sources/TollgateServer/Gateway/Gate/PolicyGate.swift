@@ -59,6 +59,31 @@ struct PolicyGate: ToolCallGate {
         inventory?.observe(definitions, server: server, complete: complete)
     }
 
+    /// An agent's listing shows each tool's accepted definition (docs/inventory.md, "Pinning"): a changed one is shown as
+    /// accepted, a tool with none accepted not at all; as listed on a server whose policy says `on_definition_change:
+    /// allow`.
+    func present(listed definitions: [(name: String, bytes: [UInt8])], server: String, complete: Bool) async -> [String: ToolPresentation] {
+        guard let inventory else { return [:] }
+        inventory.observe(definitions, server: server, complete: complete)
+        if policies.policy(for: server)?.policy.onDefinitionChange == .allow { return [:] }
+        return await inventory.presentation(definitions, server: server, within: Self.listingRecordWait)
+    }
+
+    /// How long an agent's `tools/list` answer waits for its listing to be recorded (a first listing, or a change).
+    static let listingRecordWait: Duration = .seconds(5)
+
+    /// How the definition the call was decided on stands against the accepted one; nil without an inventory (pinning
+    /// off) or for a tool the session's list does not name (the policy decides it unknown or hidden).
+    func definitionPin(_ request: ToolCallRequest) async throws -> DefinitionPin? {
+        guard let inventory, let descriptor = request.descriptor else { return nil }
+        guard let hash = descriptor.definitionHash else {
+            return DefinitionPin(hash: "", accepted: nil, seen: nil)  // not hashed: as good as never accepted
+        }
+        let server = request.identity.server
+        if inventory.isAccepted(server: server, tool: request.tool, hash: hash) { return .accepted(hash: hash) }
+        return try await inventory.pin(server: server, tool: request.tool, hash: hash)
+    }
+
     func isHidden(tool: String, server: String) -> Bool {
         // Without a loaded policy every tool is hidden (fail closed): `tools/list` is empty, so a tool the policy
         // would hide is not revealed, and every call is refused (and recorded) in `decide`.
@@ -98,6 +123,17 @@ struct PolicyGate: ToolCallGate {
         started: ContinuousClock.Instant
     ) async throws -> ToolCallVerdict {
         let keys = policy.counterKeys(for: call)
+        let pin: DefinitionPin?
+        do {
+            pin = try await definitionPin(request)
+        } catch {
+            if Task.isCancelled { throw error }
+            logger.warning(
+                "cannot read a tool's accepted definition; the call is refused", metadata: ["tool": "\(request.tool)", "error": "\(error)"])
+            return await refuseUnruled(
+                .definitionUnknown(tool: request.tool, reason: String("\(error)".prefix(200)), policyHash: policy.contentHash), request,
+                callID: callID, started: started)
+        }
         // The first round may decide without reading the counts (`firstGuess`), unless a window is known to be full.
         var guess = !keys.isEmpty && !recorder.fullWindows.containsAny(keys)
         for _ in 0..<(guess ? 5 : 4) {
@@ -108,12 +144,14 @@ struct PolicyGate: ToolCallGate {
                 decision = policy.evaluate(call, counts: try await recorder.counts(keys))
             }
             guess = false
-            let ruling = GateRuling(decision, tool: request.tool, approvals: approvals != nil)
-            let event = ToolCallDecided(
+            var ruling = GateRuling(decision, tool: request.tool, approvals: approvals != nil)
+            if let pin { ruling = ruling.pinned(pin, on: policy.policy.onDefinitionChange, tool: request.tool, approvals: approvals != nil) }
+            var event = ToolCallDecided(
                 request, callID: callID, ruling: ruling, category: category, storage: storage(of: request),
                 micros: Int(started.duration(to: .now).microseconds), maxRefusedArgumentBytes: maxRefusedArgumentBytes)
+            event.definitionStatus = pin?.status.rawValue
             do {
-                return try await carryOut(ruling, event: event, request: request, started: started)
+                return try await carryOut(ruling, event: event, request: request, pin: pin, started: started)
             } catch let refusal as ToolCallRecorder.NotAdmitted {
                 recorder.fullWindows.insert(refusal.key)
             }
@@ -126,7 +164,7 @@ struct PolicyGate: ToolCallGate {
     ///
     /// - Throws: `ToolCallRecorder.NotAdmitted` when a reservation finds its window full (nothing was recorded).
     private func carryOut(
-        _ ruling: GateRuling, event: ToolCallDecided, request: ToolCallRequest, started: ContinuousClock.Instant
+        _ ruling: GateRuling, event: ToolCallDecided, request: ToolCallRequest, pin: DefinitionPin?, started: ContinuousClock.Instant
     ) async throws -> ToolCallVerdict {
         let server = request.identity.server
         switch ruling.action {
@@ -146,7 +184,8 @@ struct PolicyGate: ToolCallGate {
         case .hold(let requirement, let reservations):
             guard let approvals else { preconditionFailure("a call is held only when the approval workflow is enabled") }
             metrics.decided(ruling.decision, server: server)
-            return try await hold(request, ruling: ruling, requirement: requirement, reservations: reservations, event: event, desk: approvals)
+            return try await hold(
+                request, ruling: ruling, requirement: requirement, reservations: reservations, event: event, pin: pin, desk: approvals)
         case .unknownTool:
             try await recordRefusal(event)
             metrics.decided(ruling.decision, server: server)
@@ -214,7 +253,7 @@ struct PolicyGate: ToolCallGate {
 
     /// Records a refusal no policy rule made (no policy, no tool list, contention) and answers with it; a failure to
     /// record is only logged: the call is refused anyway.
-    private func refuseUnruled(
+    func refuseUnruled(
         _ ruling: GateRuling, _ request: ToolCallRequest, callID: UUID, started: ContinuousClock.Instant
     ) async -> ToolCallVerdict {
         let event = ToolCallDecided(

@@ -21,6 +21,7 @@ extension ToolCallDecided {
             argumentsHash: ToolCallDecided.hash(canonical: canonical), argumentsStorage: storage.rawValue, decision: ruling.decision,
             reason: ruling.reason, retryAfter: ruling.retryAfter, rule: ruling.rule, policyHash: ruling.policyHash, category: category?.rawValue,
             reservations: ruling.reservations.map(ToolCallDecided.Reservation.init), decisionMicros: micros, decidedAt: Date())
+        definitionHash = request.descriptor?.definitionHash
         switch ruling.action {
         case .forward, .hold: break
         case .refuse, .unknownTool: bound(arguments: request.arguments, canonicalBytes: canonical.count, maxBytes: maxRefusedArgumentBytes)

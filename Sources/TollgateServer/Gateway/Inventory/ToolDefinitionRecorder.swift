@@ -1,6 +1,8 @@
 import Foundation
 import Logging
+import Synchronization
 import TollgateCore
+import TollgateMCP
 import TollgatePostgres
 
 /// Records what upstreams list: each tool's definition, hashed canonically, as `ToolDefinitionObserved`,
@@ -21,34 +23,79 @@ actor ToolDefinitionRecorder {
         var maxToolsPerServer = 1000
     }
 
+    /// A server's stream as this process last read it: each tool's current definition, and the one accepted.
     private struct Known {
         var version: Int64 = 0
         var tools: [String: (hash: String, definition: JSONValue?)] = [:]
+        var accepted: [String: (hash: String, definition: JSONValue?)] = [:]
+
+        mutating func apply(_ event: ToolDefinitionEvent, version: Int64) {
+            self.version = version
+            switch event {
+            case .observed(let observed):
+                tools[observed.tool] = (observed.hash, observed.definition)
+                if observed.baseline == true { accepted[observed.tool] = (observed.hash, observed.definition) }
+            case .changed(let changed): tools[changed.tool] = (changed.hash, changed.definition)
+            case .removed(let removed): tools[removed.tool] = nil
+            case .accepted(let accept):
+                let definition =
+                    tools[accept.tool].flatMap { $0.hash == accept.hash ? $0.definition : nil }
+                    ?? accepted[accept.tool].flatMap { $0.hash == accept.hash ? $0.definition : nil }
+                accepted[accept.tool] = (accept.hash, definition)
+            }
+        }
     }
 
     private struct Listing {
         var definitions: [(name: String, bytes: [UInt8])]
         var complete: Bool
+        /// Its number among the server's listings observed by this process.
+        var sequence: UInt64
+    }
+
+    /// What the gate reads without waiting for the actor: per server, the listings observed and recorded so far (by
+    /// number), and each tool's accepted hash as last read (servers read at least once only).
+    private struct Shared {
+        var observed: [String: UInt64] = [:]
+        var recorded: [String: UInt64] = [:]
+        var accepted: [String: [String: String]] = [:]
     }
 
     let store: EventStore
     let limits: Limits
     let logger: Logger
+    /// What a server's first listing does (its policy's `first_listing`); nil (no policy loaded): the first listing is
+    /// kept back (not recorded) until a policy loads.
+    let firstListing: @Sendable (String) -> Policy.FirstListing?
     private let classifier = RiskClassifier()
+    private let shared = Mutex(Shared())
     private var known: [String: Known] = [:]
     private var waiting: [String: Listing] = [:]
     private var busy: Set<String> = []
+    /// A server's first listing, not recorded while no policy was loaded to say what it does (`first_listing`); recorded
+    /// once one is, before a call or listing is pinned against the record.
+    private var unpoliced: [String: Listing] = [:]
 
-    init(store: EventStore, limits: Limits = Limits(), logger: Logger) {
+    init(
+        store: EventStore, limits: Limits = Limits(), firstListing: @escaping @Sendable (String) -> Policy.FirstListing? = { _ in .accept },
+        logger: Logger
+    ) {
         self.store = store
         self.limits = limits
+        self.firstListing = firstListing
         self.logger = logger
     }
 
     /// Takes note of one listing of `server`'s tools (each element the tool object as the server sent it); `complete`:
     /// the whole list (every page), so tools recorded before and missing now are removed.
     nonisolated func observe(_ definitions: [(name: String, bytes: [UInt8])], server: String, complete: Bool) {
-        Task(priority: .background) { await self.enqueue(Listing(definitions: definitions, complete: complete), server: server) }
+        let sequence = shared.withLock { shared -> UInt64 in
+            let next = (shared.observed[server] ?? 0) + 1
+            shared.observed[server] = next
+            return next
+        }
+        let listing = Listing(definitions: definitions, complete: complete, sequence: sequence)
+        Task(priority: .background) { await self.enqueue(listing, server: server) }
     }
 
     private func enqueue(_ listing: Listing, server: String) async {
@@ -57,8 +104,115 @@ actor ToolDefinitionRecorder {
         busy.insert(server)
         while let next = waiting.removeValue(forKey: server) {
             await record(next, server: server)
+            // Recorded, or given up on (logged): a later listing replaced every earlier one still waiting.
+            shared.withLock { $0.recorded[server] = max($0.recorded[server] ?? 0, next.sequence) }
         }
         busy.remove(server)
+    }
+
+    // MARK: - Pins
+
+    /// Whether the call's definition `hash` is the accepted one for `tool`, known without waiting: the server's record
+    /// was read, every listing observed is recorded, and the hash read matches. False says "ask ``pin(server:tool:hash:)``".
+    nonisolated func isAccepted(server: String, tool: String, hash: String) -> Bool {
+        shared.withLock { shared in
+            (shared.recorded[server] ?? 0) >= (shared.observed[server] ?? 0) && shared.accepted[server]?[tool] == hash
+        }
+    }
+
+    /// How the call's definition `hash` of `tool` stands against the one accepted: once every listing of `server`
+    /// observed before now is recorded, against the record as read now (the database is read again when it does not
+    /// match, so a definition accepted by another gateway counts). Throws when the record cannot be read.
+    func pin(server: String, tool: String, hash: String) async throws -> DefinitionPin {
+        recordUnpoliced(server)
+        try await settle(server)
+        var state = try await load(server)
+        if state.accepted[tool]?.hash != hash { state = try await refresh(server) }
+        let seen = state.tools[tool].flatMap { $0.hash == hash ? $0.definition : nil }
+        return DefinitionPin(hash: hash, accepted: state.accepted[tool], seen: seen)
+    }
+
+    /// The hash of `tool`'s definition as last recorded (read again now), nil when it is not recorded or removed.
+    func recordedHash(server: String, tool: String) async throws -> String? {
+        try await refresh(server).tools[tool]?.hash
+    }
+
+    /// What an agent's listing shows instead of what was listed: a tool whose listed definition is not the accepted one
+    /// shows the accepted definition (its canonical JSON), or nothing when none was accepted or it was too large to keep.
+    /// Waits (up to `within`) for the listing to be recorded; if the record cannot be read, shows nothing of any tool.
+    func presentation(_ definitions: [(name: String, bytes: [UInt8])], server: String, within: Duration) async -> [String: ToolPresentation] {
+        recordUnpoliced(server)
+        let state: Known
+        do {
+            // Past the wait, the answer shows what the record said before (the listing is still recorded meanwhile).
+            do { try await settle(server, within: within) } catch is NotSettled {}
+            state = try await load(server)
+        } catch {
+            logger.warning(
+                "cannot read the tool inventory; the tools/list answer shows no tool", metadata: ["server": "\(server)", "error": "\(error)"])
+            return Dictionary(definitions.map { ($0.name, .omitted) }, uniquingKeysWith: { first, _ in first })
+        }
+        var presented: [String: ToolPresentation] = [:]
+        for listed in definitions {
+            guard let hash = ToolDefinition.hash(of: listed.bytes) else {
+                presented[listed.name] = .omitted
+                continue
+            }
+            guard let accepted = state.accepted[listed.name] else {
+                presented[listed.name] = .omitted
+                continue
+            }
+            if accepted.hash == hash { continue }
+            presented[listed.name] = accepted.definition.map { .replaced(Array($0.canonicalJSON.utf8)) } ?? .omitted
+        }
+        return presented
+    }
+
+    /// Records a first listing kept back for want of a policy, now that one is loaded.
+    private func recordUnpoliced(_ server: String) {
+        guard firstListing(server) != nil, let listing = unpoliced.removeValue(forKey: server) else { return }
+        observe(listing.definitions, server: server, complete: listing.complete)
+    }
+
+    /// Waits until every listing of `server` observed before now is recorded (or given up on), at most `within`.
+    private func settle(_ server: String, within: Duration = .seconds(10)) async throws {
+        let target = shared.withLock { $0.observed[server] ?? 0 }
+        let until = ContinuousClock.now + within
+        while shared.withLock({ ($0.recorded[server] ?? 0) < target }) {
+            guard ContinuousClock.now < until else { throw NotSettled(server: server) }
+            try await Task.sleep(for: .milliseconds(2))
+        }
+    }
+
+    /// The listings of a server were not recorded in time.
+    struct NotSettled: Error, CustomStringConvertible {
+        var server: String
+        var description: String { "the tool listing of `\(server)` was not recorded in time" }
+    }
+
+    /// The server's record: as read before, or read now for the first time.
+    private func load(_ server: String) async throws -> Known {
+        if let state = known[server] { return state }
+        return try await refresh(server)
+    }
+
+    /// The server's record with the events appended since it was last read.
+    @discardableResult
+    private func refresh(_ server: String) async throws -> Known {
+        var state = known[server] ?? Known()
+        for event in try await store.read(stream: ToolDefinitionEvent.stream(server: server), fromVersion: state.version + 1) {
+            if let decoded = try ToolDefinitionEvent.decode(type: event.type, data: event.data) {
+                state.apply(decoded, version: event.version)
+            } else {
+                state.version = event.version
+            }
+        }
+        // Another task may have read further meanwhile: keep the newer.
+        if let other = known[server], other.version > state.version { state = other }
+        known[server] = state
+        let accepted = state.accepted.mapValues(\.hash)
+        shared.withLock { $0.accepted[server] = accepted }
+        return state
     }
 
     /// Whether nothing is waiting to be recorded (for tests).
@@ -79,20 +233,20 @@ actor ToolDefinitionRecorder {
         let stream = ToolDefinitionEvent.stream(server: server)
         for _ in 0..<5 {
             do {
-                var state = known[server] ?? Known()
-                for event in try await store.read(stream: stream, fromVersion: state.version + 1) {
-                    state.version = event.version
-                    switch try ToolDefinitionEvent.decode(type: event.type, data: event.data) {
-                    case .observed(let observed): state.tools[observed.tool] = (observed.hash, observed.definition)
-                    case .changed(let changed): state.tools[changed.tool] = (changed.hash, changed.definition)
-                    case .removed(let removed): state.tools[removed.tool] = nil
-                    case .accepted, nil: break
-                    }
+                let state = try await refresh(server)
+                // The server's first listing: its tools are the baseline, accepted as listed, when its policy says so.
+                // Without a policy (every call is refused meanwhile) it is kept until one loads: it is not for a missing
+                // policy to decide whether the first listing is trusted.
+                let first = firstListing(server)
+                if state.version == 0 && first == nil {
+                    unpoliced[server] = listing
+                    return
                 }
-                known[server] = state
-                let events = plan(seen, complete: listing.complete, state: state, server: server)
+                let baseline = state.version == 0 && first == .accept
+                let events = plan(seen, complete: listing.complete, state: state, server: server, baseline: baseline)
                 if events.isEmpty { return }
                 _ = try await store.append(stream: stream, expectedVersion: state.version == 0 ? .noStream : .exactly(state.version), events: events)
+                try await refresh(server)
                 return
             } catch EventStoreError.wrongExpectedVersion {
                 continue  // another gateway or session recorded first: read what it wrote and decide again
@@ -106,14 +260,19 @@ actor ToolDefinitionRecorder {
     }
 
     /// The events one listing calls for, within ``Limits``: changes and new tools by name, then removals.
-    private func plan(_ seen: [String: ToolDefinition], complete: Bool, state: Known, server: String) -> [NewEvent] {
+    ///
+    /// A baseline (the first listing, accepted as listed) is planned whole within the tools cap, in one append, so no
+    /// tool of the first listing is left for a later one (where it would count as new).
+    private func plan(_ seen: [String: ToolDefinition], complete: Bool, state: Known, server: String, baseline: Bool) -> [NewEvent] {
+        let maxEvents = baseline ? limits.maxToolsPerServer : limits.maxEventsPerListing
+        let maxBytes = baseline ? 4 * limits.maxBytesPerListing : limits.maxBytesPerListing
         var events: [NewEvent] = []
         var bytes = 0
         var deferred = 0
         var overCap = 0
         var count = state.tools.count
         func add(_ type: String, _ value: some Encodable) -> Bool {
-            guard events.count < limits.maxEventsPerListing, bytes < limits.maxBytesPerListing, let data = try? EventCoding.encode(value) else {
+            guard events.count < maxEvents, bytes < maxBytes, let data = try? EventCoding.encode(value) else {
                 deferred += 1
                 return false
             }
@@ -133,7 +292,10 @@ actor ToolDefinitionRecorder {
                     overCap += 1
                     continue
                 }
-                if add(ToolDefinitionObserved.type, ToolDefinitionObserved(server: server, definition: definition, risk: rate(definition))) {
+                if add(
+                    ToolDefinitionObserved.type,
+                    ToolDefinitionObserved(server: server, definition: definition, risk: rate(definition), baseline: baseline))
+                {
                     count += 1
                 }
             }

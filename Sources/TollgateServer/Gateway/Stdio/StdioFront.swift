@@ -49,7 +49,8 @@ public struct StdioFront: Sendable {
             let approvals = ApprovalDesk(book: book, waiters: ApprovalWaiters(book: book, maxHeld: config.limits.maxHeldCalls, logger: logger))
             let gate = PolicyGate(
                 policies: policies, recorder: ToolCallRecorder(store: store), storage: [server.name: server.argumentRedaction], metrics: metrics,
-                approvals: approvals, limits: config.limits, inventory: ToolDefinitionRecorder(store: store, logger: logger), logger: logger)
+                approvals: approvals, limits: config.limits,
+                inventory: ToolDefinitionRecorder(store: store, firstListing: policies.firstListing, logger: logger), logger: logger)
             let http = UpstreamHTTPClients()
             let factory = UpstreamFactory(clients: http, maxMessageBytes: 16 << 20, logger: logger)
             var options = RelaySession.Options()
