@@ -44,5 +44,6 @@ extension Migration {
         Migration("0016_ui_sessions.sql", PackageResources._016_ui_sessions_sql),
         Migration("0017_decision_minutes.sql", PackageResources._017_decision_minutes_sql),
         Migration("0018_tool_inventory.sql", PackageResources._018_tool_inventory_sql),
+        Migration("0019_tool_inventory_pins.sql", PackageResources._019_tool_inventory_pins_sql),
     ]
 }

@@ -5,7 +5,8 @@ import TollgateCore
 /// The one way a reviewer's approve or deny is taken, whatever it came through (`/v1`, the reviewer page, Slack): the
 /// role check, the rules on comments and reasons, and ``ApprovalBook/decide(_:reservations:_:)`` with the request's own
 /// rules (quorum, no self-approval, named reviewers, one outcome). A refusal is an ``ApprovalRoutes/Problem`` with the
-/// API's status and code, so every front says the same thing.
+/// API's status and code, so every front says the same thing. Approving a request that holds a call for its tool's
+/// definition (`definitionChange`) also accepts that definition (``DefinitionAcceptance/acceptApproved(_:)``).
 ///
 /// ```swift
 /// let approval = try await decisions.decide(id, by: reviewer, .deny(reason: "not during the freeze"))
@@ -67,6 +68,8 @@ struct ApprovalDecisions: Sendable {
             logger.notice(
                 verdict.approves ? "approval granted" : "approval denied",
                 metadata: ["approval": "\(approval.id.lowercasedString)", "reviewer": "\(reviewer.id)", "status": "\(approval.status.rawValue)"])
+            // A call held for its tool's definition: approving it accepts the definition the reviewers were shown.
+            if verdict.approves { await DefinitionAcceptance(book: book, logger: logger).acceptApproved(approval) }
             return approval
         }
     }

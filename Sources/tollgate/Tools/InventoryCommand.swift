@@ -39,7 +39,10 @@ struct InventoryCommand: AsyncParsableCommand {
             "definition_bytes": .number(Double(row.definitionBytes)), "category": .string(row.category), "level": .string(row.level),
             "reasons": parsed(row.reasons), "first_seen": .string(EventCoding.timestamp(row.firstSeen)),
             "last_seen": .string(EventCoding.timestamp(row.lastSeen)), "changes": .number(Double(row.changes)), "removed": .bool(row.removed),
-            "last_change": parsed(row.lastChange),
+            "last_change": parsed(row.lastChange), "status": .string(row.status), "accepted_hash": row.acceptedHash.map { .string($0) } ?? .null,
+            "accepted_by": row.acceptedBy.map { .string($0) } ?? .null,
+            "accepted_at": row.acceptedAt.map { .string(EventCoding.timestamp($0)) } ?? .null,
+            "accepted_approval": row.acceptedApproval.map { .string($0) } ?? .null,
         ])
     }
 

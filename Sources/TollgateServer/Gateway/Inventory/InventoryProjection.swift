@@ -3,8 +3,9 @@ import TollgateCore
 import TollgatePostgres
 
 /// Projection `inventory`: one row per (server, tool) in `tollgate.tool_inventory`, the fold of the servers' streams
-/// `tools-<server>` (``ToolDefinitionEvent``). Rows skip the events they already hold, so `rebuild` replays the log into
-/// the same rows.
+/// `tools-<server>` (``ToolDefinitionEvent``), with each tool's accepted definition (a baseline observation or its latest
+/// `ToolDefinitionAccepted`) beside its current one. Rows skip the events they already hold, so `rebuild` replays the log
+/// into the same rows.
 struct InventoryProjection: Projection {
     let name = "inventory"
     var eventTypes: Set<String>? { ToolDefinitionEvent.types }
@@ -22,7 +23,7 @@ struct InventoryProjection: Projection {
                 try InventoryStore.apply(
                     .observed, server: seen.server, tool: seen.tool, version: recorded.version, at: recorded.recordedAt, hash: seen.hash,
                     definition: try seen.definition.map(text), definitionBytes: seen.definitionBytes, category: seen.category, level: seen.level,
-                    reasons: try text(seen.reasons), on: connection)
+                    reasons: try text(seen.reasons), baseline: seen.baseline == true, on: connection)
             case .changed(let changed):
                 try InventoryStore.apply(
                     .changed(lastChange: try text(changed)), server: changed.server, tool: changed.tool, version: recorded.version,
@@ -33,8 +34,11 @@ struct InventoryProjection: Projection {
                 try InventoryStore.apply(
                     .removed, server: removed.server, tool: removed.tool, version: recorded.version, at: recorded.recordedAt, hash: removed.hash,
                     definition: nil, definitionBytes: 0, category: "", level: "", reasons: "[]", on: connection)
-            case .accepted:
-                break  // the accepted definition's columns come with pinning (docs/inventory.md)
+            case .accepted(let accepted):
+                try InventoryStore.apply(
+                    .accepted(by: accepted.by, approvalID: accepted.approvalID), server: accepted.server, tool: accepted.tool,
+                    version: recorded.version, at: accepted.acceptedAt, hash: accepted.hash, definition: nil, definitionBytes: 0, category: "",
+                    level: "", reasons: "[]", on: connection)
             }
         }
     }
