@@ -28,6 +28,8 @@ public enum Peers {
     public static func mcpProxy() throws -> String { try find("TOLLGATE_MCP_PROXY", "ops/.venv/mcp1/bin/mcp-proxy") }
     public static var fixtureServer: String { root.appendingPathComponent("Tests/Peers/fixture_server.py").path }
     public static var client: String { root.appendingPathComponent("Tests/Peers/mcp_client.py").path }
+    /// A real OTLP/HTTP trace receiver (`--port`, `--out FILE`: one JSON line per span).
+    public static var otlpReceiver: String { root.appendingPathComponent("Tests/Peers/otlp_receiver.py").path }
 
     /// How many of the fixture server's tool calls ended as `outcome` (`ok`, `error`, `cancelled`, `raised`), from the
     /// lines it wrote to its `--outcomes` file.

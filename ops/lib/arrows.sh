@@ -12,9 +12,11 @@ declare -A allowed=(
     [TollgateCore]="Foundation Crypto Yams"
     [TollgateSystem]="Foundation"
     [TollgatePostgres]="Foundation Synchronization Logging NIOCore NIOPosix CLibPQ TollgateSystem ServiceLifecycle Crypto"
-    [TollgateMCP]="Foundation Synchronization Logging NIOCore NIOPosix NIOHTTP1 AsyncHTTPClient TollgateCore TollgateSystem"
+    [TollgateMCP]="Foundation Synchronization Logging NIOCore NIOPosix NIOHTTP1 AsyncHTTPClient TollgateCore TollgateSystem Tracing
+        Instrumentation"
     [TollgateServer]="Foundation Synchronization Logging NIOCore NIOPosix NIOHTTP1 NIOHTTPTypes AsyncHTTPClient Hummingbird HTTPTypes
-        ServiceLifecycle UnixSignals Prometheus Metrics Crypto TollgateCore TollgateMCP TollgatePostgres TollgateSystem"
+        ServiceLifecycle UnixSignals Prometheus Metrics Crypto TollgateCore TollgateMCP TollgatePostgres TollgateSystem Tracing
+        Instrumentation OTel"
     [tollgate]="Foundation Dispatch Logging NIOCore NIOPosix NIOHTTP1 AsyncHTTPClient ArgumentParser Yams TollgateCore
         TollgatePostgres TollgateServer"
 )

@@ -1,7 +1,8 @@
 # Sourced (after ops/lib/setup.sh, which it sources itself when needed): the real MCP peers the tests talk to,
 # installed from PyPI into two virtualenvs under ops/.venv/ (never committed):
 #   ops/.venv/mcp2  from ops/python/requirements-mcp2.txt: mcp 2.x, mcp-server-time, mcp-server-git; and from
-#                   ops/python/requirements-webhooks.txt: standardwebhooks (Tests/Peers/webhook_receiver.py)
+#                   ops/python/requirements-webhooks.txt: standardwebhooks (Tests/Peers/webhook_receiver.py), and
+#                   ops/python/requirements-otel.txt: opentelemetry-proto (Tests/Peers/otlp_receiver.py)
 #   ops/.venv/mcp1  from ops/python/requirements-mcp1.txt: mcp 1.x (the older client generation) and mcp-proxy
 #                   (which requires mcp<2)
 # `tollgate_python_peers` creates or refreshes them and exports
@@ -112,7 +113,7 @@ tollgate_python_peers() {
         # Two processes (two test runs) never build the same venvs at once.
         flock 9
         _tollgate_venv mcp2 "$TOLLGATE_ROOT/ops/python/requirements-mcp2.txt" "$base" \
-            "$TOLLGATE_ROOT/ops/python/requirements-webhooks.txt" &
+            "$TOLLGATE_ROOT/ops/python/requirements-webhooks.txt" "$TOLLGATE_ROOT/ops/python/requirements-otel.txt" &
         local mcp2=$!
         _tollgate_venv mcp1 "$TOLLGATE_ROOT/ops/python/requirements-mcp1.txt" "$base" &
         local mcp1=$!

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Synchronization
 import TollgateCore
+import Tracing
 
 /// What became of a request the relay tried to send.
 enum Forwarding {
@@ -120,8 +121,22 @@ extension RelayShell {
             } else {
                 await givenUp(ticket: nil, agentID: agentID, sink: sink, answer: answersWhenGivenUp ? bytes : nil)
             }
-        case .forward(let ticket):
-            if case .givenUp(let outcome) = await forward(message, key: key, ticket: ticket) {
+        case .forward(var ticket):
+            // The upstream call's span, a child of the agent request's: its context goes to an HTTP upstream as
+            // `traceparent` (HTTPUpstreamConnection), and the gate ends it with the call's outcome.
+            let span = startSpan("tools/call \(ticket.tool)", ofKind: .client)
+            if span.isRecording {
+                span.attributes["rpc.system"] = "jsonrpc"
+                span.attributes["rpc.method"] = "tools/call"
+                span.attributes["mcp.method.name"] = "tools/call"
+                span.attributes["gen_ai.operation.name"] = "execute_tool"
+                span.attributes["gen_ai.tool.name"] = ticket.tool
+                span.attributes["tollgate.server"] = identity.server
+                span.attributes["tollgate.call_id"] = ticket.callID.lowercasedString
+            }
+            ticket.span = span
+            let forwarding = await ServiceContext.withValue(span.context) { await forward(message, key: key, ticket: ticket) }
+            if case .givenUp(let outcome) = forwarding {
                 let answer = answersWhenGivenUp ? RelaySession.requestCancelled(id: agentID) : nil
                 await givenUp(ticket: ticket, outcome: outcome, agentID: agentID, sink: sink, answer: answer)
             }

@@ -1,5 +1,6 @@
 import Foundation
 import TollgateCore
+import Tracing
 
 /// The decision point the relay consults for every `tools/call` and every `tools/list` result.
 ///
@@ -88,6 +89,8 @@ public struct ToolCallTicket: Sendable {
     public var forwardedAt: ContinuousClock.Instant
     /// What let the call through: `allow`, or `approved` for a call released by an approval (for the call's log line).
     public var decision: String
+    /// The span of the upstream call (traces, docs/operating.md): started as the call is sent, ended with its outcome.
+    public var span: (any Span)?
 
     public init(
         callID: UUID, identity: SessionIdentity, tool: String, reservations: [CounterReservation], forwardedAt: ContinuousClock.Instant = .now,

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import Instrumentation
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -172,8 +173,18 @@ public final class HTTPUpstreamConnection: UpstreamConnection, Sendable {
     private func post(
         _ bytes: [UInt8], to url: String, routing: [(name: String, value: String)] = [], urgent: Bool = false
     ) async throws(UpstreamError) -> Answer {
-        let headers = requestHeaders(
+        var headers = requestHeaders(
             setting: [(name: "Content-Type", value: "application/json"), (name: "Accept", value: "application/json, text/event-stream")] + routing)
+        // The trace of a call the gateway forwards (its upstream call's span, RelayShell): `traceparent` (and
+        // `tracestate`), so the upstream's own spans join the agent's trace. Nothing without tracing or a span.
+        if let context = ServiceContext.current {
+            var trace: [(name: String, value: String)] = []
+            InstrumentationSystem.instrument.inject(context, into: &trace, using: TraceHeaders())
+            if !trace.isEmpty {
+                headers.removeAll { $0.name.lowercased() == "traceparent" || $0.name.lowercased() == "tracestate" }
+                headers += trace
+            }
+        }
         let body = ByteBuffer(bytes: bytes)
         if let target = url == endpoint.url ? endpointTarget : PlainHTTPClient.Target(url: url) {
             let response: PlainHTTPClient.Response
@@ -459,5 +470,12 @@ extension JSONRPCMessage {
         let scanner = JSONScanner(bytes)
         guard let range = try? scanner.member(key, of: resultRange) else { return nil }
         return scanner.string(at: range)
+    }
+}
+
+/// Writes trace context (`traceparent`, `tracestate`) into an upstream request's header list.
+struct TraceHeaders: Injector {
+    func inject(_ value: String, forKey key: String, into headers: inout [(name: String, value: String)]) {
+        headers.append((name: key, value: value))
     }
 }

@@ -72,9 +72,11 @@ public struct GatewayServer: Sendable {
             let metrics = gateway.metrics
             runner.observeHorizon { metrics.logHorizonHeld($0) }
             let app = makeApplication(client: database.client, readiness: readiness, gateway: gateway, logger: logger)
+            // Traces (`tracing:`): the exporter runs beside the rest, and is stopped last so the last spans go out.
+            let traces = try GatewayTracing.bootstrap(config.tracing, logger: logger)
             let group = ServiceGroup(
                 configuration: .init(
-                    services: [
+                    services: (traces.map { [ServiceGroupConfiguration.ServiceConfiguration(service: $0)] } ?? []) + [
                         .init(service: ReadyWhenRunning(runner, part: "projector", readiness: readiness)),
                         .init(service: gateway),
                         .init(service: webhooks),

@@ -27,8 +27,9 @@ struct GatewayConfigDecoder: SourceDecoding {
 
     static let rootKeys = [
         "listen", "database", "data_directory", "allowed_origins", "logging", "limits", "store_arguments", "servers", "agents",
-        "reviewers", "webhooks", "public_url", "slack", "ui",
+        "reviewers", "webhooks", "public_url", "slack", "ui", "tracing",
     ]
+    static let tracingKeys = ["endpoint", "service_name", "sample_percent"]
     static let loggingKeys = ["level", "format"]
     static let limitKeys = [
         "max_body_bytes", "max_held_calls", "max_sessions", "upstream_timeout", "max_sessions_per_agent", "session_idle_timeout",
@@ -74,6 +75,7 @@ struct GatewayConfigDecoder: SourceDecoding {
         if let node = Self.value(fields, "data_directory") { config.dataDirectory = path(node, at: "data_directory") }
         if let node = Self.value(fields, "allowed_origins") { config.allowedOrigins = decodeOrigins(node) }
         if let node = Self.value(fields, "logging") { config.logging = decodeLogging(node) }
+        if let node = Self.value(fields, "tracing") { config.tracing = decodeTracing(node) }
         if let node = Self.value(fields, "limits") { config.limits = decodeLimits(node) }
         if let node = Self.value(fields, "store_arguments"), let storage = word(node, at: "store_arguments", as: ArgumentStorage.self) {
             config.storeArguments = storage
@@ -152,6 +154,30 @@ struct GatewayConfigDecoder: SourceDecoding {
             logging.format = format
         }
         return logging
+    }
+
+    /// `tracing`: `endpoint` (required), `service_name`, `sample_percent`.
+    private mutating func decodeTracing(_ node: SourceNode) -> TracingSettings? {
+        guard let fields = members(of: node, at: "tracing", allowed: Self.tracingKeys, required: ["endpoint"]),
+            let endpointNode = Self.value(fields, "endpoint"),
+            let endpoint = httpURL(endpointNode, at: "tracing.endpoint", example: "http://127.0.0.1:4318")
+        else { return nil }
+        var tracing = TracingSettings(endpoint: endpoint)
+        if let value = Self.value(fields, "service_name"), let name = text(value, at: "tracing.service_name") {
+            if name.isEmpty || name.utf8.count > 100 || name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+                report(
+                    .invalidValue, at: value.location, "tracing.service_name",
+                    "the service name must be 1 to 100 characters without control characters",
+                    allowed: "a name such as tollgate or tollgate-eu")
+            } else {
+                tracing.serviceName = name
+            }
+        }
+        if let value = Self.value(fields, "sample_percent"), let percent = integer(value, at: "tracing.sample_percent", in: 0...100, unit: "percent")
+        {
+            tracing.samplePercent = percent
+        }
+        return tracing
     }
 
     private mutating func decodeLimits(_ node: SourceNode) -> GatewayLimits {

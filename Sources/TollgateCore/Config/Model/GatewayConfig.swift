@@ -36,6 +36,8 @@ public struct GatewayConfig: Sendable, Equatable {
     public var ui = ReviewerPageSettings()
     /// The Slack app whose buttons decide approvals (`/integrations/slack/interactions`); `nil`: no buttons, no endpoint.
     public var slack: SlackConfig?
+    /// OpenTelemetry traces (`tracing:`); `nil`: none.
+    public var tracing: TracingSettings?
 
     public init(
         listen: String = "127.0.0.1:8420",

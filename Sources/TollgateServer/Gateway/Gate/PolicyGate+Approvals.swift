@@ -41,8 +41,9 @@ extension PolicyGate {
             var seen = desk.waiters.generation
             let admission: ApprovalBook.Admission
             do {
-                admission = try await desk.book.admit(
-                    call: call, request: requested, reservations: reservations, maxPending: maxPendingApprovals, now: now)
+                admission = try await logSpan {
+                    try await desk.book.admit(call: call, request: requested, reservations: reservations, maxPending: maxPendingApprovals, now: now)
+                }
             } catch let refusal as ToolCallRecorder.NotAdmitted {
                 if let call { try await recorder.record(call) }
                 return noRoomOnRelease(request, callID: callID, ruling: ruling, key: refusal.key)

@@ -3,6 +3,7 @@ import Logging
 import TollgateCore
 import TollgateMCP
 import TollgatePostgres
+import Tracing
 
 /// The gate of `tollgate serve`: decides each `tools/call` with the server's policy and the rate windows in
 /// PostgreSQL, and appends the decision to the log before the relay forwards anything.
@@ -92,6 +93,45 @@ struct PolicyGate: ToolCallGate {
 
     /// Decides `request` as call `callID`, without a deadline (`decide(_:)` puts one around this).
     func decide(_ request: ToolCallRequest, callID: UUID) async -> ToolCallVerdict {
+        // The decision's span (traces, docs/operating.md): the log's append and an approval hold are its children.
+        let span = startSpan("tollgate.decide")
+        defer { span.end() }
+        let verdict = await ServiceContext.withValue(span.context) { await decideUntraced(request, callID: callID) }
+        if span.isRecording {
+            span.attributes["tollgate.agent"] = request.identity.agent
+            span.attributes["tollgate.server"] = request.identity.server
+            span.attributes["gen_ai.tool.name"] = request.tool
+            span.attributes["tollgate.call_id"] = callID.lowercasedString
+            switch verdict {
+            case .forward(let ticket): span.attributes["tollgate.decision"] = ticket.decision
+            case .refuse(_, let meta, _):
+                span.attributes["tollgate.decision"] = meta[Self.metaKey]?["outcome"]?.stringValue ?? "refused"
+                span.attributes["tollgate.rule"] = meta[Self.metaKey]?["rule"]?.stringValue ?? ""
+            case .unknownTool: span.attributes["tollgate.decision"] = "unknown_tool"
+            }
+        }
+        return verdict
+    }
+
+    /// Records one step's time in the log (`tollgate.log.append`, a child of the decision's span): an append of the
+    /// call's decision, in one PostgreSQL transaction.
+    func logSpan<T>(_ body: () async throws -> T) async throws -> T {
+        let span = startSpan("tollgate.log.append", ofKind: .client)
+        defer { span.end() }
+        if span.isRecording {
+            span.attributes["db.system.name"] = "postgresql"
+            span.attributes["db.operation.name"] = "append"
+        }
+        do {
+            return try await ServiceContext.withValue(span.context) { try await body() }
+        } catch {
+            span.recordError(error)
+            span.setStatus(SpanStatus(code: .error))
+            throw error
+        }
+    }
+
+    private func decideUntraced(_ request: ToolCallRequest, callID: UUID) async -> ToolCallVerdict {
         let started = ContinuousClock.now
         let server = request.identity.server
         let policy = policies.policy(for: server)
@@ -170,9 +210,9 @@ struct PolicyGate: ToolCallGate {
         switch ruling.action {
         case .forward:
             if ruling.reservations.isEmpty {
-                try await recorder.record(event)
+                try await logSpan { try await recorder.record(event) }
             } else {
-                try await recorder.record(event, reserving: ruling.reservations)
+                try await logSpan { try await recorder.record(event, reserving: ruling.reservations) }
             }
             metrics.decided(ruling.decision, server: server)
             metrics.relayOverhead(started.duration(to: .now))
@@ -184,8 +224,20 @@ struct PolicyGate: ToolCallGate {
         case .hold(let requirement, let reservations):
             guard let approvals else { preconditionFailure("a call is held only when the approval workflow is enabled") }
             metrics.decided(ruling.decision, server: server)
-            return try await hold(
-                request, ruling: ruling, requirement: requirement, reservations: reservations, event: event, pin: pin, desk: approvals)
+            let span = startSpan("tollgate.approval.hold")
+            defer { span.end() }
+            let verdict = try await ServiceContext.withValue(span.context) {
+                try await hold(request, ruling: ruling, requirement: requirement, reservations: reservations, event: event, pin: pin, desk: approvals)
+            }
+            if span.isRecording {
+                span.attributes["tollgate.rule"] = ruling.rule
+                if case .forward = verdict {
+                    span.attributes["tollgate.approval.outcome"] = "released"
+                } else {
+                    span.attributes["tollgate.approval.outcome"] = "not_released"
+                }
+            }
+            return verdict
         case .unknownTool:
             try await recordRefusal(event)
             metrics.decided(ruling.decision, server: server)
@@ -210,6 +262,14 @@ struct PolicyGate: ToolCallGate {
             callID: ticket.callID, server: ticket.identity.server, tool: ticket.tool, outcome: outcome.name, errorCode: errorCode,
             error: errorText, durationMillis: Double(duration.microseconds) / 1000,
             released: outcome.releasesReservations ? ticket.reservations.map(ToolCallDecided.Reservation.init) : [], completedAt: Date())
+        if let span = ticket.span {
+            if span.isRecording {
+                span.attributes["tollgate.outcome"] = outcome.name
+                if case .rpcError(let code) = outcome { span.attributes["rpc.jsonrpc.error_code"] = code }
+            }
+            if outcome != .success { span.setStatus(SpanStatus(code: .error, message: outcome.name)) }
+            span.end()
+        }
         logger.info(
             "tool call",
             metadata: [
@@ -243,7 +303,7 @@ struct PolicyGate: ToolCallGate {
                 "session": "\(event.session)", "decision": "\(event.decision)", "outcome": "refused", "rule": "\(event.rule)",
                 "duration_ms": "\(Self.milliseconds(.microseconds(event.decisionMicros)))",
             ])
-        try await recorder.record(event)
+        try await logSpan { try await recorder.record(event) }
     }
 
     /// How `request`'s arguments are stored in the log.

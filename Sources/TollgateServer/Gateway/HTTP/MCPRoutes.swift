@@ -76,6 +76,15 @@ struct MCPRoutes: Sendable {
         } catch {
             return Self.error(.badRequest, id: error.id, code: error.code, error.message)
         }
+        return try await RequestTracing.traced(message, request: request, server: server.name, agent: agent.id) {
+            try await self.route(message, request: request, context: context, server: server, agent: agent)
+        }
+    }
+
+    /// One parsed message of an admitted agent, routed: stateless, `initialize`, or within its session.
+    private func route(
+        _ message: JSONRPCMessage, request: Request, context: GatewayRequestContext, server: ServerConfig, agent: AgentConfig
+    ) async throws -> Response {
         if let version = request.headers[.mcpProtocolVersion], !Self.protocolVersions.contains(version) {
             return Self.error(
                 .badRequest, id: message.id, code: -32600,
