@@ -11,7 +11,8 @@ import TollgateCore
 /// Errors are JSON, `{"error": {"code": "already_decided", "message": "...", ...}}`, with a stable code.
 struct ApprovalRoutes: Sendable {
     let book: ApprovalBook
-    let reviewers: ReviewerDirectory
+    /// The reviewers in force (reloaded with the configuration file), read once per request.
+    let live: LiveConfig
     let logger: Logger
 
     /// Bodies of approve and deny are small: a comment or a reason.
@@ -86,7 +87,7 @@ struct ApprovalRoutes: Sendable {
         }
         let parts = header.split(separator: " ", maxSplits: 1)
         guard parts.count == 2, parts[0].lowercased() == "bearer", parts[1].utf8.count <= 512,
-            let reviewer = reviewers.reviewer(forToken: String(parts[1]))
+            let reviewer = live.snapshot.reviewers.reviewer(forToken: String(parts[1]))
         else {
             return Self.problem(.unauthorized, "unauthorized", "the token is not a reviewer's token", headers: challenge)
         }

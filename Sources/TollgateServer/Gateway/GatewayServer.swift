@@ -27,15 +27,18 @@ public struct GatewayServer: Sendable {
         public var database: DatabaseConnector
         /// The servers, agents and limits; without one the gateway relays nothing (health and metrics only).
         public var config: GatewayConfig?
+        /// The file `config` was read from: its agents, reviewers and webhooks are reloaded when it changes or on SIGHUP.
+        public var configFile: String?
 
         public init(
             host: String = "127.0.0.1", port: Int = 8420, database: DatabaseConnector = DatabaseConnector(connectionString: nil, dataDirectory: nil),
-            config: GatewayConfig? = nil
+            config: GatewayConfig? = nil, configFile: String? = nil
         ) {
             self.host = host
             self.port = port
             self.database = database
             self.config = config
+            self.configFile = configFile
         }
     }
 
@@ -48,9 +51,16 @@ public struct GatewayServer: Sendable {
     /// The projections `serve` keeps up to date; the webhook outbox queues deliveries for the configuration's endpoints,
     /// with links under `baseURL`.
     public static func projections(config: GatewayConfig? = nil, baseURL: String = "http://127.0.0.1:8420") -> [any Projection] {
-        [
+        projections(config: config, live: nil, baseURL: baseURL)
+    }
+
+    /// The projections, the outbox queueing for the webhooks `live` has in force at each event (reloaded), when given.
+    static func projections(config: GatewayConfig?, live: LiveConfig?, baseURL: String) -> [any Projection] {
+        let fixed = config?.webhooks ?? []
+        return [
             StreamSummaryProjection(), ApprovalsProjection(), EventSealProjection(), DecisionsProjection(), InventoryProjection(),
-            WebhookOutboxProjection(endpoints: config?.webhooks ?? [], baseURL: config?.publicURL ?? baseURL, interactive: config?.slack != nil),
+            WebhookOutboxProjection(
+                endpoints: { live?.snapshot.webhooks ?? fixed }, baseURL: config?.publicURL ?? baseURL, interactive: config?.slack != nil),
         ]
     }
 
@@ -65,10 +75,14 @@ public struct GatewayServer: Sendable {
             defer { store.stop() }
             let readiness = Readiness(waitingFor: ["projector"])
             let config = settings.config ?? GatewayConfig()
+            // The agents, reviewers and webhooks in force, reloaded from `configFile` (docs/operating.md, "Reloading").
+            let live = LiveConfig(config)
             let runner = ProjectionRunner(
-                store: store, projections: Self.projections(config: config, baseURL: "http://\(settings.host):\(settings.port)"), logger: logger)
-            let webhooks = WebhookDispatcher(endpoints: config.webhooks, store: store, http: WebhookDispatcher.makeClient(), logger: logger)
-            let gateway = Gateway(config: settings.config ?? GatewayConfig(), store: store, logger: logger)
+                store: store, projections: Self.projections(config: config, live: live, baseURL: "http://\(settings.host):\(settings.port)"),
+                logger: logger)
+            let webhooks = WebhookDispatcher(
+                endpoints: { live.snapshot.webhooks }, store: store, http: WebhookDispatcher.makeClient(), logger: logger)
+            let gateway = Gateway(config: config, store: store, live: live, configFile: settings.configFile, logger: logger)
             let metrics = gateway.metrics
             runner.observeHorizon { metrics.logHorizonHeld($0) }
             let app = makeApplication(client: database.client, readiness: readiness, gateway: gateway, logger: logger)
@@ -106,11 +120,11 @@ public struct GatewayServer: Sendable {
         let router = Router(context: GatewayRequestContext.self)
         HealthRoutes(client: client, readiness: readiness).register(on: router)
         gateway.routes.register(on: router)
-        ApprovalRoutes(book: gateway.approvals.book, reviewers: ReviewerDirectory(gateway.config.reviewers), logger: logger).register(on: router)
+        ApprovalRoutes(book: gateway.approvals.book, live: gateway.live, logger: logger).register(on: router)
         ReviewerPage(gateway: gateway, logger: logger).register(on: router)
         if let slack = gateway.config.slack {
             SlackInteractionRoutes(
-                config: slack, book: gateway.approvals.book, reviewers: gateway.config.reviewers,
+                config: slack, book: gateway.approvals.book, live: gateway.live,
                 baseURL: gateway.config.publicURL ?? "http://\(settings.host):\(settings.port)", logger: logger
             ).register(on: router)
         }
