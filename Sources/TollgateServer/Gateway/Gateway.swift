@@ -17,13 +17,23 @@ final class Gateway: Service, Sendable {
     let gate: PolicyGate
     let stateless: [String: StatelessRelay]
     let approvals: ApprovalDesk
+    /// The agents, reviewers and webhooks in force; `config`'s are those the gateway started with.
+    let live: LiveConfig
+    /// Reloads `live` from the configuration file (nil: the configuration came from no file).
+    let reloader: ConfigReloader?
     private let http: UpstreamHTTPClients
     private let logger: Logger
 
-    init(config: GatewayConfig, store: EventStore, metrics: GatewayMetrics = GatewayMetrics(), logger: Logger) {
+    init(
+        config: GatewayConfig, store: EventStore, metrics: GatewayMetrics = GatewayMetrics(), live: LiveConfig? = nil, configFile: String? = nil,
+        logger: Logger
+    ) {
         self.config = config
         self.logger = logger
         self.metrics = metrics
+        let live = live ?? LiveConfig(config)
+        self.live = live
+        reloader = configFile.map { ConfigReloader(path: $0, started: config, live: live, logger: logger) }
         var files: [String: String] = [:]
         var storage: [String: ArgumentRedaction] = [:]
         for server in config.servers {
@@ -55,11 +65,13 @@ final class Gateway: Service, Sendable {
         self.stateless = stateless
         routes = MCPRoutes(
             servers: Dictionary(config.servers.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first }),
-            agents: AgentDirectory(config.agents), allowedOrigins: Set(config.allowedOrigins), maxBodyBytes: config.limits.maxBodyBytes,
+            live: live, allowedOrigins: Set(config.allowedOrigins), maxBodyBytes: config.limits.maxBodyBytes,
             registry: registry, stateless: stateless, gate: gate, upstreams: upstreams,
             sessionOptions: sessionOptions, logger: logger)
         let registry = registry
         let relays = stateless
+        // An agent removed, or whose key or grant changed: its sessions end (every request in them answered).
+        reloader?.setOnAgentsEnded { agents in await registry.end(agents: agents) }
         policies.setOnChange { server in
             // Tell the server's agents to list tools again: hidden tools may have changed (sessions, and stateless
             // agents' subscriptions/listen streams).
@@ -75,6 +87,7 @@ final class Gateway: Service, Sendable {
         let policies = policies
         let registry = registry
         let approvals = approvals
+        let reloader = reloader
         let logger = logger
         await withDiscardingTaskGroup { group in
             group.addTask { try? await approvals.waiters.run() }
@@ -89,9 +102,14 @@ final class Gateway: Service, Sendable {
                 // A changed policy file is applied once it has settled (docs/gateway.md, "Reloading policies").
                 await policies.watch()
             }
+            if let reloader {
+                // Agents, reviewers and webhooks, likewise (docs/operating.md, "Reloading").
+                group.addTask { await reloader.watch() }
+            }
             group.addTask {
                 for await _ in await UnixSignalsSequence(trapping: .sighup) {
                     policies.reloadChanged(force: true)
+                    await reloader?.reloadChanged(force: true)
                 }
             }
             group.addTask {

@@ -23,9 +23,9 @@ struct ReviewerPage: Sendable {
     let book: ApprovalBook
     let decisions: ApprovalDecisions
     let sessions: ReviewerSessionStore
-    /// The reviewers as the configuration lists them now.
-    let reviewers: [ReviewerConfig]
-    let directory: ReviewerDirectory
+    /// The reviewers as the configuration lists them now (reloaded with the configuration file).
+    var reviewers: [ReviewerConfig] { gateway.live.snapshot.reviewerList }
+    var directory: ReviewerDirectory { gateway.live.snapshot.reviewers }
     let settings: ReviewerPageSettings
     /// `scheme://host[:port]` of `public_url`, when there is one: an `Origin` the forms accept besides the request's host.
     let publicOrigin: String?
@@ -40,8 +40,6 @@ struct ReviewerPage: Sendable {
         book = gateway.approvals.book
         decisions = ApprovalDecisions(book: gateway.approvals.book, logger: logger)
         sessions = ReviewerSessionStore(client: gateway.approvals.book.store.client)
-        reviewers = gateway.config.reviewers
-        directory = ReviewerDirectory(gateway.config.reviewers)
         settings = gateway.config.ui
         publicOrigin = gateway.config.publicURL.flatMap(Self.origin(of:))
         secureCookies = gateway.config.publicURL?.lowercased().hasPrefix("https://") ?? false

@@ -20,21 +20,20 @@ struct SlackInteractionRoutes: Sendable {
 
     let book: ApprovalBook
     let decisions: ApprovalDecisions
-    /// Reviewers by Slack member id.
-    let reviewers: [String: ReviewerConfig]
+    /// The reviewers in force (reloaded with the configuration file).
+    let live: LiveConfig
     let baseURL: String
     let slack: SlackClient
     let replays: SlackReplayGuard
     let logger: Logger
 
-    init(config: SlackConfig, book: ApprovalBook, reviewers: [ReviewerConfig], baseURL: String, logger: Logger) {
+    /// Reviewers by Slack member id, as the configuration in force says.
+    var reviewers: [String: ReviewerConfig] { live.snapshot.reviewersBySlackID }
+
+    init(config: SlackConfig, book: ApprovalBook, live: LiveConfig, baseURL: String, logger: Logger) {
         self.book = book
         self.decisions = ApprovalDecisions(book: book, logger: logger)
-        var bySlack: [String: ReviewerConfig] = [:]
-        for reviewer in reviewers {
-            if let id = reviewer.slackUserID { bySlack[id] = reviewer }
-        }
-        self.reviewers = bySlack
+        self.live = live
         self.baseURL = baseURL
         self.slack = SlackClient(config: config, logger: logger)
         self.replays = SlackReplayGuard()

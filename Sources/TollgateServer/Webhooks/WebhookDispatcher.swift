@@ -14,14 +14,21 @@ import TollgatePostgres
 /// at most an hour, ±20% jitter), `Retry-After` on 429, until `retry_for` has passed; 410 stops at once. Redirects are
 /// not followed, and every attempt is bounded by the endpoint's `timeout`. At least once: the same `webhook-id` on
 /// every attempt, so receivers drop duplicates.
+///
+/// The endpoints are those in force (`endpoints` is asked every `pollInterval`: the configuration reloads them): an
+/// endpoint added gets its worker, one removed or changed has its worker stop after the attempt under way (a changed one
+/// gets a new worker). A removed endpoint's queued deliveries stay in the outbox, sent if it comes back.
 final class WebhookDispatcher: Service, Sendable {
-    let endpoints: [WebhookConfig]
+    let endpoints: @Sendable () -> [WebhookConfig]
     let store: EventStore
     let http: HTTPClient
     let logger: Logger
     let pollInterval: Duration
 
-    init(endpoints: [WebhookConfig], store: EventStore, http: HTTPClient, pollInterval: Duration = .milliseconds(250), logger: Logger) {
+    init(
+        endpoints: @escaping @Sendable () -> [WebhookConfig], store: EventStore, http: HTTPClient, pollInterval: Duration = .milliseconds(250),
+        logger: Logger
+    ) {
         self.endpoints = endpoints
         self.store = store
         self.http = http
@@ -42,22 +49,32 @@ final class WebhookDispatcher: Service, Sendable {
     }
 
     func run() async throws {
-        guard !endpoints.isEmpty else {
-            try? await gracefulShutdown()
-            return
-        }
         await cancelWhenGracefulShutdown {
             await withDiscardingTaskGroup { group in
-                for endpoint in self.endpoints {
-                    group.addTask { await self.work(endpoint) }
+                // Each endpoint's worker, by name, as it was started.
+                var working: [String: WebhookConfig] = [:]
+                while !Task.isCancelled {
+                    let current = self.endpoints()
+                    for endpoint in current where working[endpoint.name] != endpoint {
+                        working[endpoint.name] = endpoint
+                        group.addTask { await self.work(endpoint) }
+                    }
+                    let names = Set(current.map(\.name))
+                    working = working.filter { names.contains($0.key) }
+                    try? await Task.sleep(for: self.pollInterval)
                 }
             }
         }
     }
 
+    /// Whether `endpoint` is in force as it is (not removed or changed since its worker started).
+    private func inForce(_ endpoint: WebhookConfig) -> Bool {
+        endpoints().contains(endpoint)
+    }
+
     private func work(_ endpoint: WebhookConfig) async {
         let signal = store.changes
-        while !Task.isCancelled {
+        while !Task.isCancelled, inForce(endpoint) {
             let seen = signal.generation
             do {
                 if let delivery = try await claim(endpoint) {

@@ -10,10 +10,18 @@ import TollgatePostgres
 /// Events older than an endpoint's `retry_for` are not queued (a new endpoint is not sent the whole history).
 struct WebhookOutboxProjection: Projection {
     let name = "webhooks"
-    let endpoints: [WebhookConfig]
+    /// The endpoints in force when a batch of events is applied (the configuration's, reloaded when it changes): an
+    /// endpoint added is queued the events that come after, one removed no more.
+    let currentEndpoints: @Sendable () -> [WebhookConfig]
     let baseURL: String
     /// Whether `slack` messages about a request carry Approve and Deny buttons (the gateway has a `slack` app).
     var interactive = false
+
+    init(endpoints: @escaping @Sendable () -> [WebhookConfig], baseURL: String, interactive: Bool = false) {
+        currentEndpoints = endpoints
+        self.baseURL = baseURL
+        self.interactive = interactive
+    }
 
     var eventTypes: Set<String>? { ApprovalEvent.types }
 
@@ -21,6 +29,7 @@ struct WebhookOutboxProjection: Projection {
     func reset(on connection: PostgresConnection) throws {}
 
     func apply(_ events: [RecordedEvent], on connection: PostgresConnection) throws {
+        let endpoints = currentEndpoints()
         guard !endpoints.isEmpty else { return }
         let now = Date()
         for event in events {

@@ -12,7 +12,8 @@ struct ServeCommand: AsyncParsableCommand {
             Opens the database (starting the embedded cluster when none is configured), applies migrations, keeps \
             the projections up to date and serves HTTP: /healthz answers while the process runs, /readyz once the \
             database answers and the projector runs. SIGINT or SIGTERM stops everything in order; an embedded \
-            cluster that this process started is stopped too.
+            cluster that this process started is stopped too. A changed policy file, or a changed configuration \
+            file's agents, reviewers and webhooks, apply within two seconds, or on SIGHUP.
 
             Examples:
               tollgate serve
@@ -48,7 +49,9 @@ struct ServeCommand: AsyncParsableCommand {
         let logger = logging.makeLogger(
             "tollgate", defaultLevel: config.flatMap { Logger.Level(rawValue: $0.logging.level) } ?? .info, format: config?.logging.format ?? .text)
         let connector = database.gatewayConnector(for: config)
-        let server = GatewayServer(settings: .init(host: address.host, port: address.port, database: connector, config: config))
+        let server = GatewayServer(
+            settings: .init(
+                host: address.host, port: address.port, database: connector, config: config, configFile: config == nil ? nil : configuration.path))
         try await server.run(logger: logger)
     }
 }

@@ -16,7 +16,8 @@ import TollgateMCP
 /// agent and server (400 when missing, 404 when unknown).
 struct MCPRoutes: Sendable {
     let servers: [String: ServerConfig]
-    let agents: AgentDirectory
+    /// The agents in force (reloaded with the configuration file), read once per request.
+    let live: LiveConfig
     let allowedOrigins: Set<String>
     let maxBodyBytes: Int
     let registry: SessionRegistry
@@ -154,8 +155,13 @@ struct MCPRoutes: Sendable {
         let identity = SessionIdentity(agent: agent.id, grant: agent.grant, session: SessionRegistry.newSessionID(), server: server.name)
         let connect = upstreams.connector(for: server)
         let session = RelaySession(identity: identity, gate: gate, options: sessionOptions, connect: connect, logger: logger)
-        switch await registry.add(session) {
+        let live = live
+        switch await registry.add(session, admitted: { live.admits(agent) }) {
         case .success: break
+        case .failure(.agentRevoked):
+            return Self.error(
+                .unauthorized, id: message.id, code: -32600, "Unauthorized: the key is not valid for any agent",
+                headers: [.wwwAuthenticate: #"Bearer realm="tollgate", error="invalid_token""#])
         case .failure(.gatewayFull):
             return Self.error(.serviceUnavailable, id: message.id, code: -32603, "Too many sessions are open on this gateway; try again later")
         case .failure(.agentFull(let most)):
@@ -245,7 +251,7 @@ struct MCPRoutes: Sendable {
                 Self.error(.forbidden, code: -32600, "Forbidden: the Origin \(origin) is not allowed (allowed_origins in the configuration)"))
         }
         let authorization = request.headers[.authorization] ?? ""
-        guard let key = Self.bearerKey(authorization), let agent = agents.agent(forKey: key) else {
+        guard let key = Self.bearerKey(authorization), let agent = live.snapshot.agents.agent(forKey: key) else {
             let error = authorization.isEmpty ? "" : #", error="invalid_token""#
             return .refused(
                 Self.error(

@@ -24,6 +24,8 @@ actor SessionRegistry {
         case gatewayFull(Int)
         /// The agent has `maxSessionsPerAgent` open.
         case agentFull(Int)
+        /// The agent was removed from the configuration, or its key or grant changed, since its request was admitted.
+        case agentRevoked
     }
 
     private var sessions: [String: Entry] = [:]
@@ -53,8 +55,10 @@ actor SessionRegistry {
         return (0..<4).map { _ in String(format: "%016llx", generator.next() as UInt64) }.joined()
     }
 
-    /// Adds a session, unless the gateway or its agent has the most it may have open.
-    func add(_ session: RelaySession) -> Result<Void, Refusal> {
+    /// Adds a session, unless the gateway or its agent has the most it may have open, or `admitted` says no (checked
+    /// here, so that a reload's ``end(agents:)`` either sees the session or the session sees the reload).
+    func add(_ session: RelaySession, admitted: @Sendable () -> Bool = { true }) -> Result<Void, Refusal> {
+        guard admitted() else { return .failure(.agentRevoked) }
         guard sessions.count < maxSessions else { return .failure(.gatewayFull(maxSessions)) }
         let agent = session.identity.agent
         guard perAgent[agent, default: 0] < maxSessionsPerAgent else {
@@ -88,6 +92,18 @@ actor SessionRegistry {
         if perAgent[agent] == 0 { perAgent[agent] = nil }
         metrics.sessionClosed(server: entry.session.identity.server)
         await entry.session.close()
+    }
+
+    /// Closes every session of these agents (removed from the configuration, or their key or grant changed): each
+    /// request in flight in them is answered (`Session terminated`); returns how many were closed.
+    @discardableResult
+    func end(agents: Set<String>) async -> Int {
+        let ended = sessions.filter { agents.contains($0.value.session.identity.agent) }.map { ($0.key, $0.value.session.identity.agent) }
+        for (id, agent) in ended {
+            logger.notice("ending a session: its agent was removed or its key changed", metadata: ["session": "\(id)", "agent": "\(agent)"])
+            await remove(id)
+        }
+        return ended.count
     }
 
     func sessions(server: String) -> [RelaySession] {
