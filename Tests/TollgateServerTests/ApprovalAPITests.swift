@@ -42,9 +42,11 @@ final class ApprovalAPITests: XCTestCase {
                 documented.insert("\(operation["operationId"]?.stringValue ?? "(no operationId)") \(method.uppercased()) \(path)")
             }
         }
-        let served = ApprovalRoutes.Operation.allCases.map { "\($0.rawValue) \($0.method.rawValue) \($0.documentedPath)" }
+        let served =
+            ApprovalRoutes.Operation.allCases.map { "\($0.rawValue) \($0.method.rawValue) \($0.documentedPath)" }
+            + InventoryRoutes.Operation.allCases.map { "\($0.rawValue) \($0.method.rawValue) \($0.documentedPath)" }
         XCTAssertEqual(documented, Set(served))
-        XCTAssertEqual(served.count, 5)
+        XCTAssertEqual(served.count, 8)
     }
 
     func testTheOpenAPIDocumentDescribesWhatTheAPIAnswers() async throws {
@@ -56,7 +58,8 @@ final class ApprovalAPITests: XCTestCase {
         let check = SchemaCheck(document: document)
         let paths = try XCTUnwrap(document["paths"]?.objectValue)
         XCTAssertEqual(documentAnswer.text, String(decoding: ApprovalAPIDocument.bytes, as: UTF8.self), "the document compiled in")
-        XCTAssertEqual(Set(paths.keys), Set(ApprovalRoutes.Operation.allCases.map(\.documentedPath)))
+        XCTAssertEqual(
+            Set(paths.keys), Set(ApprovalRoutes.Operation.allCases.map(\.documentedPath) + InventoryRoutes.Operation.allCases.map(\.documentedPath)))
         let ids = (gateway.api("GET", "/v1/approvals", as: "alice").body?["items"]?.arrayValue ?? []).compactMap { $0["id"]?.stringValue }
         XCTAssertEqual(ids.count, 3)
 

@@ -238,4 +238,153 @@ final class DefinitionAcceptanceTests: XCTestCase {
         XCTAssertEqual(try setup.inventory()["add"]?["status"], "removed")
         await setup.stop()
     }
+
+    /// Polls `GET /v1/tools` until the projector has `count` tools.
+    func awaitTools(_ setup: Setup, count: Int) async -> [JSONValue] {
+        let deadline = ContinuousClock.now + .seconds(15)
+        while ContinuousClock.now < deadline {
+            let items = setup.gateway.api("GET", "/v1/tools", as: "carol").body?["items"]?.arrayValue ?? []
+            if items.count >= count { return items }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        return []
+    }
+
+    func testTheToolsAPIAnswersAsItsDocumentSaysAndAcceptsOnlyTheDefinitionShown() async throws {
+        let setup = try await start()
+        let gateway = setup.gateway
+        let slashed: JSONValue = ["name": "ns/tool", "description": "A tool with a slash in its name.", "inputSchema": ["type": "object"]]
+        try await setup.record([
+            try Self.event(
+                ToolDefinitionObserved.type, ToolDefinitionObserved(server: "fixture", definition: Self.definition(slashed), risk: Self.read))
+        ])
+        let echo = Self.definition(Self.echo).hash
+        let echoChanged = Self.definition(Self.echoChanged).hash
+        let document = try XCTUnwrap(gateway.api("GET", "/v1/openapi.json", as: nil).body)
+        let check = SchemaCheck(document: document)
+        let paths = try XCTUnwrap(document["paths"]?.objectValue)
+        func conforms(_ path: String, _ method: String, _ answer: (status: Int, body: JSONValue?, text: String), line: UInt = #line) {
+            guard let operation = paths[path]?[method] else { return XCTFail("\(method) \(path) is not documented", line: line) }
+            guard let response = operation["responses"]?[String(answer.status)] else {
+                return XCTFail("\(method) \(path) answered \(answer.status), which is not documented: \(answer.text)", line: line)
+            }
+            let resolved = response["$ref"]?.stringValue.flatMap(check.resolve) ?? response
+            guard let schema = resolved["content"]?["application/json"]?["schema"] else { return XCTFail("no schema", line: line) }
+            guard let body = answer.body else { return XCTFail("\(method) \(path): the body is not JSON: \(answer.text)", line: line) }
+            XCTAssertEqual(check.problems(body, schema), [], "\(method) \(path) \(answer.status)", line: line)
+        }
+
+        // The list: every tool with its status and what the policy in force gives it (any role reads).
+        let items = await awaitTools(setup, count: 4)
+        XCTAssertEqual(items.compactMap { $0["tool"]?.stringValue }, ["add", "delete_file", "echo", "ns/tool"], gateway.log)
+        let byTool = Dictionary(items.map { ($0["tool"]?.stringValue ?? "", $0) }, uniquingKeysWith: { first, _ in first })
+        XCTAssertEqual(byTool["echo"]?["status"], "changed")
+        XCTAssertEqual(byTool["echo"]?["hash"]?.stringValue, echoChanged)
+        XCTAssertEqual(byTool["echo"]?["accepted_hash"]?.stringValue, echo)
+        XCTAssertEqual(byTool["echo"]?["decision"], "allow")
+        XCTAssertEqual(byTool["delete_file"]?["decision"], "deny")
+        XCTAssertEqual(byTool["delete_file"]?["rule"], "tools.delete_file")
+        XCTAssertEqual(byTool["add"]?["status"], "new")
+        conforms("/v1/tools", "get", gateway.api("GET", "/v1/tools", as: "carol"))
+        func tools(_ query: String) -> [String] {
+            (gateway.api("GET", "/v1/tools?\(query)", as: "alice").body?["items"]?.arrayValue ?? []).compactMap { $0["tool"]?.stringValue }
+        }
+        XCTAssertEqual(tools("status=changed"), ["echo"])
+        XCTAssertEqual(tools("status=new"), ["add", "ns/tool"])
+        XCTAssertEqual(tools("category=destructive"), ["delete_file"])
+        XCTAssertEqual(tools("level=high&server=fixture"), ["delete_file"])
+        XCTAssertEqual(tools("server=other"), [])
+        // Pages of one, through next_cursor.
+        var paged: [String] = []
+        var cursor: String?
+        repeat {
+            let page = gateway.api("GET", "/v1/tools?limit=1" + (cursor.map { "&cursor=\($0)" } ?? ""), as: "alice")
+            conforms("/v1/tools", "get", page)
+            paged += (page.body?["items"]?.arrayValue ?? []).compactMap { $0["tool"]?.stringValue }
+            cursor = page.body?["next_cursor"]?.stringValue
+        } while cursor != nil && paged.count < 10
+        XCTAssertEqual(paged, ["add", "delete_file", "echo", "ns/tool"])
+
+        // One tool: its definition and its last diff; a name with a slash, percent-encoded.
+        let shown = gateway.api("GET", "/v1/tools/fixture/echo", as: "carol")
+        conforms("/v1/tools/{server}/{tool}", "get", shown)
+        XCTAssertEqual(shown.body?["definition"], Self.echoChanged)
+        XCTAssertEqual(shown.body?["last_change"]?["oldHash"]?.stringValue, echo)
+        XCTAssertEqual(shown.body?["last_change"]?["changes"]?.arrayValue?.first?["member"], "description")
+        XCTAssertEqual(gateway.api("GET", "/v1/tools/fixture/ns%2Ftool", as: "carol").body?["tool"], "ns/tool")
+        conforms("/v1/tools/{server}/{tool}", "get", gateway.api("GET", "/v1/tools/fixture/nope", as: "carol"))
+
+        // Accepting: only the current definition; an auditor may not; then the change is accepted, once.
+        let stale = gateway.api("POST", "/v1/tools/fixture/echo/accept", as: "alice", body: #"{"hash":"\#(echo)"}"#)
+        XCTAssertEqual(stale.status, 409, stale.text)
+        XCTAssertEqual(stale.body?["error"]?["code"], "not_current")
+        XCTAssertEqual(stale.body?["error"]?["current_hash"]?.stringValue, echoChanged)
+        conforms("/v1/tools/{server}/{tool}/accept", "post", stale)
+        let audited = gateway.api("POST", "/v1/tools/fixture/echo/accept", as: "carol", body: #"{"hash":"\#(echoChanged)"}"#)
+        XCTAssertEqual(audited.status, 403, audited.text)
+        conforms("/v1/tools/{server}/{tool}/accept", "post", audited)
+        let none = try await setup.acceptances()
+        XCTAssertEqual(none.count, 0)
+        let accepted = gateway.api("POST", "/v1/tools/fixture/echo/accept", as: "alice", body: #"{"hash":"\#(echoChanged)","comment":"read it"}"#)
+        XCTAssertEqual(accepted.status, 200, accepted.text)
+        XCTAssertEqual(accepted.body?["already_accepted"], false)
+        conforms("/v1/tools/{server}/{tool}/accept", "post", accepted)
+        let again = gateway.api("POST", "/v1/tools/fixture/echo/accept", as: "bob", body: #"{"hash":"\#(echoChanged)"}"#)
+        XCTAssertEqual(again.body?["already_accepted"], true, again.text)
+        let slashedHash = Self.definition(slashed).hash
+        XCTAssertEqual(gateway.api("POST", "/v1/tools/fixture/ns%2Ftool/accept", as: "bob", body: #"{"hash":"\#(slashedHash)"}"#).status, 200)
+        let recorded = try await setup.acceptances()
+        XCTAssertEqual(recorded.map(\.tool), ["echo", "ns/tool"])
+        XCTAssertEqual(recorded.first?.by, "alice")
+        XCTAssertEqual(recorded.first?.comment, "read it")
+
+        // Hostile input: a clear error each, and nothing accepted.
+        let accept = "/v1/tools/fixture/add/accept"
+        let addHash = Self.definition(Self.add).hash
+        let long = String(repeating: "n", count: 10_000)
+        let cases: [(method: String, path: String, reviewer: String?, body: String?, contentType: String, status: Int, code: String)] = [
+            ("POST", accept, "alice", "{}", "application/json", 400, "invalid_body"),
+            ("POST", accept, "alice", "", "application/json", 400, "invalid_body"),
+            ("POST", accept, "alice", "{not json", "application/json", 400, "invalid_body"),
+            ("POST", accept, "alice", #"{"hash": 5}"#, "application/json", 400, "invalid_body"),
+            ("POST", accept, "alice", #"{"hash": "XYZ"}"#, "application/json", 400, "invalid_body"),
+            ("POST", accept, "alice", #"{"hash": "\#(addHash.uppercased())"}"#, "application/json", 400, "invalid_body"),
+            ("POST", accept, "alice", #"{"hash": "\#(addHash)", "by": "mallory"}"#, "application/json", 400, "invalid_body"),
+            ("POST", accept, "alice", #"{"hash": "\#(addHash)", "comment": "nul\u0000"}"#, "application/json", 400, "invalid_body"),
+            ("POST", accept, "alice", String(repeating: " ", count: 17_000) + "{}", "application/json", 413, "body_too_large"),
+            ("POST", accept, "alice", #"{"hash": "\#(addHash)"}"#, "text/plain", 415, "unsupported_media_type"),
+            ("POST", accept, nil, #"{"hash": "\#(addHash)"}"#, "application/json", 401, "unauthorized"),
+            ("POST", accept, gateway.key, #"{"hash": "\#(addHash)"}"#, "application/json", 401, "unauthorized"),
+            ("POST", "/v1/tools/fixture/nope/accept", "alice", #"{"hash": "\#(addHash)"}"#, "application/json", 404, "not_found"),
+            ("POST", "/v1/tools/fixture/add%2F..%2Fecho/accept", "alice", #"{"hash": "\#(addHash)"}"#, "application/json", 404, "not_found"),
+            ("POST", "/v1/tools/fixture/\(long)/accept", "alice", #"{"hash": "\#(addHash)"}"#, "application/json", 400, "invalid_parameter"),
+            ("GET", "/v1/tools/\(long)/add", "alice", nil, "", 400, "invalid_parameter"),
+            ("GET", "/v1/tools/fixture/%ZZ", "alice", nil, "", 400, "invalid_parameter"),
+            ("GET", "/v1/tools/fixture/a%00b", "alice", nil, "", 400, "invalid_parameter"),
+            ("GET", "/v1/tools?status=bogus", "alice", nil, "", 400, "invalid_parameter"),
+            ("GET", "/v1/tools?category=money", "alice", nil, "", 400, "invalid_parameter"),
+            ("GET", "/v1/tools?level=extreme", "alice", nil, "", 400, "invalid_parameter"),
+            ("GET", "/v1/tools?limit=0", "alice", nil, "", 400, "invalid_parameter"),
+            ("GET", "/v1/tools?limit=501", "alice", nil, "", 400, "invalid_parameter"),
+            ("GET", "/v1/tools?limit=abc", "alice", nil, "", 400, "invalid_parameter"),
+            ("GET", "/v1/tools?cursor=AAAA", "alice", nil, "", 400, "invalid_cursor"),
+            ("GET", "/v1/tools?cursor=\(String(repeating: "Z", count: 3000))", "alice", nil, "", 400, "invalid_cursor"),
+            ("GET", "/v1/tools?server=\(String(repeating: "s", count: 300))", "alice", nil, "", 400, "invalid_parameter"),
+            ("GET", "/v1/tools?sort=desc", "alice", nil, "", 400, "invalid_parameter"),
+            ("GET", "/v1/tools", nil, nil, "", 401, "unauthorized"),
+            ("GET", accept, "alice", nil, "", 405, "method_not_allowed"),
+            ("DELETE", "/v1/tools/fixture/add", "alice", nil, "", 405, "method_not_allowed"),
+        ]
+        for item in cases {
+            let answer = gateway.api(item.method, item.path, as: item.reviewer, body: item.body, contentType: item.contentType)
+            XCTAssertEqual(answer.status, item.status, "\(item.method) \(item.path.prefix(80)): \(answer.text.prefix(300))")
+            XCTAssertEqual(
+                answer.body?["error"]?["code"]?.stringValue, item.code, "\(item.method) \(item.path.prefix(80)): \(answer.text.prefix(300))")
+            XCTAssertEqual(check.problems(answer.body ?? .null, .object(["$ref": "#/components/schemas/Error"])), [], item.path)
+        }
+        let after = try await setup.acceptances()
+        XCTAssertEqual(after.count, 2, "nothing more accepted")
+        XCTAssertEqual(gateway.api("GET", "/v1/tools?status=changed", as: "alice").body?["items"]?.arrayValue?.count, 0)
+        await setup.stop()
+    }
 }

@@ -78,7 +78,9 @@ struct ApprovalRoutes: Sendable {
 
     // MARK: - Authorisation
 
-    private func authorized(_ request: Request, decides: Bool, _ body: (ReviewerConfig) async throws -> Response) async -> Response {
+    /// Runs `body` for the reviewer whose bearer token the request carries (one who may decide, when `decides`), and
+    /// turns its ``Problem`` and database errors into answers; shared with ``InventoryRoutes``.
+    func authorized(_ request: Request, decides: Bool, _ body: (ReviewerConfig) async throws -> Response) async -> Response {
         let challenge: HTTPFields = [.wwwAuthenticate: #"Bearer realm="tollgate-approvals""#]
         guard let header = request.headers[.authorization] else {
             return Self.problem(

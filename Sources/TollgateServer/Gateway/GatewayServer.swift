@@ -122,6 +122,9 @@ public struct GatewayServer: Sendable {
         gateway.routes.register(on: router)
         ApprovalRoutes(book: gateway.approvals.book, live: gateway.live, logger: logger).register(on: router)
         ReviewerPage(gateway: gateway, logger: logger).register(on: router)
+        InventoryRoutes(
+            approvals: ApprovalRoutes(book: gateway.approvals.book, live: gateway.live, logger: logger), policies: gateway.policies, logger: logger
+        ).register(on: router)
         if let slack = gateway.config.slack {
             SlackInteractionRoutes(
                 config: slack, book: gateway.approvals.book, live: gateway.live,
