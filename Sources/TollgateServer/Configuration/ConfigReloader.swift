@@ -205,8 +205,11 @@ final class ConfigReloader: Sendable {
     /// The top-level keys, as the file spells them, that differ between `old` and `new` and that only a restart applies.
     static func restartKeys(_ old: GatewayConfig, _ new: GatewayConfig) -> [String] {
         var keys: [String] = []
-        func compare<Value: Equatable>(_ key: String, _ value: (GatewayConfig) -> Value) {
-            if value(old) != value(new) { keys.append(key) }
+        // `new` with each field looked at set back to `old`'s: what differs then is a key this list does not name yet.
+        var rest = new
+        func compare<Value: Equatable>(_ key: String, _ path: WritableKeyPath<GatewayConfig, Value>) {
+            if old[keyPath: path] != new[keyPath: path] { keys.append(key) }
+            rest[keyPath: path] = old[keyPath: path]
         }
         compare("listen", \.listen)
         compare("database", \.database)
@@ -219,13 +222,9 @@ final class ConfigReloader: Sendable {
         compare("public_url", \.publicURL)
         compare("ui", \.ui)
         compare("slack", \.slack)
-        // Anything else that differs (a key added to the configuration since this list was written) still needs one.
-        func withoutReloaded(_ config: GatewayConfig) -> GatewayConfig {
-            var config = config
-            (config.agents, config.reviewers, config.webhooks) = ([], [], [])
-            return config
-        }
-        if keys.isEmpty, withoutReloaded(old) != withoutReloaded(new) { keys.append("other top-level settings") }
+        compare("tracing", \.tracing)
+        (rest.agents, rest.reviewers, rest.webhooks) = (old.agents, old.reviewers, old.webhooks)
+        if rest != old { keys.append("other top-level settings") }
         return keys
     }
 }
