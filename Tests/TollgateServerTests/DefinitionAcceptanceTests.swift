@@ -387,4 +387,79 @@ final class DefinitionAcceptanceTests: XCTestCase {
         XCTAssertEqual(gateway.api("GET", "/v1/tools?status=changed", as: "alice").body?["items"]?.arrayValue?.count, 0)
         await setup.stop()
     }
+
+    func testTheCommandLineVerifiesListsDecisionsAndAcceptsAsAReviewer() async throws {
+        let setup = try await start()
+        let gateway = setup.gateway
+        let listed = await awaitTools(setup, count: 3)
+        XCTAssertEqual(listed.count, 3, gateway.log)
+        let echo = Self.definition(Self.echo).hash
+        let echoChanged = Self.definition(Self.echoChanged).hash
+        let add = Self.definition(Self.add).hash
+
+        // verify: exit 1 naming the changed and the new tool.
+        var verify = try setup.tollgate(["inventory", "verify"])
+        XCTAssertEqual(verify.status, 1, verify.stderr)
+        XCTAssertTrue(verify.stdout.contains("echo") && verify.stdout.contains("changed") && verify.stdout.contains("add"), verify.stdout)
+        XCTAssertFalse(verify.stdout.contains("delete_file"), verify.stdout)
+        verify = try setup.tollgate(["inventory", "verify", "--format", "json"])
+        XCTAssertEqual(verify.status, 1)
+        let report = try JSONValue(parsing: verify.stdout)
+        XCTAssertEqual(report["ok"], false)
+        XCTAssertEqual(report["unaccepted"]?.arrayValue?.compactMap { $0["tool"]?.stringValue }, ["add", "echo"])
+        XCTAssertEqual(try setup.tollgate(["inventory", "verify", "--server", "other"]).status, 0)
+
+        // list: the status, what is accepted, and the decision of the configuration's policies.
+        let table = try setup.tollgate(["inventory", "list", "--config", gateway.configPath])
+        XCTAssertEqual(table.status, 0, table.stderr)
+        let deleteLine = table.stdout.split(separator: "\n").first { $0.contains("delete_file") } ?? ""
+        XCTAssertTrue(table.stdout.contains("DECISION") && deleteLine.contains("deny") && deleteLine.contains("accepted"), table.stdout)
+        let json = try JSONValue(parsing: try setup.tollgate(["inventory", "list", "--format", "json", "--config", gateway.configPath]).stdout)
+        XCTAssertEqual(json.arrayValue?.first { $0["tool"] == "delete_file" }?["decision"], "deny")
+        XCTAssertEqual(json.arrayValue?.first { $0["tool"] == "echo" }?["decision"], "allow")
+        XCTAssertEqual(try setup.inventory()["echo"]?["decision"], .null, "no decision without a configuration")
+
+        // accept, as a reviewer through the API.
+        func token(_ reviewer: String) throws -> String {
+            let file = gateway.directory.appendingPathComponent("token-\(reviewer)")
+            try gateway.tokens[reviewer]!.write(to: file, atomically: true, encoding: .utf8)
+            return file.path
+        }
+        func accept(_ arguments: [String], as reviewer: String = "alice") throws -> (status: Int32, stdout: String, stderr: String) {
+            try RunningProgram.run(
+                RunningProgram.tollgateBinary,
+                ["inventory", "accept"] + arguments + ["--server", "http://127.0.0.1:\(gateway.port)", "--token-file", try token(reviewer)])
+        }
+        var run = try accept(["fixture", "echo", "--hash", echo])
+        XCTAssertEqual(run.status, 1, run.stdout)
+        XCTAssertTrue(run.stderr.contains("not_current") && run.stderr.contains(echoChanged), run.stderr)
+        run = try accept(["fixture", "nope"])
+        XCTAssertEqual(run.status, 1, run.stdout)
+        XCTAssertTrue(run.stderr.contains("not_found"), run.stderr)
+        run = try accept(["fixture", "echo", "--hash", "XYZ"])
+        XCTAssertEqual(run.status, 64, run.stderr)
+        XCTAssertTrue(run.stderr.contains("--hash must be 64"), run.stderr)
+        run = try accept(["fixture", "echo"], as: "carol")
+        XCTAssertEqual(run.status, 1, run.stdout)
+        XCTAssertTrue(run.stderr.contains("forbidden"), run.stderr)
+        let none = try await setup.acceptances()
+        XCTAssertEqual(none.count, 0)
+
+        run = try accept(["fixture", "echo", "--comment", "read the new description"])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        XCTAssertTrue(run.stdout.contains("accepted: fixture echo \(echoChanged)"), run.stdout)
+        run = try accept(["fixture", "add", "--hash", add, "--format", "json"], as: "bob")
+        XCTAssertEqual(run.status, 0, run.stderr)
+        XCTAssertEqual(try JSONValue(parsing: run.stdout)["already_accepted"], false)
+        run = try accept(["fixture", "add"], as: "bob")
+        XCTAssertTrue(run.stdout.contains("already accepted"), run.stdout)
+        let recorded = try await setup.acceptances()
+        XCTAssertEqual(recorded.map(\.by), ["alice", "bob"])
+        XCTAssertEqual(recorded.first?.comment, "read the new description")
+
+        verify = try setup.tollgate(["inventory", "verify"])
+        XCTAssertEqual(verify.status, 0, verify.stdout + verify.stderr)
+        XCTAssertTrue(verify.stdout.contains("ok: 3 listed tools"), verify.stdout)
+        await setup.stop()
+    }
 }

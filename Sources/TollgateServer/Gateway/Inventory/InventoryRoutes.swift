@@ -179,11 +179,7 @@ struct InventoryRoutes: Sendable {
     /// `require_approval` or `hidden`, and the rule; nil when the server has no policy loaded.
     func decision(_ row: InventoryStore.Row) -> (decision: String, rule: String)? {
         guard let policy = policies.policy(for: row.server) else { return nil }
-        let call = PolicyCall(
-            agent: "inventory", grant: "inventory", session: "inventory", server: row.server, tool: row.tool, arguments: .object([:]),
-            category: RiskCategory(rawValue: row.category) ?? .other, now: Date())
-        let decision = policy.evaluate(call)
-        return (decision.outcome.name, decision.rule)
+        return ToolInventory.decision(of: policy, server: row.server, tool: row.tool, category: RiskCategory(rawValue: row.category) ?? .other)
     }
 
     func item(_ row: InventoryStore.Row, full: Bool) -> JSONValue {

@@ -49,14 +49,21 @@ public struct ToolInventory: Sendable {
         let entries = inventory.tools.map { tool -> Entry in
             let risk = classifier.classify(tool)
             guard let policy else { return Entry(tool: tool, risk: risk, decision: nil, rule: nil) }
-            let call = PolicyCall(
-                agent: "inventory", grant: "inventory", session: "inventory", server: name, tool: tool.name, arguments: .object([:]),
-                category: risk.category, now: Date())
-            let decision = policy.evaluate(call)
-            return Entry(tool: tool, risk: risk, decision: decision.outcome.name, rule: decision.rule)
+            let decided = decision(of: policy, server: name, tool: tool.name, category: risk.category)
+            return Entry(tool: tool, risk: risk, decision: decided.decision, rule: decided.rule)
         }
         return ToolInventory(
             server: name, serverName: inventory.serverName, serverVersion: inventory.serverVersion, policyHash: policy?.contentHash, entries: entries)
+    }
+
+    /// What `policy` gives a call of `tool` of `server` (rated `category`) with no arguments: `allow`, `deny`, `limited`,
+    /// `require_approval` or `hidden`, and the rule that decided.
+    public static func decision(of policy: CompiledPolicy, server: String, tool: String, category: RiskCategory) -> (decision: String, rule: String) {
+        let call = PolicyCall(
+            agent: "inventory", grant: "inventory", session: "inventory", server: server, tool: tool, arguments: .object([:]), category: category,
+            now: Date())
+        let decision = policy.evaluate(call)
+        return (decision.outcome.name, decision.rule)
     }
 
     /// A starting policy for these tools: reads allowed, destructive and financial tools held for approval, anything
