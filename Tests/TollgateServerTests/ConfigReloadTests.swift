@@ -181,6 +181,10 @@ final class ConfigReloadTests: XCTestCase {
         let held = Self.heldTransfer(a, amount: 7, id: 2, session: session)
         let pending = await fixture.gateway.awaitApprovals(as: "bob")
         let request = try XCTUnwrap(pending.first?["id"]?.stringValue, fixture.gateway.log)
+        // bob also has the reviewer page open.
+        var page = ReviewerPageTests.Browser(port: fixture.gateway.port)
+        XCTAssertEqual(page.signIn(fixture.gateway.tokens["bob"]!).status, 303)
+        XCTAssertEqual(page.get("/ui/approvals/\(request)").status, 200)
 
         try fixture.remove("id: bob,")
         let changed = ContinuousClock.now
@@ -193,6 +197,13 @@ final class ConfigReloadTests: XCTestCase {
         XCTAssertLessThan(ContinuousClock.now - changed, .seconds(3))
         let denied = fixture.gateway.api("POST", "/v1/approvals/\(request)/deny", as: "bob", body: #"{"reason":"no"}"#)
         XCTAssertEqual(denied.status, 401, denied.text)
+        // The page's session ends at its next request, and bob's token no longer signs in.
+        let signedOut = page.get("/ui/approvals/\(request)")
+        XCTAssertNotEqual(signedOut.status, 200, signedOut.body)
+        XCTAssertFalse(signedOut.body.contains("name=\"csrf\"") && signedOut.body.contains("/deny"), "no deny form for bob")
+        XCTAssertTrue(fixture.gateway.log.contains("a session's reviewer is no longer configured with its token"), fixture.gateway.log)
+        var again = ReviewerPageTests.Browser(port: fixture.gateway.port)
+        XCTAssertEqual(again.signIn(fixture.gateway.tokens["bob"]!).status, 401)
         XCTAssertEqual(fixture.runs(amount: 7), 0)
         XCTAssertEqual(fixture.gateway.api("POST", "/v1/approvals/\(request)/approve", as: "alice", body: "{}").status, 200, "alice still decides")
         let answer = await held.value
