@@ -14,6 +14,10 @@ public struct PostgresConfiguration: Sendable, Hashable {
     /// Server-side time-outs set on every connection at connect, each only where nothing else set it (see
     /// ``SessionTimeouts``).
     public var timeouts: SessionTimeouts
+    /// Every transaction of these connections commits asynchronously (`SET synchronous_commit TO off` at connect): the
+    /// commit returns once it is written and ordered in the WAL, before the flush. For the gateway's `commit: async`
+    /// decisions only (docs/gateway.md); a later synchronous commit on any connection flushes it too.
+    public var asynchronousCommit = false
 
     public init(
         _ connectionString: String = "", defaultConnectTimeout: Int = 10, applicationName: String = "tollgate",

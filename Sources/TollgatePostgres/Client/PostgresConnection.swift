@@ -63,7 +63,7 @@ public final class PostgresConnection: @unchecked Sendable {
         let timeouts = configuration.timeouts.sql
         try connection.execute(
             "SET TimeZone TO 'UTC'; SET DateStyle TO 'ISO, YMD'; SET client_min_messages TO warning; SET plan_cache_mode TO force_custom_plan"
-                + (timeouts.isEmpty ? "" : "; " + timeouts))
+                + (timeouts.isEmpty ? "" : "; " + timeouts) + (configuration.asynchronousCommit ? "; SET synchronous_commit TO off" : ""))
         return connection
     }
 

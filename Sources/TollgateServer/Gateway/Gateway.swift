@@ -23,6 +23,8 @@ final class Gateway: Service, Sendable {
     let reloader: ConfigReloader?
     private let http: UpstreamHTTPClients
     private let logger: Logger
+    /// The log on connections that commit asynchronously, for `commit: async` decisions; nil when no server has one.
+    private let asyncStore: EventStore?
 
     init(
         config: GatewayConfig, store: EventStore, metrics: GatewayMetrics = GatewayMetrics(), live: LiveConfig? = nil, configFile: String? = nil,
@@ -44,10 +46,22 @@ final class Gateway: Service, Sendable {
         policies.loadAll()
         let book = ApprovalBook(store: store)
         approvals = ApprovalDesk(book: book, waiters: ApprovalWaiters(book: book, maxHeld: config.limits.maxHeldCalls, logger: logger))
+        // `commit: async` (docs/gateway.md, "When a decision is on disk"): those decisions go through a pool of their own
+        // whose connections commit asynchronously; everything else stays on the durable one.
+        var commits: [String: CommitChoice] = [:]
+        for server in config.servers where server.commitChoice.anyAsync { commits[server.name] = server.commitChoice }
+        if commits.isEmpty {
+            asyncStore = nil
+        } else {
+            var asynchronous = store.client.configuration
+            asynchronous.asynchronousCommit = true
+            asyncStore = EventStore(
+                client: PostgresClient(configuration: asynchronous, options: .init(maxConnections: 4), logger: logger), logger: logger)
+        }
         gate = PolicyGate(
             policies: policies, recorder: ToolCallRecorder(store: store), storage: storage, metrics: metrics, approvals: approvals,
             limits: config.limits, inventory: ToolDefinitionRecorder(store: store, firstListing: policies.firstListing, logger: logger),
-            logger: logger)
+            asynchronous: asyncStore.map { (ToolCallRecorder(store: $0), commits) }, logger: logger)
         registry = SessionRegistry(
             maxSessions: config.limits.maxSessions, maxSessionsPerAgent: config.limits.maxSessionsPerAgent,
             idleTimeout: config.limits.sessionIdleTimeout, metrics: metrics, logger: logger)
@@ -126,6 +140,10 @@ final class Gateway: Service, Sendable {
         // Outcomes kept while the database was away (and those of the calls just closed): written if it answers in time.
         await gate.outcomes.flush()
         await gate.refusals.flush()
+        if let asyncStore {
+            asyncStore.stop()
+            await asyncStore.client.shutdown()
+        }
         logger.info("gateway stopped; every session closed")
     }
 

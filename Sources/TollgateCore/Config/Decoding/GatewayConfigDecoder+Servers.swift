@@ -103,6 +103,36 @@ extension GatewayConfigDecoder {
                 byToolValid = false
             }
         }
+        var commit = CommitMode.durable
+        if let value = Self.value(fields, "commit"), let chosen = word(value, at: FieldPath.key(path, "commit"), as: CommitMode.self) {
+            commit = chosen
+        }
+        var commitByTool: [String: CommitMode] = [:]
+        if let value = Self.value(fields, "commit_by_tool") {
+            let mapPath = FieldPath.key(path, "commit_by_tool")
+            if let entries = stringMap(value, at: mapPath, caseInsensitive: false) {
+                for entry in entries {
+                    guard (1...200).contains(entry.name.count) else {
+                        byToolValid = false
+                        report(
+                            .invalidValue, at: entry.nameLocation, entry.path, "a tool name or glob has 1 to 200 characters",
+                            allowed: "a tool name, or a glob such as read_*")
+                        continue
+                    }
+                    guard let chosen = CommitMode(rawValue: entry.value) else {
+                        byToolValid = false
+                        report(
+                            .invalidValue, at: entry.valueLocation, entry.path, "`\(Self.shortened(entry.value))` is not a commit mode",
+                            allowed: "durable or async",
+                            suggestion: EditDistance.suggestion(for: entry.value, among: CommitMode.allCases.map(\.rawValue)))
+                        continue
+                    }
+                    commitByTool[entry.name] = chosen
+                }
+            } else {
+                byToolValid = false
+            }
+        }
         let policy = fields["policy"].flatMap { self.path($0.value, at: FieldPath.key(path, "policy")) }
 
         let upstream: Upstream?
@@ -112,7 +142,10 @@ extension GatewayConfigDecoder {
         case nil: upstream = nil
         }
         guard let upstream, let policy, byToolValid else { return nil }
-        return ServerConfig(name: name, upstream: upstream, policyPath: policy, storeArguments: storage, storeArgumentsByTool: byTool)
+        var server = ServerConfig(name: name, upstream: upstream, policyPath: policy, storeArguments: storage, storeArgumentsByTool: byTool)
+        server.commit = commit
+        server.commitByTool = commitByTool
+        return server
     }
 
     /// Whether the server has a key that is a near miss for `command` or `url`, already reported as unknown with a

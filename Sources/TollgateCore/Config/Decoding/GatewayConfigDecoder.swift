@@ -39,7 +39,7 @@ struct GatewayConfigDecoder: SourceDecoding {
     ]
     static let serverKeys = [
         "command", "args", "env", "cwd", "user", "group", "url", "transport", "headers", "policy", "store_arguments",
-        "store_arguments_by_tool",
+        "store_arguments_by_tool", "commit", "commit_by_tool",
     ]
     static let stdioKeys = ["args", "env", "cwd", "user", "group"]
     static let httpKeys = ["transport", "headers"]

@@ -31,13 +31,18 @@ struct PolicyGate: ToolCallGate {
     let decisionDeadline: Duration?
     /// Records each listing's tool definitions (the tool inventory, docs/inventory.md); nil: not recorded.
     let inventory: ToolDefinitionRecorder?
+    /// The recorder on asynchronously committing connections, and each `commit: async` server's choice per tool; nil:
+    /// every decision is durable before its call is forwarded.
+    let asynchronous: (recorder: ToolCallRecorder, commits: [String: CommitChoice])?
     private let categories = RiskCategories()
 
     init(
         policies: PolicyBook, recorder: ToolCallRecorder, storage: [String: ArgumentRedaction], metrics: GatewayMetrics, approvals: ApprovalDesk?,
-        limits: GatewayLimits = GatewayLimits(), inventory: ToolDefinitionRecorder? = nil, logger: Logger
+        limits: GatewayLimits = GatewayLimits(), inventory: ToolDefinitionRecorder? = nil,
+        asynchronous: (recorder: ToolCallRecorder, commits: [String: CommitChoice])? = nil, logger: Logger
     ) {
         self.inventory = inventory
+        self.asynchronous = asynchronous
         self.policies = policies
         self.recorder = recorder
         self.storage = storage
@@ -209,6 +214,10 @@ struct PolicyGate: ToolCallGate {
         let server = request.identity.server
         switch ruling.action {
         case .forward:
+            // `commit: async`: forwarded once committed and ordered in the log, before the flush. Reservations are
+            // made in the same transaction either way, so limits stay exact; approvals never come this way.
+            let recorder =
+                asynchronous.flatMap { $0.commits[server]?.mode(for: request.tool) == .async ? $0.recorder : nil } ?? self.recorder
             if ruling.reservations.isEmpty {
                 try await logSpan { try await recorder.record(event) }
             } else {
