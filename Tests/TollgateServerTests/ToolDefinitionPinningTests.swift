@@ -140,6 +140,29 @@ final class ToolDefinitionPinningTests: XCTestCase {
         XCTAssertEqual(heldDecision["definitionHash"], changedHash)
         XCTAssertEqual(heldDecision["rule"], "on_definition_change")
         XCTAssertEqual(decided.first { $0["tool"] == "echo" }?["definitionStatus"], "accepted")
+        // The reviewer's approval accepted the new definition: the next call runs without a hold.
+        let accepted = try await fixture.gateway.events(type: "ToolDefinitionAccepted", atLeast: 1)
+        let acceptance = try JSONValue(parsing: String(decoding: try XCTUnwrap(accepted.first).data, as: UTF8.self))
+        XCTAssertEqual(acceptance["hash"], changedHash)
+        XCTAssertEqual(acceptance["by"], "alice")
+        XCTAssertEqual(acceptance["approvalID"]?.stringValue, id)
+        let after = fixture.wire
+        let again = try after.initialize()
+        XCTAssertEqual(text(after.call("echo", #"{"text":"free"}"#, id: 4, session: again)), "free")
+        XCTAssertTrue(try fixture.list().body.contains("id_rsa"), "the accepted definition is now the one shown")
+
+        // A tool added after the baseline is held too (and not shown) until a reviewer accepts it.
+        try fixture.write([changed, Self.delete, Self.add])
+        XCTAssertNil(try fixture.list().tools["add"])
+        let added = call(fixture, "add", #"{"a":2,"b":3}"#)
+        let addedRequest = await fixture.gateway.awaitApprovals(as: "alice").first { $0["tool"] == "add" }
+        let addedID = try XCTUnwrap(addedRequest?["id"]?.stringValue, fixture.gateway.log)
+        XCTAssertTrue(addedRequest?["reason"]?.stringValue?.contains("no definition of this tool has been accepted") == true, "\(addedRequest!)")
+        XCTAssertEqual(fixture.runs("add"), 0)
+        XCTAssertEqual(fixture.gateway.api("POST", "/v1/approvals/\(addedID)/approve", as: "alice", body: "{}").status, 200)
+        let addedAnswer = await added.value
+        XCTAssertEqual(addedAnswer?["result"]?["isError"], false, "\(String(describing: addedAnswer))")
+        XCTAssertEqual(fixture.runs("add"), 1)
     }
 
     func testDenyRefusesACallOfAChangedToolNamingTheChangeAndAnAddedOrRenamedToolIsNotShown() async throws {
