@@ -529,5 +529,15 @@ final class DefinitionAcceptanceTests: XCTestCase {
         XCTAssertEqual(accepted.count, 1, "accepted once, not again by the approval it made")
         let verify = try RunningProgram.run(RunningProgram.tollgateBinary, ["inventory", "verify", "--database", gateway.database.connectionString])
         XCTAssertEqual(verify.status, 0, verify.stdout)
+
+        // Changed again, and accepted with no call held: agents are shown the newly accepted definition.
+        let again = Self.with(echo, "description", "Returns its text, unchanged.")
+        try JSONValue.array([again]).canonicalJSON.write(to: tools, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try listed()["echo"], changed, "the accepted definition meanwhile")
+        let second = try RunningProgram.run(
+            RunningProgram.tollgateBinary,
+            ["inventory", "accept", "fixture", "echo", "--server", "http://127.0.0.1:\(gateway.port)", "--token-file", token.path])
+        XCTAssertEqual(second.status, 0, second.stderr)
+        XCTAssertEqual(try listed()["echo"], again, "shown once accepted")
     }
 }

@@ -123,7 +123,8 @@ public struct GatewayServer: Sendable {
         ApprovalRoutes(book: gateway.approvals.book, live: gateway.live, logger: logger).register(on: router)
         ReviewerPage(gateway: gateway, logger: logger).register(on: router)
         InventoryRoutes(
-            approvals: ApprovalRoutes(book: gateway.approvals.book, live: gateway.live, logger: logger), policies: gateway.policies, logger: logger
+            approvals: ApprovalRoutes(book: gateway.approvals.book, live: gateway.live, logger: logger), policies: gateway.policies,
+            recorder: gateway.gate.inventory, logger: logger
         ).register(on: router)
         if let slack = gateway.config.slack {
             SlackInteractionRoutes(

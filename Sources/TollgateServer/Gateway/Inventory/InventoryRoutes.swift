@@ -18,6 +18,9 @@ struct InventoryRoutes: Sendable {
     /// For the reviewers' authorisation, the error shapes and the approval decisions an acceptance makes.
     let approvals: ApprovalRoutes
     let policies: PolicyBook
+    /// This gateway's record of the listings: read again after an acceptance, so that its agents' `tools/list` shows the
+    /// newly accepted definition at once (nil: none).
+    let recorder: ToolDefinitionRecorder?
     let logger: Logger
 
     /// Items per page: by default, and at most.
@@ -160,6 +163,7 @@ struct InventoryRoutes: Sendable {
             case .contended: throw Problem(.serviceUnavailable, "unavailable", failure.description)
             }
         }
+        if !outcome.alreadyAccepted { _ = try? await recorder?.recordedHash(server: server, tool: tool) }
         let body: JSONValue = [
             "server": .string(server), "tool": .string(tool), "hash": .string(hash), "already_accepted": .bool(outcome.alreadyAccepted),
             "released": .array(outcome.released.map { .string($0.lowercasedString) }),
