@@ -134,6 +134,44 @@ final class ConfigReloadTests: XCTestCase {
         XCTAssertTrue(fixture.gateway.log.contains("removed agent-b"), fixture.gateway.log)
     }
 
+    func testARemovedAgentsHeldStatelessCallIsCancelledAndAnotherAgentsIsNot() async throws {
+        let fixture = try await start()
+        defer { fixture.gateway.stop() }
+        let meta =
+            #""_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"wire","version":"1"},"io.modelcontextprotocol/clientCapabilities":{}}"#
+        func transfer(_ wire: Wire, _ amount: Double) -> Task<HTTPProbe.Response, Never> {
+            Task.detached {
+                wire.post(
+                    #"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"transfer","arguments":{"amount":\#(amount),"to":"bob"},\#(meta)}}"#,
+                    accept: "application/json", extra: [("MCP-Protocol-Version", "2026-07-28")], timeout: .seconds(60))
+            }
+        }
+        let heldA = transfer(fixture.wire("agent-a"), 303)
+        let heldB = transfer(fixture.wire("agent-b"), 404)
+        let pending = await fixture.gateway.awaitApprovals(count: 2, as: "alice")
+        XCTAssertEqual(pending.count, 2, fixture.gateway.log.suffix(3000).description)
+
+        try fixture.remove("id: agent-b,")
+        let changed = ContinuousClock.now
+        let answerB = await heldB.value
+        XCTAssertLessThan(ContinuousClock.now - changed, .seconds(3), "answered within 3 s of the change")
+        let resultB = (try? JSONValue(parsing: answerB.body))?["result"]
+        XCTAssertEqual(resultB?["isError"]?.boolValue, true, "\(answerB.status) \(answerB.body)")
+        XCTAssertTrue(
+            resultB?["content"]?.arrayValue?.first?["text"]?.stringValue?.contains("was cancelled while it waited for approval") == true, answerB.body
+        )
+        for approval in pending {
+            let id = approval["id"]?.stringValue ?? ""
+            XCTAssertEqual(fixture.gateway.api("POST", "/v1/approvals/\(id)/approve", as: "alice", body: "{}").status, 200)
+        }
+        let answerA = await heldA.value
+        XCTAssertEqual(
+            (try? JSONValue(parsing: answerA.body))?["result"]?["structuredContent"]?["status"]?.stringValue, "transferred", answerA.body)
+        XCTAssertEqual(fixture.runs(amount: 303), 1)
+        try await Task.sleep(for: .seconds(1))
+        XCTAssertEqual(fixture.runs(amount: 404), 0, "the removed agent's call never runs, even approved")
+    }
+
     func testARevokedKeyIsRefusedAfterReloadAndTheNewKeyWorks() async throws {
         let fixture = try await start()
         defer { fixture.gateway.stop() }

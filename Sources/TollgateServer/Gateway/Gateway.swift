@@ -85,7 +85,11 @@ final class Gateway: Service, Sendable {
         let registry = registry
         let relays = stateless
         // An agent removed, or whose key or grant changed: its sessions end (every request in them answered).
-        reloader?.setOnAgentsEnded { agents in await registry.end(agents: agents) }
+        let statelessCalls = routes.statelessCalls
+        reloader?.setOnAgentsEnded { agents in
+            await registry.end(agents: agents)
+            await statelessCalls.cancel(agents: agents)
+        }
         policies.setOnChange { server in
             // Tell the server's agents to list tools again: hidden tools may have changed (sessions, and stateless
             // agents' subscriptions/listen streams).

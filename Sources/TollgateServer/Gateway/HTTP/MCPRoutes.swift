@@ -29,6 +29,8 @@ struct MCPRoutes: Sendable {
     let logger: Logger
     /// Agents that hang up while their call is under way (each connection's pipeline has a watcher).
     let hangUps = HangUps()
+    /// Stateless requests under way, which a reload that removes their agent cancels.
+    let statelessCalls = StatelessCalls()
 
     /// Protocol versions a handshake-era client may name in `MCP-Protocol-Version`.
     static let protocolVersions: Set<String> = ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25", statelessVersion]
@@ -110,9 +112,17 @@ struct MCPRoutes: Sendable {
             case .accepted: return Response(status: .accepted)
             case .immediate(let reply): return Self.json(message.kind == .request ? .ok : .badRequest, reply)
             case .stream(let replies):
-                // A 2026-07-28 client cancels a request by closing its connection.
-                return await answer(replies, streaming: acceptsStream, on: context.channel) {
-                    if let id = received.upstreamID { await relay.abandon(id) }
+                // A 2026-07-28 client cancels a request by closing its connection; a reload that removes its agent
+                // cancels it too (answered `Request cancelled`): kept in `statelessCalls` until its answer ends.
+                let abandon: @Sendable () async -> Void = { if let id = received.upstreamID { await relay.abandon(id) } }
+                let calls = statelessCalls
+                let token = calls.add(agent: agent.id, cancel: abandon)
+                let finished: @Sendable () -> Void = { calls.remove(agent: agent.id, token: token) }
+                // Admitted under a configuration a reload has replaced since: the reload may have looked before the add.
+                if !live.admits(agent) { await calls.cancel(agents: [agent.id]) }
+                return await answer(replies, streaming: acceptsStream, on: context.channel, finished: finished) {
+                    finished()
+                    await abandon()
                 }
             }
         case "initialize" where message.kind == .request:
@@ -322,21 +332,27 @@ struct MCPRoutes: Sendable {
     ///
     /// An agent that hangs up (`channel`'s input ends) before the answer is written has given the call up:
     /// `onHangUp` runs (the relay cancels the call upstream), at once, not at the gateway's next write.
+    /// `finished` runs once the answer is written, or its stream has ended.
     func answer(
-        _ replies: ReplyStream, streaming: Bool, on channel: any Channel, onHangUp: @escaping @Sendable () async -> Void
+        _ replies: ReplyStream, streaming: Bool, on channel: any Channel, finished: (@Sendable () -> Void)? = nil,
+        onHangUp: @escaping @Sendable () async -> Void
     ) async -> Response {
         let watch = hangUps.arm(channel) { Task { await onHangUp() } }
         guard streaming else {
-            defer { watch.disarm() }
+            defer {
+                watch.disarm()
+                finished?()
+            }
             return Self.json(.ok, await Self.last(of: replies) ?? [])
         }
         let reader = ReplyReader(replies)
         let first = await reader.nextMessage()
         if let first, first.isAnswer {
             watch.disarm()
+            finished?()
             return Self.json(.ok, first.bytes)
         }
-        return Self.eventStream(reader, first: first?.bytes, headers: [:], watch: watch, onDisconnect: onHangUp)
+        return Self.eventStream(reader, first: first?.bytes, headers: [:], watch: watch, finished: finished, onDisconnect: onHangUp)
     }
 
     static func last(of replies: ReplyStream) async -> [UInt8]? {
@@ -352,9 +368,11 @@ struct MCPRoutes: Sendable {
         eventStream(ReplyReader(messages), first: nil, headers: headers, watch: nil, onDisconnect: onDisconnect)
     }
 
-    /// An SSE response carrying `first` (already read), then what `reader` reads; `watch` is disarmed when it ends.
+    /// An SSE response carrying `first` (already read), then what `reader` reads; `watch` is disarmed and `finished` runs
+    /// when it ends.
     private static func eventStream(
-        _ reader: ReplyReader, first: [UInt8]?, headers: HTTPFields, watch: HangUps.Watch?, onDisconnect: @escaping @Sendable () async -> Void
+        _ reader: ReplyReader, first: [UInt8]?, headers: HTTPFields, watch: HangUps.Watch?, finished: (@Sendable () -> Void)? = nil,
+        onDisconnect: @escaping @Sendable () async -> Void
     ) -> Response {
         var fields = headers
         fields[.contentType] = "text/event-stream"
@@ -362,7 +380,10 @@ struct MCPRoutes: Sendable {
         return Response(
             status: .ok, headers: fields,
             body: ResponseBody { writer in
-                defer { watch?.disarm() }
+                defer {
+                    watch?.disarm()
+                    finished?()
+                }
                 do {
                     var next = first
                     if next == nil { next = await reader.next() }
