@@ -540,4 +540,51 @@ final class DefinitionAcceptanceTests: XCTestCase {
         XCTAssertEqual(second.status, 0, second.stderr)
         XCTAssertEqual(try listed()["echo"], again, "shown once accepted")
     }
+
+    /// `tollgate tools SERVER` lists the server live and, given the database, says where that differs from the record.
+    func testToolsSaysWhereTheLiveListingDiffersFromTheRecord() async throws {
+        let tools = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-live-\(UUID().uuidString.prefix(8)).json")
+        try JSONValue.array([Self.echo, Self.add]).canonicalJSON.write(to: tools, atomically: true, encoding: .utf8)
+        let gateway = try await GatewayUnderTest.start(servers: [
+            "fixture": .stdio(
+                command: try Peers.python2(), arguments: [Peers.fixtureServer, "--transport", "stdio", "--tools-file", tools.path],
+                policy: Self.policy)
+        ])
+        defer { gateway.stop() }
+        let wire = GatewayBadInputTests.Wire(port: gateway.port, server: "fixture", key: gateway.key)
+        let session = try wire.initialize()
+        _ = wire.post(#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#, session: session, accept: "application/json")
+        _ = try await gateway.events(type: ToolDefinitionObserved.type, atLeast: 2)
+        func live(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+            try RunningProgram.run(RunningProgram.tollgateBinary, ["tools", "fixture", "--config", gateway.configPath] + arguments)
+        }
+        var run = try live(["--database", gateway.database.connectionString])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        XCTAssertTrue(run.stdout.contains("the listing matches the recorded inventory"), run.stdout)
+
+        // The server changes echo, drops add and offers delete_file: each difference named.
+        try JSONValue.array([Self.echoChanged, Self.delete]).canonicalJSON.write(to: tools, atomically: true, encoding: .utf8)
+        run = try live(["--database", gateway.database.connectionString, "--format", "json"])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let json = try JSONValue(parsing: run.stdout)
+        let byName = Dictionary(
+            (json["tools"]?.arrayValue ?? []).map { ($0["name"]?.stringValue ?? "", $0) }, uniquingKeysWith: { first, _ in first })
+        let echoNotes = (byName["echo"]?["record"]?.arrayValue ?? []).compactMap(\.stringValue)
+        XCTAssertTrue(echoNotes.contains { $0.contains("not the one recorded") }, "\(echoNotes)")
+        XCTAssertTrue(echoNotes.contains { $0.contains("not the accepted one (\(Self.definition(Self.echo).hash.prefix(12)))") }, "\(echoNotes)")
+        XCTAssertEqual(byName["echo"]?["hash"]?.stringValue, Self.definition(Self.echoChanged).hash)
+        XCTAssertTrue((byName["delete_file"]?["record"]?.arrayValue?.first?.stringValue ?? "").contains("not recorded"), run.stdout)
+        XCTAssertEqual(json["recorded_not_listed"], ["add"])
+        run = try live(["--database", gateway.database.connectionString])
+        XCTAssertTrue(
+            run.stdout.contains("differs from the recorded inventory") && run.stdout.contains("add: recorded, but not listed now"), run.stdout)
+
+        // Without a database: listed live, and said not compared; an unreachable one is said, not fatal.
+        run = try live([])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        XCTAssertTrue(run.stdout.contains("not compared with the recorded inventory: no database given"), run.stdout)
+        run = try live(["--database", "host=/nonexistent dbname=none connect_timeout=2"])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        XCTAssertTrue(run.stdout.contains("not compared with the recorded inventory: the database cannot be read"), run.stdout)
+    }
 }
