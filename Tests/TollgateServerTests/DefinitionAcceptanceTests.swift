@@ -66,12 +66,14 @@ final class DefinitionAcceptanceTests: XCTestCase {
         }
 
         /// A pending request holding a call of `tool` for definition `hash` (a definition change when `change`).
-        func hold(_ tool: String, hash: String, agent: String = "agent-a", change: Bool = true, amount: Int = 1) async throws -> UUID {
+        func hold(
+            _ tool: String, hash: String, agent: String = "agent-a", change: Bool = true, amount: Int = 1, quorum: Int = 1, reviewers: [String] = []
+        ) async throws -> UUID {
             let now = Date()
             var request = ApprovalRequested(
                 approvalID: UUID(), callID: UUID(), agent: agent, grant: "grant-a", session: "s-1", server: "fixture", tool: tool,
                 arguments: ["n": .number(Double(amount))], argumentsHash: "args-\(amount)-\(UUID().uuidString.prefix(6))", argumentsStorage: "full",
-                policyHash: "sha256:test", rule: "on_definition_change", reason: "its definition changed", quorum: 1, reviewers: [],
+                policyHash: "sha256:test", rule: "on_definition_change", reason: "its definition changed", quorum: quorum, reviewers: reviewers,
                 category: "read", requestedAt: now, expiresAt: now.addingTimeInterval(3600))
             request.definitionHash = hash
             if change { request.definitionChange = .init(acceptedHash: nil, changes: [], changesOmitted: 0, note: "test") }
@@ -181,18 +183,24 @@ final class DefinitionAcceptanceTests: XCTestCase {
         let own = try await setup.hold("echo", hash: echoChanged, agent: "alice", amount: 2)
         let old = try await setup.hold("echo", hash: echo, amount: 3)
         let ordinary = try await setup.hold("echo", hash: echoChanged, change: false, amount: 4)
+        let twoNeeded = try await setup.hold("echo", hash: echoChanged, amount: 6, quorum: 2)
+        let named = try await setup.hold("echo", hash: echoChanged, amount: 7, reviewers: ["bob"])
 
         let outcome = try await setup.acceptance.accept(server: "fixture", tool: "echo", hash: echoChanged, by: alice, comment: "read it")
         XCTAssertFalse(outcome.alreadyAccepted)
         XCTAssertEqual(outcome.released, [held])
-        XCTAssertEqual(outcome.leftPending.map(\.id), [own])
-        XCTAssertTrue(outcome.leftPending.first?.reason.contains("cannot approve") == true, "\(outcome.leftPending)")
+        XCTAssertEqual(Set(outcome.leftPending.map(\.id)), [own, named])
+        XCTAssertTrue(outcome.leftPending.first { $0.id == own }?.reason.contains("cannot approve") == true, "\(outcome.leftPending)")
+        XCTAssertEqual(outcome.awaitingQuorum, [twoNeeded])
         let states = try await setup.book.load([held, own, old, ordinary])
         XCTAssertEqual(states[held]?.status, .approved)
         XCTAssertEqual(states[held]?.grants.first?.reviewer, "alice")
         XCTAssertEqual(states[own]?.status, .pending, "nobody approves their own call")
         XCTAssertEqual(states[old]?.status, .pending, "a request for another definition is not released")
         XCTAssertEqual(states[ordinary]?.status, .pending, "an ordinary request is not a definition hold")
+        let quorumState = try await setup.book.load(twoNeeded)
+        XCTAssertEqual(quorumState?.grants.map(\.reviewer), ["alice"], "counted toward the quorum")
+        XCTAssertEqual(quorumState?.status, .pending)
         var accepted = try await setup.acceptances()
         XCTAssertEqual(accepted.map(\.hash), [echoChanged])
         XCTAssertEqual(accepted.first?.by, "alice")
@@ -586,5 +594,59 @@ final class DefinitionAcceptanceTests: XCTestCase {
         run = try live(["--database", "host=/nonexistent dbname=none connect_timeout=2"])
         XCTAssertEqual(run.status, 0, run.stderr)
         XCTAssertTrue(run.stdout.contains("not compared with the recorded inventory: the database cannot be read"), run.stdout)
+    }
+
+    /// Many acceptances of one definition at once, with another observation racing on the same stream: the definition is
+    /// accepted exactly once (optimistic concurrency on `tools-<server>`), and every other acceptance says it already was.
+    /// Three rounds, each on a new definition (seen failing with the expected version taken out: 12 events a round).
+    func testConcurrentAcceptancesOfOneDefinitionRecordOneEvent() async throws {
+        let setup = try await start()
+        let reviewers = (0..<12).map { ReviewerConfig(id: "reviewer-\($0)", role: .reviewer, tokenHash: "") }
+        let acceptance = setup.acceptance
+        var previous = Self.echoChanged
+        var hashes: [String] = []
+        for round in 0..<3 {
+            let next = Self.with(Self.echo, "description", .string("Round \(round)."))
+            try await setup.record([
+                try Self.event(
+                    ToolDefinitionChanged.type,
+                    ToolDefinitionChanged(
+                        server: "fixture", oldHash: Self.definition(previous).hash, old: previous, definition: Self.definition(next), risk: Self.read)
+                )
+            ])
+            previous = next
+            let hash = Self.definition(next).hash
+            hashes.append(hash)
+            let observed = Self.definition(Self.with(Self.add, "name", .string("added_\(round)")))
+            let outcomes = try await withThrowingTaskGroup(of: Bool?.self) { group in
+                for reviewer in reviewers {
+                    group.addTask {
+                        try await acceptance.accept(server: "fixture", tool: "echo", hash: hash, by: reviewer, comment: nil).alreadyAccepted
+                    }
+                }
+                group.addTask {
+                    for _ in 0..<50 {
+                        do {
+                            try await setup.record([
+                                try Self.event(
+                                    ToolDefinitionObserved.type, ToolDefinitionObserved(server: "fixture", definition: observed, risk: Self.read))
+                            ])
+                            return nil
+                        } catch EventStoreError.wrongExpectedVersion {
+                            continue
+                        }
+                    }
+                    XCTFail("the observation lost every race")
+                    return nil
+                }
+                var all: [Bool] = []
+                for try await already in group { if let already { all.append(already) } }
+                return all
+            }
+            XCTAssertEqual(outcomes.filter { !$0 }.count, 1, "round \(round): one acceptance appended")
+        }
+        let accepted = try await setup.acceptances()
+        XCTAssertEqual(accepted.map(\.hash), hashes)
+        await setup.stop()
     }
 }
