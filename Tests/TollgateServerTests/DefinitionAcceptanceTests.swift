@@ -67,7 +67,8 @@ final class DefinitionAcceptanceTests: XCTestCase {
 
         /// A pending request holding a call of `tool` for definition `hash` (a definition change when `change`).
         func hold(
-            _ tool: String, hash: String, agent: String = "agent-a", change: Bool = true, amount: Int = 1, quorum: Int = 1, reviewers: [String] = []
+            _ tool: String, hash: String, agent: String = "agent-a", change: Bool = true, amount: Int = 1, quorum: Int = 1, reviewers: [String] = [],
+            review: ApprovalRequested.DefinitionChangeReview? = nil
         ) async throws -> UUID {
             let now = Date()
             var request = ApprovalRequested(
@@ -76,7 +77,7 @@ final class DefinitionAcceptanceTests: XCTestCase {
                 policyHash: "sha256:test", rule: "on_definition_change", reason: "its definition changed", quorum: quorum, reviewers: reviewers,
                 category: "read", requestedAt: now, expiresAt: now.addingTimeInterval(3600))
             request.definitionHash = hash
-            if change { request.definitionChange = .init(acceptedHash: nil, changes: [], changesOmitted: 0, note: "test") }
+            if change { request.definitionChange = review ?? .init(acceptedHash: nil, changes: [], changesOmitted: 0, note: "test") }
             guard case .created(let approval) = try await book.admit(call: nil, request: request, reservations: [], now: now) else {
                 throw XCTSkip("the request was not created")
             }
@@ -328,6 +329,27 @@ final class DefinitionAcceptanceTests: XCTestCase {
         XCTAssertEqual(gateway.api("GET", "/v1/tools/fixture/ns%2Ftool", as: "carol").body?["tool"], "ns/tool")
         conforms("/v1/tools/{server}/{tool}", "get", gateway.api("GET", "/v1/tools/fixture/nope", as: "carol"))
 
+        // A call held for the change shows the reviewer the definition and the diff (API and `tollgate approvals show`).
+        let diff = ToolDefinition.diff(old: Self.echo, new: Self.echoChanged)
+        let heldID = try await setup.hold(
+            "echo", hash: echoChanged, review: .init(acceptedHash: echo, changes: diff.changes, changesOmitted: diff.omitted, note: nil))
+        let request = gateway.api("GET", "/v1/approvals/\(heldID.lowercasedString)", as: "carol")
+        conforms("/v1/approvals/{id}", "get", request)
+        XCTAssertEqual(request.body?["definition_hash"]?.stringValue, echoChanged)
+        XCTAssertEqual(request.body?["definition_change"]?["accepted_hash"]?.stringValue, echo)
+        XCTAssertEqual(request.body?["definition_change"]?["changes"]?.arrayValue?.first?["member"], "description")
+        XCTAssertTrue(request.body?["definition_change"]?["changes"]?.arrayValue?.first?["new"]?.stringValue?.contains("id_rsa") == true)
+        conforms("/v1/approvals", "get", gateway.api("GET", "/v1/approvals", as: "carol"))
+        let tokenFile = gateway.directory.appendingPathComponent("token-carol")
+        try gateway.tokens["carol"]!.write(to: tokenFile, atomically: true, encoding: .utf8)
+        let shownByCLI = try RunningProgram.run(
+            RunningProgram.tollgateBinary,
+            ["approvals", "show", heldID.lowercasedString, "--server", "http://127.0.0.1:\(gateway.port)", "--token-file", tokenFile.path])
+        XCTAssertEqual(shownByCLI.status, 0, shownByCLI.stderr)
+        XCTAssertTrue(
+            shownByCLI.stdout.contains("changed from the accepted \(echo.prefix(12))") && shownByCLI.stdout.contains("~ description")
+                && shownByCLI.stdout.contains("id_rsa"), shownByCLI.stdout)
+
         // Accepting: only the current definition; an auditor may not; then the change is accepted, once.
         let stale = gateway.api("POST", "/v1/tools/fixture/echo/accept", as: "alice", body: #"{"hash":"\#(echo)"}"#)
         XCTAssertEqual(stale.status, 409, stale.text)
@@ -342,6 +364,7 @@ final class DefinitionAcceptanceTests: XCTestCase {
         let accepted = gateway.api("POST", "/v1/tools/fixture/echo/accept", as: "alice", body: #"{"hash":"\#(echoChanged)","comment":"read it"}"#)
         XCTAssertEqual(accepted.status, 200, accepted.text)
         XCTAssertEqual(accepted.body?["already_accepted"], false)
+        XCTAssertEqual(accepted.body?["released"], [.string(heldID.lowercasedString)], "the held call released")
         conforms("/v1/tools/{server}/{tool}/accept", "post", accepted)
         let again = gateway.api("POST", "/v1/tools/fixture/echo/accept", as: "bob", body: #"{"hash":"\#(echoChanged)"}"#)
         XCTAssertEqual(again.body?["already_accepted"], true, again.text)

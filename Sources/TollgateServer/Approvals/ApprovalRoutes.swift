@@ -271,6 +271,18 @@ struct ApprovalRoutes: Sendable {
 
 /// An approval as the API shows it.
 enum ApprovalRepresentation {
+    /// What a request held for its tool's definition shows the reviewer: the accepted hash and what differs from it.
+    static func definitionChange(_ review: ApprovalRequested.DefinitionChangeReview) -> JSONValue {
+        [
+            "accepted_hash": review.acceptedHash.map { .string($0) } ?? .null,
+            "changes": .array(
+                review.changes.map {
+                    ["member": .string($0.member), "old": $0.old.map { .string($0) } ?? .null, "new": $0.new.map { .string($0) } ?? .null]
+                }),
+            "changes_omitted": .number(Double(review.changesOmitted)), "note": review.note.map { .string($0) } ?? .null,
+        ]
+    }
+
     static func json(_ approval: Approval, now: Date, withArguments: Bool) -> JSONValue {
         let request = approval.request
         func time(_ date: Date?) -> JSONValue { date.map { .string(EventCoding.timestamp($0)) } ?? .null }
@@ -295,6 +307,8 @@ enum ApprovalRepresentation {
             "consumed_at": time(approval.consumption?.consumedAt),
             "consumed_by_call": approval.consumption.map { .string($0.callID.lowercasedString) } ?? .null,
             "version": .number(Double(approval.version)),
+            "definition_hash": request.definitionHash.map { .string($0) } ?? .null,
+            "definition_change": request.definitionChange.map(definitionChange) ?? .null,
         ]
         if withArguments { object["arguments"] = request.arguments ?? .null }
         return .object(object)

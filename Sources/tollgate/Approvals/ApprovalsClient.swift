@@ -170,6 +170,20 @@ enum ApprovalsText {
                 "denied     by \(denial["reviewer"]?.stringValue ?? "?") at \(denial["at"]?.stringValue ?? "?"): \(denial["reason"]?.stringValue ?? "")"
             )
         }
+        if let change = item["definition_change"], change.objectValue != nil {
+            let accepted = change["accepted_hash"]?.stringValue
+            lines.append(
+                "definition \(text("definition_hash").prefix(12)) "
+                    + (accepted.map { "changed from the accepted \($0.prefix(12)); approving accepts it" }
+                        ?? "new: none accepted; approving accepts it"))
+            if let note = change["note"]?.stringValue { lines.append("           \(note)") }
+            for item in change["changes"]?.arrayValue ?? [] {
+                lines.append("  ~ \(item["member"]?.stringValue ?? "?")")
+                lines.append("    - \(item["old"]?.stringValue ?? "(absent)")")
+                lines.append("    + \(item["new"]?.stringValue ?? "(absent)")")
+            }
+            if let omitted = change["changes_omitted"]?.doubleValue, omitted > 0 { lines.append("  (\(Int(omitted)) more changed members)") }
+        }
         if item["consumed"]?.boolValue == true { lines.append("used       by call \(text("consumed_by_call")) at \(text("consumed_at"))") }
         lines.append("arguments  (\(text("arguments_storage")), sha256 \(text("arguments_hash")))")
         if let arguments = item["arguments"], arguments != .null { lines.append("  " + arguments.canonicalJSON) }
