@@ -76,63 +76,16 @@ extension GatewayConfigDecoder {
         {
             storage = chosen
         }
-        var byTool: [String: ArgumentStorage] = [:]
         var byToolValid = true
-        if let value = Self.value(fields, "store_arguments_by_tool") {
-            let mapPath = FieldPath.key(path, "store_arguments_by_tool")
-            if let entries = stringMap(value, at: mapPath, caseInsensitive: false) {
-                for entry in entries {
-                    guard (1...200).contains(entry.name.count) else {
-                        byToolValid = false
-                        report(
-                            .invalidValue, at: entry.nameLocation, entry.path, "a tool name or glob has 1 to 200 characters",
-                            allowed: "a tool name, or a glob such as create_*")
-                        continue
-                    }
-                    guard let chosen = ArgumentStorage(rawValue: entry.value) else {
-                        byToolValid = false
-                        report(
-                            .invalidValue, at: entry.valueLocation, entry.path, "`\(Self.shortened(entry.value))` is not a way to store arguments",
-                            allowed: "full, hash or keys",
-                            suggestion: EditDistance.suggestion(for: entry.value, among: ArgumentStorage.allCases.map(\.rawValue)))
-                        continue
-                    }
-                    byTool[entry.name] = chosen
-                }
-            } else {
-                byToolValid = false
-            }
-        }
+        let byTool = byToolMap(
+            fields, "store_arguments_by_tool", at: path, as: ArgumentStorage.self, what: "a way to store arguments", allowed: "full, hash or keys",
+            valid: &byToolValid)
         var commit = CommitMode.durable
         if let value = Self.value(fields, "commit"), let chosen = word(value, at: FieldPath.key(path, "commit"), as: CommitMode.self) {
             commit = chosen
         }
-        var commitByTool: [String: CommitMode] = [:]
-        if let value = Self.value(fields, "commit_by_tool") {
-            let mapPath = FieldPath.key(path, "commit_by_tool")
-            if let entries = stringMap(value, at: mapPath, caseInsensitive: false) {
-                for entry in entries {
-                    guard (1...200).contains(entry.name.count) else {
-                        byToolValid = false
-                        report(
-                            .invalidValue, at: entry.nameLocation, entry.path, "a tool name or glob has 1 to 200 characters",
-                            allowed: "a tool name, or a glob such as read_*")
-                        continue
-                    }
-                    guard let chosen = CommitMode(rawValue: entry.value) else {
-                        byToolValid = false
-                        report(
-                            .invalidValue, at: entry.valueLocation, entry.path, "`\(Self.shortened(entry.value))` is not a commit mode",
-                            allowed: "durable or async",
-                            suggestion: EditDistance.suggestion(for: entry.value, among: CommitMode.allCases.map(\.rawValue)))
-                        continue
-                    }
-                    commitByTool[entry.name] = chosen
-                }
-            } else {
-                byToolValid = false
-            }
-        }
+        let commitByTool = byToolMap(
+            fields, "commit_by_tool", at: path, as: CommitMode.self, what: "a commit mode", allowed: "durable or async", valid: &byToolValid)
         let policy = fields["policy"].flatMap { self.path($0.value, at: FieldPath.key(path, "policy")) }
 
         let upstream: Upstream?
@@ -401,5 +354,37 @@ extension GatewayConfigDecoder {
                     substituted: substituted, path: entryPath))
         }
         return valid ? entries : nil
+    }
+
+    /// A server's per-tool map (`store_arguments_by_tool`, `commit_by_tool`): each key a tool name or glob of 1 to 200
+    /// characters, each value one of `Value`'s words; every bad entry reported (and `valid` cleared).
+    private mutating func byToolMap<Value: RawRepresentable & CaseIterable>(
+        _ fields: [String: SourceNode.Member], _ key: String, at path: String, as type: Value.Type, what: String, allowed: String,
+        valid: inout Bool
+    ) -> [String: Value] where Value.RawValue == String {
+        guard let value = Self.value(fields, key) else { return [:] }
+        guard let entries = stringMap(value, at: FieldPath.key(path, key), caseInsensitive: false) else {
+            valid = false
+            return [:]
+        }
+        var map: [String: Value] = [:]
+        for entry in entries {
+            guard (1...200).contains(entry.name.count) else {
+                valid = false
+                report(
+                    .invalidValue, at: entry.nameLocation, entry.path, "a tool name or glob has 1 to 200 characters",
+                    allowed: "a tool name, or a glob such as create_*")
+                continue
+            }
+            guard let chosen = Value(rawValue: entry.value) else {
+                valid = false
+                report(
+                    .invalidValue, at: entry.valueLocation, entry.path, "`\(Self.shortened(entry.value))` is not \(what)", allowed: allowed,
+                    suggestion: EditDistance.suggestion(for: entry.value, among: Value.allCases.map(\.rawValue)))
+                continue
+            }
+            map[entry.name] = chosen
+        }
+        return map
     }
 }
