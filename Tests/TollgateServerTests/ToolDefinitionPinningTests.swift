@@ -233,4 +233,29 @@ final class ToolDefinitionPinningTests: XCTestCase {
         XCTAssertEqual(answer?["result"]?["_meta"]?["io.tollgate/decision"]?["outcome"], "definition_changed")
         XCTAssertEqual(fixture.runs("delete_file"), 0, "the changed tool was not released")
     }
+
+    func testADefinitionAcceptedOnOneGatewayIsShownByAnotherAtItsNextListing() async throws {
+        let fixture = try await start(tools: [Self.echo])
+        defer { fixture.gateway.stop() }
+        let twin = try await fixture.gateway.startTwin()
+        defer { twin.process.kill() }
+        let other = Wire(port: twin.port, server: "fixture", key: fixture.gateway.key)
+        func listOnTwin() throws -> [String: JSONValue] {
+            let session = try other.initialize()
+            let reply = other.post(#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#, session: session, accept: "application/json")
+            let tools = (try JSONValue(parsing: reply.body))["result"]?["tools"]?.arrayValue ?? []
+            return Dictionary(tools.map { ($0["name"]?.stringValue ?? "", $0) }, uniquingKeysWith: { first, _ in first })
+        }
+        _ = try fixture.list()
+        _ = try await fixture.gateway.events(type: "ToolDefinitionObserved", atLeast: 1)
+        let changed = Self.with(Self.echo, "description", "Echoes the text back.")
+        try fixture.write([changed])
+        XCTAssertEqual(try listOnTwin()["echo"], Self.echo, "the other gateway shows the accepted definition meanwhile")
+        let recorded = try await fixture.gateway.events(type: "ToolDefinitionChanged", atLeast: 1)
+        let hash = try XCTUnwrap(try JSONValue(parsing: String(decoding: try XCTUnwrap(recorded.first).data, as: UTF8.self))["hash"]?.stringValue)
+        // Accepted through the first gateway's API; the second reads the record again at its next listing.
+        let accepted = fixture.gateway.api("POST", "/v1/tools/fixture/echo/accept", as: "alice", body: #"{"hash":"\#(hash)"}"#)
+        XCTAssertEqual(accepted.status, 200, accepted.text)
+        XCTAssertEqual(try listOnTwin()["echo"], changed)
+    }
 }

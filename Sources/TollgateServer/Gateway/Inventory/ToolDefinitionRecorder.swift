@@ -142,19 +142,24 @@ actor ToolDefinitionRecorder {
     /// Waits (up to `within`) for the listing to be recorded; if the record cannot be read, shows nothing of any tool.
     func presentation(_ definitions: [(name: String, bytes: [UInt8])], server: String, within: Duration) async -> [String: ToolPresentation] {
         recordUnpoliced(server)
-        let state: Known
+        let hashes = definitions.map { ToolDefinition.hash(of: $0.bytes) }
+        var state: Known
         do {
             // Past the wait, the answer shows what the record said before (the listing is still recorded meanwhile).
             do { try await settle(server, within: within) } catch is NotSettled {}
             state = try await load(server)
+            // A listed definition that is not the accepted one as last read: read again, in case another gateway (or
+            // the API on another gateway) accepted it meanwhile.
+            let stale = zip(definitions, hashes).contains { listed, hash in state.accepted[listed.name]?.hash != hash }
+            if stale { state = try await refresh(server) }
         } catch {
             logger.warning(
                 "cannot read the tool inventory; the tools/list answer shows no tool", metadata: ["server": "\(server)", "error": "\(error)"])
             return Dictionary(definitions.map { ($0.name, .omitted) }, uniquingKeysWith: { first, _ in first })
         }
         var presented: [String: ToolPresentation] = [:]
-        for listed in definitions {
-            guard let hash = ToolDefinition.hash(of: listed.bytes) else {
+        for (listed, hash) in zip(definitions, hashes) {
+            guard let hash else {
                 presented[listed.name] = .omitted
                 continue
             }
