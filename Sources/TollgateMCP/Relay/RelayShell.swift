@@ -122,25 +122,36 @@ extension RelayShell {
                 await givenUp(ticket: nil, agentID: agentID, sink: sink, answer: answersWhenGivenUp ? bytes : nil)
             }
         case .forward(var ticket):
-            // The upstream call's span, a child of the agent request's: its context goes to an HTTP upstream as
-            // `traceparent` (HTTPUpstreamConnection), and the gate ends it with the call's outcome.
-            let span = startSpan("tools/call \(ticket.tool)", ofKind: .client)
-            if span.isRecording {
-                span.attributes["rpc.system"] = "jsonrpc"
-                span.attributes["rpc.method"] = "tools/call"
-                span.attributes["mcp.method.name"] = "tools/call"
-                span.attributes["gen_ai.operation.name"] = "execute_tool"
-                span.attributes["gen_ai.tool.name"] = ticket.tool
-                span.attributes["tollgate.server"] = identity.server
-                span.attributes["tollgate.call_id"] = ticket.callID.lowercasedString
+            // The upstream call's span, a child of the agent request's (when this process traces): its context goes to
+            // an HTTP upstream as `traceparent` (HTTPUpstreamConnection), and the gate ends it with the call's outcome.
+            let forwarding: Forwarding
+            if CallTracing.isOn {
+                let span = Self.upstreamCallSpan(ticket, server: identity.server)
+                ticket.span = span
+                forwarding = await ServiceContext.withValue(span.context) { await forward(message, key: key, ticket: ticket) }
+            } else {
+                forwarding = await forward(message, key: key, ticket: ticket)
             }
-            ticket.span = span
-            let forwarding = await ServiceContext.withValue(span.context) { await forward(message, key: key, ticket: ticket) }
             if case .givenUp(let outcome) = forwarding {
                 let answer = answersWhenGivenUp ? RelaySession.requestCancelled(id: agentID) : nil
                 await givenUp(ticket: ticket, outcome: outcome, agentID: agentID, sink: sink, answer: answer)
             }
         }
+    }
+
+    /// The span of a forwarded call's trip upstream, with the semantic conventions' attributes.
+    static func upstreamCallSpan(_ ticket: ToolCallTicket, server: String) -> any Span {
+        let span = startSpan("tools/call \(ticket.tool)", ofKind: .client)
+        if span.isRecording {
+            span.attributes["rpc.system"] = "jsonrpc"
+            span.attributes["rpc.method"] = "tools/call"
+            span.attributes["mcp.method.name"] = "tools/call"
+            span.attributes["gen_ai.operation.name"] = "execute_tool"
+            span.attributes["gen_ai.tool.name"] = ticket.tool
+            span.attributes["tollgate.server"] = server
+            span.attributes["tollgate.call_id"] = ticket.callID.lowercasedString
+        }
+        return span
     }
 
     /// After a decision that the agent's cancellation (or the relay's end) overtook: nothing was sent, and a call that

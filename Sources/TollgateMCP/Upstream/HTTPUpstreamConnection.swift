@@ -177,7 +177,7 @@ public final class HTTPUpstreamConnection: UpstreamConnection, Sendable {
             setting: [(name: "Content-Type", value: "application/json"), (name: "Accept", value: "application/json, text/event-stream")] + routing)
         // The trace of a call the gateway forwards (its upstream call's span, RelayShell): `traceparent` (and
         // `tracestate`), so the upstream's own spans join the agent's trace. Nothing without tracing or a span.
-        if let context = ServiceContext.current {
+        if CallTracing.isOn, let context = ServiceContext.current {
             var trace: [(name: String, value: String)] = []
             InstrumentationSystem.instrument.inject(context, into: &trace, using: TraceHeaders())
             if !trace.isEmpty {

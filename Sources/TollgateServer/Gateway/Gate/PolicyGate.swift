@@ -98,6 +98,7 @@ struct PolicyGate: ToolCallGate {
 
     /// Decides `request` as call `callID`, without a deadline (`decide(_:)` puts one around this).
     func decide(_ request: ToolCallRequest, callID: UUID) async -> ToolCallVerdict {
+        guard CallTracing.isOn else { return await decideUntraced(request, callID: callID) }
         // The decision's span (traces, docs/operating.md): the log's append and an approval hold are its children.
         let span = startSpan("tollgate.decide")
         defer { span.end() }
@@ -121,6 +122,7 @@ struct PolicyGate: ToolCallGate {
     /// Records one step's time in the log (`tollgate.log.append`, a child of the decision's span): an append of the
     /// call's decision, in one PostgreSQL transaction.
     func logSpan<T>(_ body: () async throws -> T) async throws -> T {
+        guard CallTracing.isOn else { return try await body() }
         let span = startSpan("tollgate.log.append", ofKind: .client)
         defer { span.end() }
         if span.isRecording {
@@ -233,6 +235,10 @@ struct PolicyGate: ToolCallGate {
         case .hold(let requirement, let reservations):
             guard let approvals else { preconditionFailure("a call is held only when the approval workflow is enabled") }
             metrics.decided(ruling.decision, server: server)
+            guard CallTracing.isOn else {
+                return try await hold(
+                    request, ruling: ruling, requirement: requirement, reservations: reservations, event: event, pin: pin, desk: approvals)
+            }
             let span = startSpan("tollgate.approval.hold")
             defer { span.end() }
             let verdict = try await ServiceContext.withValue(span.context) {

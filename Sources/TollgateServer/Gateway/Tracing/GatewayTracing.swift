@@ -3,6 +3,7 @@ import Logging
 import OTel
 import ServiceLifecycle
 import TollgateCore
+import TollgateMCP
 
 /// Traces of `tollgate serve`, when `tracing:` is configured (docs/operating.md, "Traces"): spans are batched and sent
 /// over OTLP/HTTP (protobuf) to `<endpoint>/v1/traces` by swift-otel; the W3C trace context is read from agents and
@@ -39,7 +40,7 @@ enum GatewayTracing {
             ? .parentBasedAlwaysOn : (.parentBasedTraceIDRatio(ratio: Double(settings.samplePercent) / 100) ?? .parentBasedAlwaysOn)
         let backend = try OTel.makeTracingBackend(configuration: configuration)
         InstrumentationSystem.bootstrap(backend.factory)
-        RequestTracing.enabled.store(true, ordering: .relaxed)
+        CallTracing.enabled.store(true, ordering: .relaxed)
         logger.info("traces are sent over OTLP/HTTP", metadata: ["endpoint": "\(settings.tracesURL)", "service": "\(settings.serviceName)"])
         return backend.service
     }

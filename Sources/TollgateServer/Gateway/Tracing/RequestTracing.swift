@@ -1,7 +1,6 @@
 import HTTPTypes
 import Hummingbird
 import Instrumentation
-import Synchronization
 import TollgateCore
 import TollgateMCP
 import Tracing
@@ -11,17 +10,14 @@ import Tracing
 /// decision's and the upstream call's spans are its children. Attributes follow the OpenTelemetry semantic conventions
 /// for MCP, JSON-RPC and HTTP servers.
 enum RequestTracing {
-    /// Whether traces are on (set once by ``GatewayTracing/bootstrap(_:logger:)``): without them nothing is read for a
-    /// span, not even `_meta`.
-    static let enabled = Atomic<Bool>(false)
-
     /// The most bytes of `traceparent` or `tracestate` read from a message's `_meta` (the W3C limits are 55 and 512).
     static let maxMetaValueBytes = 512
 
     static func traced(
         _ message: JSONRPCMessage, request: Request, server: String, agent: String, _ body: () async throws -> Response
     ) async throws -> Response {
-        guard enabled.load(ordering: .relaxed) else { return try await body() }
+        // Without traces (``CallTracing``) nothing is read for a span, not even `_meta`.
+        guard CallTracing.isOn else { return try await body() }
         var parent = ServiceContext.current ?? .topLevel
         if request.headers[HTTPField.Name("traceparent")!] != nil {
             InstrumentationSystem.instrument.extract(request.headers, into: &parent, using: HeaderCarrier())
