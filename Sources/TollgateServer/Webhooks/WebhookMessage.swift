@@ -77,6 +77,7 @@ enum WebhookMessage {
         }
         var details = "*\(Self.escape(headline))*\nArguments: `\(Self.escape(arguments))`\nRule: `\(Self.escape(request.rule))`"
         if let reason = request.reason { details += " (\(Self.escape(reason)))" }
+        if let change = request.definitionChange { details += Self.definitionLines(change) }
         if let denial = approval.denial { details += "\nReason: \(Self.escape(denial.reason))" }
         details += "\nApprovals: \(approval.grants.count) of \(request.quorum)"
         if !approval.grants.isEmpty { details += " (\(Self.escape(approval.grants.map(\.reviewer).joined(separator: ", "))))" }
@@ -153,6 +154,20 @@ enum WebhookMessage {
     }
 
     /// The arguments as one short line.
+    /// A definition hold's diff for the Slack text: the first few changed members, each side cut to 200 characters.
+    static func definitionLines(_ change: ApprovalRequested.DefinitionChangeReview) -> String {
+        guard change.acceptedHash != nil else { return "\nTool definition: new, none accepted yet (approving accepts it)" }
+        var text = "\nTool definition changed since the one accepted (approving accepts the new one):"
+        func side(_ value: String?) -> String { value.map { Self.escape(String($0.prefix(200))) } ?? "(absent)" }
+        for item in change.changes.prefix(3) {
+            text += "\n• `\(Self.escape(item.member))`: `\(side(item.old))` → `\(side(item.new))`"
+        }
+        let more = change.changes.count - min(3, change.changes.count) + change.changesOmitted
+        if more > 0 { text += "\n• and \(more) more (the page shows them all)" }
+        if let note = change.note { text += "\n\(Self.escape(note))" }
+        return text
+    }
+
     static func summary(_ arguments: JSONValue) -> String {
         let text = arguments.canonicalJSON
         return text.count > 300 ? String(text.prefix(300)) + "…" : text
