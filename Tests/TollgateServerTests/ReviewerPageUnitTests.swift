@@ -110,7 +110,8 @@ final class ReviewerPageUnitTests: XCTestCase {
         let at = Date(timeIntervalSince1970: 1_796_000_000)
         var requested = ApprovalRequested(
             approvalID: UUID(), callID: UUID(), agent: "agent-a", grant: "g", session: "s", server: "fx", tool: "echo", arguments: ["text": "hi"],
-            argumentsHash: "h", argumentsStorage: "full", policyHash: "sha256:00", rule: "on_definition_change", reason: "the tool's definition changed",
+            argumentsHash: "h", argumentsStorage: "full", policyHash: "sha256:00", rule: "on_definition_change",
+            reason: "the tool's definition changed",
             quorum: 1, reviewers: [], category: nil, requestedAt: at, expiresAt: at.addingTimeInterval(3600))
         requested.definitionHash = String(repeating: "b", count: 64)
         requested.definitionChange = .init(
@@ -122,7 +123,8 @@ final class ReviewerPageUnitTests: XCTestCase {
                 ToolDefinitionChange(member: "title", old: nil, new: #""Echo""#),
             ], changesOmitted: 2, note: nil)
         let approval = try XCTUnwrap(Approval.fold([.requested(requested)]))
-        let generic = try JSONValue(parsing: WebhookMessage.body(.requested, approval: approval, at: at, format: .generic, baseURL: "https://t.example"))
+        let generic = try JSONValue(
+            parsing: WebhookMessage.body(.requested, approval: approval, at: at, format: .generic, baseURL: "https://t.example"))
         XCTAssertEqual(generic["data"]?["definition_hash"]?.stringValue, requested.definitionHash)
         XCTAssertEqual(generic["data"]?["definition_change"]?["changes"]?.arrayValue?.first?["member"], "description")
         XCTAssertEqual(generic["data"]?["definition_change"]?["changes"]?.arrayValue?.count, 4, "every change, as the API gives them")
