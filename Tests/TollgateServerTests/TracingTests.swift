@@ -61,6 +61,23 @@ final class TracingTests: XCTestCase {
             #"{"jsonrpc":"2.0","id":10,"method":"tools/call","params":{"name":"transfer","arguments":{"amount":1,"to":"x"},"_meta":{"traceparent":"00-\#(otherTrace)-b7ad6b7169203331-01"}}}"#,
             session: session, accept: "application/json")
         XCTAssertTrue(refused.body.contains("not here"), refused.body)
+        // Hostile trace context: a malformed header, an oversized one, an all-zero trace id, a `_meta` value over 512
+        // bytes. Each call is answered as usual and starts a trace of its own (none continues the junk).
+        let junk = [
+            ("traceparent", "00-zzzz-\(agentSpan)-01"), ("traceparent", "00-\(traceID)-\(agentSpan)-01" + String(repeating: "x", count: 8000)),
+            ("traceparent", "00-00000000000000000000000000000000-\(agentSpan)-01"),
+        ]
+        for (index, header) in junk.enumerated() {
+            let answer = wire.post(
+                #"{"jsonrpc":"2.0","id":\#(20 + index),"method":"tools/call","params":{"name":"echo","arguments":{"text":"junk\#(index)"}}}"#,
+                session: session, accept: "application/json", extra: [header])
+            XCTAssertEqual(answer.status, 200, answer.body)
+            XCTAssertTrue(answer.body.contains("junk\(index)"), answer.body)
+        }
+        let longMeta = wire.post(
+            #"{"jsonrpc":"2.0","id":30,"method":"tools/call","params":{"name":"echo","arguments":{"text":"junk3"},"_meta":{"traceparent":"00-\#(traceID)-\#(agentSpan)-01\#(String(repeating: " ", count: 600))"}}}"#,
+            session: session, accept: "application/json")
+        XCTAssertTrue(longMeta.body.contains("junk3"), longMeta.body)
 
         // Spans are batched: wait for the call's upstream span and the refused call's decision.
         var spans: [JSONValue] = []
@@ -70,8 +87,13 @@ final class TracingTests: XCTestCase {
             spans = lines(spansFile)
         } while ContinuousClock.now < deadline
             && !(spans.contains { $0["name"] == "tools/call echo" && $0["kind"] == 3 }
-                && spans.contains { $0["traceId"]?.stringValue == otherTrace && $0["name"] == "tollgate.decide" })
+                && spans.contains { $0["traceId"]?.stringValue == otherTrace && $0["name"] == "tollgate.decide" }
+                && spans.filter { $0["name"] == "tools/call echo" && $0["kind"] == 2 }.count >= 5)
         let trace = spans.filter { $0["traceId"]?.stringValue == traceID }
+        // The junk calls' request spans (the spans' tools/call echo of kind server beyond the first) continue no one's span.
+        let junkRequests = spans.filter { $0["name"] == "tools/call echo" && $0["kind"] == 2 && $0["traceId"]?.stringValue != traceID }
+        XCTAssertEqual(junkRequests.count, 4, "each junk call is a trace of its own: \(spans.filter { $0["kind"] == 2 })")
+        for span in junkRequests { XCTAssertEqual(span["parentSpanId"], "", "\(span)") }
         func named(_ name: String, kind: Int? = nil) -> JSONValue? {
             trace.first { $0["name"]?.stringValue == name && (kind == nil || $0["kind"]?.doubleValue == Double(kind!)) }
         }
@@ -101,8 +123,10 @@ final class TracingTests: XCTestCase {
         XCTAssertLessThanOrEqual(decide["end"]?.doubleValue ?? .infinity, upstreamCall["start"]?.doubleValue ?? 0, "decided, then sent")
 
         // The upstream received a traceparent of the same trace, whose parent is the gateway's upstream-call span.
-        let posted = lines(httpLog).filter { ($0["body"]?["method"]?.stringValue) == "tools/call" }
-        XCTAssertEqual(posted.count, 1, "the refused call never reached the upstream")
+        let calls = lines(httpLog).filter { ($0["body"]?["method"]?.stringValue) == "tools/call" }
+        XCTAssertFalse(calls.contains { $0["body"]?["params"]?["name"] == "transfer" }, "the refused call never reached the upstream")
+        let posted = calls.filter { $0["body"]?["params"]?["arguments"]?["text"] == "traced" }
+        XCTAssertEqual(posted.count, 1)
         let headers = posted.first?["headers"]?.arrayValue ?? []
         let traceparent = headers.first { $0.arrayValue?.first?.stringValue?.lowercased() == "traceparent" }?.arrayValue?.last?.stringValue
         XCTAssertEqual(traceparent, "00-\(traceID)-\(upstreamCall["spanId"]?.stringValue ?? "?")-01", "\(headers)")
