@@ -258,4 +258,43 @@ final class ToolDefinitionPinningTests: XCTestCase {
         XCTAssertEqual(accepted.status, 200, accepted.text)
         XCTAssertEqual(try listOnTwin()["echo"], changed)
     }
+
+    func testWithTheRecordUnreadableNoToolIsShownAndNoCallRunsUntilItIsBack() async throws {
+        let cluster = try await OutageOutcomeTests.OwnCluster.start()
+        defer { cluster.remove() }
+        let id = UUID().uuidString.prefix(8)
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-pins-\(id).json")
+        let ledger = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-pins-\(id).jsonl")
+        try JSONValue.array([Self.echo]).canonicalJSON.write(to: file, atomically: true, encoding: .utf8)
+        let gateway = try await GatewayUnderTest.start(
+            servers: [
+                "fixture": .stdio(
+                    command: try Peers.python2(),
+                    arguments: [Peers.fixtureServer, "--transport", "stdio", "--tools-file", file.path, "--ledger", ledger.path],
+                    policy: "version: \"1\"\ndefault: allow\n")
+            ],
+            database: cluster.runtime)
+        defer { gateway.stop() }
+        let fixture = Fixture(gateway: gateway, tools: file, ledger: ledger)
+        // PostgreSQL goes away before this gateway has read the server's record.
+        try cluster.cluster.stop(immediate: true)
+        let listed = try fixture.list()
+        XCTAssertEqual(listed.tools.count, 0, "no tool is shown when the record cannot be read: \(listed.body)")
+        let wire = fixture.wire
+        let session = try wire.initialize()
+        let refused = wire.call("echo", #"{"text":"blind"}"#, id: 3, session: session)
+        XCTAssertEqual(refused?["result"]?["isError"], true, "\(String(describing: refused))")
+        XCTAssertEqual(fixture.runs("echo"), 0)
+        // Back: the first listing is the baseline, and the tool runs.
+        try cluster.cluster.start()
+        var shown: [String: JSONValue] = [:]
+        let deadline = ContinuousClock.now + .seconds(20)
+        while shown["echo"] == nil, ContinuousClock.now < deadline {
+            shown = (try? fixture.list().tools) ?? [:]
+            if shown["echo"] == nil { try await Task.sleep(for: .milliseconds(200)) }
+        }
+        XCTAssertEqual(shown["echo"], Self.echo)
+        let again = try wire.initialize()
+        XCTAssertEqual(text(wire.call("echo", #"{"text":"seen"}"#, id: 4, session: again)), "seen")
+    }
 }
