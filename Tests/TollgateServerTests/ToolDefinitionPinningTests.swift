@@ -42,8 +42,10 @@ final class ToolDefinitionPinningTests: XCTestCase {
             return text.split(separator: "\n").compactMap { try? JSONValue(parsing: String($0)) }.filter { $0["tool"]?.stringValue == tool }.count
         }
 
-        /// A new session's `tools/list`: the raw body and the tools by name.
-        func list() throws -> (body: String, tools: [String: JSONValue]) {
+        /// A new session's `tools/list` (on another gateway of the same database with `port`): the raw body and the
+        /// tools by name.
+        func list(port: Int? = nil) throws -> (body: String, tools: [String: JSONValue]) {
+            let wire = port.map { Wire(port: $0, server: "fixture", key: gateway.key) } ?? self.wire
             let session = try wire.initialize()
             let reply = wire.post(#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#, session: session, accept: "application/json")
             let tools = (try JSONValue(parsing: reply.body))["result"]?["tools"]?.arrayValue ?? []
@@ -57,7 +59,9 @@ final class ToolDefinitionPinningTests: XCTestCase {
         return .object(members)
     }
 
-    func start(policy: String = "version: \"1\"\ndefault: allow\n", tools: [JSONValue]) async throws -> Fixture {
+    func start(
+        policy: String = "version: \"1\"\ndefault: allow\n", tools: [JSONValue], database: PostgresConfiguration? = nil
+    ) async throws -> Fixture {
         let id = UUID().uuidString.prefix(8)
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-pins-\(id).json")
         let ledger = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-pins-\(id).jsonl")
@@ -68,7 +72,7 @@ final class ToolDefinitionPinningTests: XCTestCase {
                     command: try Peers.python2(),
                     arguments: [Peers.fixtureServer, "--transport", "stdio", "--tools-file", file.path, "--ledger", ledger.path], policy: policy)
             ],
-            reviewers: ["alice": "reviewer"])
+            reviewers: ["alice": "reviewer"], database: database)
         return Fixture(gateway: gateway, tools: file, ledger: ledger)
     }
 
@@ -239,13 +243,7 @@ final class ToolDefinitionPinningTests: XCTestCase {
         defer { fixture.gateway.stop() }
         let twin = try await fixture.gateway.startTwin()
         defer { twin.process.kill() }
-        let other = Wire(port: twin.port, server: "fixture", key: fixture.gateway.key)
-        func listOnTwin() throws -> [String: JSONValue] {
-            let session = try other.initialize()
-            let reply = other.post(#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#, session: session, accept: "application/json")
-            let tools = (try JSONValue(parsing: reply.body))["result"]?["tools"]?.arrayValue ?? []
-            return Dictionary(tools.map { ($0["name"]?.stringValue ?? "", $0) }, uniquingKeysWith: { first, _ in first })
-        }
+        func listOnTwin() throws -> [String: JSONValue] { try fixture.list(port: twin.port).tools }
         _ = try fixture.list()
         _ = try await fixture.gateway.events(type: "ToolDefinitionObserved", atLeast: 1)
         let changed = Self.with(Self.echo, "description", "Echoes the text back.")
@@ -262,20 +260,8 @@ final class ToolDefinitionPinningTests: XCTestCase {
     func testWithTheRecordUnreadableNoToolIsShownAndNoCallRunsUntilItIsBack() async throws {
         let cluster = try await OutageOutcomeTests.OwnCluster.start()
         defer { cluster.remove() }
-        let id = UUID().uuidString.prefix(8)
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-pins-\(id).json")
-        let ledger = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-pins-\(id).jsonl")
-        try JSONValue.array([Self.echo]).canonicalJSON.write(to: file, atomically: true, encoding: .utf8)
-        let gateway = try await GatewayUnderTest.start(
-            servers: [
-                "fixture": .stdio(
-                    command: try Peers.python2(),
-                    arguments: [Peers.fixtureServer, "--transport", "stdio", "--tools-file", file.path, "--ledger", ledger.path],
-                    policy: "version: \"1\"\ndefault: allow\n")
-            ],
-            database: cluster.runtime)
-        defer { gateway.stop() }
-        let fixture = Fixture(gateway: gateway, tools: file, ledger: ledger)
+        let fixture = try await start(tools: [Self.echo], database: cluster.runtime)
+        defer { fixture.gateway.stop() }
         // PostgreSQL goes away before this gateway has read the server's record.
         try cluster.cluster.stop(immediate: true)
         let listed = try fixture.list()
